@@ -1,1 +1,3 @@
-__all__ = []
+from .l2norm import L2Norm
+
+__all__ = ['L2Norm']
