@@ -1,1 +1,3 @@
-__all__ = []
+from .per_class_iou import PerClassIoUMetric
+
+__all__ = ['PerClassIoUMetric']

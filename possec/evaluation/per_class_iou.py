@@ -1,0 +1,115 @@
+"""IoU metric that also writes per-class results and palette predictions."""
+import csv
+import math
+import os
+import os.path as osp
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+from mmengine.dist import is_main_process
+from mmengine.logging import print_log
+from mmseg.evaluation import IoUMetric
+from mmseg.registry import METRICS
+from PIL import Image
+
+from ..fileio import atomic_path, dump_json
+
+
+def _plain(value) -> Optional[float]:
+    """A numpy/torch scalar as a JSON-ready float (NaN -> None)."""
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+@METRICS.register_module()
+class PerClassIoUMetric(IoUMetric):
+    """mmseg's :class:`IoUMetric` plus files a person can read afterwards.
+
+    The returned aAcc / mIoU / mAcc are exactly those of ``IoUMetric`` (the
+    summary is computed by the parent class). In addition:
+
+    - ``results_file``: a JSON file with the summary and, for every class,
+      its IoU and Acc (percent, plain floats; ``null`` for a class absent from
+      both prediction and ground truth), and a CSV of the per-class values
+      beside it (same name, ``.csv``). Written atomically on the main
+      process.
+    - ``output_dir``: one PNG per image with the predicted class indices as
+      a palette image coloured with the dataset's palette (read back with
+      PIL it is the plain index map, as mmseg's grayscale output is).
+
+    Args:
+        output_dir (str, optional): Folder for the prediction PNGs.
+            Default: None.
+        results_file (str, optional): Path of the JSON results file.
+            Default: None.
+        **kwargs: Passed to :class:`mmseg.evaluation.IoUMetric`.
+    """
+
+    def __init__(self,
+                 output_dir: Optional[str] = None,
+                 results_file: Optional[str] = None,
+                 **kwargs) -> None:
+        super().__init__(output_dir=None, **kwargs)
+        self.pred_dir = output_dir
+        self.results_file = results_file
+        if self.pred_dir:
+            os.makedirs(self.pred_dir, exist_ok=True)
+
+    def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
+        super().process(data_batch, data_samples)
+        if self.pred_dir is None:
+            return
+        palette = self.dataset_meta.get('palette') if self.dataset_meta \
+            else None
+        for data_sample in data_samples:
+            pred = data_sample['pred_sem_seg']['data'].squeeze().cpu().numpy()
+            if data_sample.get('reduce_zero_label', False):
+                pred = pred + 1
+            image = Image.fromarray(pred.astype(np.uint8), mode='L')
+            if palette is not None:
+                image = image.convert('P')
+                flat = [c for color in palette for c in color]
+                image.putpalette(flat + [0] * (768 - len(flat)))
+            name = osp.splitext(osp.basename(data_sample['img_path']))[0]
+            with atomic_path(osp.join(self.pred_dir, f'{name}.png')) as tmp:
+                image.save(tmp, format='PNG')
+
+    def per_class_metrics(self, results: list) -> Dict[str, np.ndarray]:
+        """Per-class IoU and Acc (fractions) from accumulated results."""
+        areas = [sum(column) for column in zip(*results)]
+        return self.total_area_to_metrics(*areas, ['mIoU'], self.nan_to_num,
+                                          self.beta)
+
+    def compute_metrics(self, results: list) -> Dict[str, float]:
+        metrics = super().compute_metrics(results)
+        if self.format_only or not self.results_file:
+            return metrics
+        per_class = self.per_class_metrics(results)
+        self.write_results(metrics, per_class)
+        return metrics
+
+    def write_results(self, metrics: dict, per_class: dict,
+                      extra: Optional[dict] = None) -> None:
+        """Write the JSON and CSV results files (main process only)."""
+        if not is_main_process():
+            return
+        classes = self.dataset_meta['classes']
+        rows = [
+            dict(name=name,
+                 IoU=_plain(per_class['IoU'][i] * 100),
+                 Acc=_plain(per_class['Acc'][i] * 100))
+            for i, name in enumerate(classes)
+        ]
+        payload = {key: _plain(value) for key, value in metrics.items()}
+        payload['classes'] = rows
+        if extra:
+            payload.update(extra)
+        dump_json(payload, self.results_file)
+        csv_path = osp.splitext(self.results_file)[0] + '.csv'
+        with atomic_path(csv_path) as tmp:
+            with open(tmp, 'w', newline='') as f:
+                writer = csv.DictWriter(f, fieldnames=['name', 'IoU', 'Acc'])
+                writer.writeheader()
+                writer.writerows(rows)
+        print_log(f'per-class results written to {self.results_file} and '
+                  f'{csv_path}', logger='current')

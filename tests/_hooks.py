@@ -1,0 +1,35 @@
+"""Hooks used by the end-to-end tests (also inside torchrun workers)."""
+import os.path as osp
+
+import torch
+from mmengine.hooks import Hook
+from mmseg.registry import HOOKS
+
+
+@HOOKS.register_module()
+class RecordStartHook(Hook):
+    """Save the iteration counter and optimizer state seen at train start."""
+
+    def before_train(self, runner):
+        state = runner.optim_wrapper.state_dict()
+        torch.save(dict(iter=runner.iter, optimizer=state),
+                   osp.join(runner.work_dir, 'start_state.pt'))
+
+
+@HOOKS.register_module()
+class DumpRankHook(Hook):
+    """Each rank saves its losses and final parameters."""
+
+    def before_train(self, runner):
+        self.losses = []
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None):
+        self.losses.append(float(outputs['loss']))
+
+    def after_train(self, runner):
+        model = runner.model.module if hasattr(runner.model, 'module') \
+            else runner.model
+        state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        torch.save(dict(losses=self.losses, state=state),
+                   osp.join(runner.work_dir, f'rank{runner.rank}.pt'))

@@ -1,0 +1,63 @@
+"""The stack fixes of possec.runtime."""
+import os
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.logging.history_buffer import HistoryBuffer
+from mmengine.runner.checkpoint import CheckpointLoader, load_checkpoint
+
+import possec  # noqa: F401  (registers the trusted local loader)
+from possec.runtime import replace_sync_bn, setup_cpu_distributed
+
+
+def test_local_checkpoint_with_python_objects_loads(tmp_path):
+    path = str(tmp_path / 'ckpt.pth')
+    buffer = HistoryBuffer()
+    buffer.update(1.5)
+    torch.save({'meta': {'hub': buffer}, 'state_dict': {
+        'w': torch.ones(2)}}, path)
+    # torch's own default refuses it: this is the failure being fixed.
+    with pytest.raises(Exception, match='HistoryBuffer'):
+        torch.load(path)
+    ckpt = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+    assert ckpt['meta']['hub'].current() == 1.5
+    model = torch.nn.Linear(2, 1)
+    model.register_buffer('w', torch.zeros(2))
+    load_checkpoint(model, path, strict=False)
+    assert torch.equal(model.w, torch.ones(2))
+
+
+def test_remote_schemes_keep_mmengine_loaders():
+    from mmengine.runner.checkpoint import load_from_http
+    from possec.runtime.checkpoint import load_local_checkpoint
+    assert CheckpointLoader._get_checkpoint_loader('https://x/y.pth') is \
+        load_from_http
+    assert CheckpointLoader._get_checkpoint_loader('/tmp/y.pth') is \
+        load_local_checkpoint
+
+
+def test_missing_local_checkpoint_message(tmp_path):
+    with pytest.raises(FileNotFoundError, match='not found: expected'):
+        CheckpointLoader.load_checkpoint(str(tmp_path / 'nope.pth'))
+
+
+def test_replace_sync_bn_everywhere():
+    cfg = Config(dict(model=dict(
+        backbone=dict(norm_cfg=dict(type='SyncBN', requires_grad=True)),
+        decode_head=[dict(norm_cfg=dict(type='SyncBN')),
+                     dict(norm_cfg=dict(type='GN', num_groups=2))])))
+    assert replace_sync_bn(cfg.model) == 2
+    assert cfg.model.backbone.norm_cfg.type == 'BN'
+    assert cfg.model.decode_head[0].norm_cfg.type == 'BN'
+    assert cfg.model.decode_head[1].norm_cfg.type == 'GN'
+
+
+def test_cpu_distributed_needs_torchrun_env(monkeypatch):
+    for key in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):
+        monkeypatch.delenv(key, raising=False)
+    if torch.cuda.is_available():
+        pytest.skip('the CPU recipe applies only without CUDA')
+    with pytest.raises(RuntimeError, match='dist_train.sh'):
+        setup_cpu_distributed(Config(dict(model=dict())), 'pytorch')
+    assert not setup_cpu_distributed(Config(dict()), 'none')
