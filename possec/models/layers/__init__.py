@@ -1,3 +1,7 @@
 from .l2norm import L2Norm
+from .padding import (PADDING_MODES, PaddedMaxPool2d, convert_padding,
+                      resolve_padding_mode)
+from .partial_conv import PartialConv2d
 
-__all__ = ['L2Norm']
+__all__ = ['L2Norm', 'PADDING_MODES', 'PaddedMaxPool2d', 'PartialConv2d',
+           'convert_padding', 'resolve_padding_mode']
