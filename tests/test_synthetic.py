@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from possec.datasets import synthetic
+from possec.datasets import synthetic, synthetic_render
 from possec.datasets.synthetic import (CLASSES, LAYOUTS, POSITION_PAIRS,
                                        generate_synthetic_voc)
 
@@ -67,6 +67,15 @@ def test_refuses_to_replace_foreign_folder(tmp_path):
     with pytest.raises(ValueError, match='refusing'):
         generate_synthetic_voc(str(root), **TINY)
     assert (root / 'precious.txt').read_text() == 'user data'
+
+
+def test_refuses_a_file_and_accepts_a_trailing_slash(tmp_path):
+    (tmp_path / 'file').write_text('x')
+    with pytest.raises(ValueError, match='is a file'):
+        generate_synthetic_voc(str(tmp_path / 'file'), **TINY)
+    generate_synthetic_voc(str(tmp_path / 'data') + os.sep, **TINY)
+    assert sorted(os.listdir(tmp_path)) == ['data', 'file']
+    assert len(_split(str(tmp_path / 'data'), 'train')) == 6
 
 
 def test_deterministic_for_a_seed(tmp_path):
@@ -137,7 +146,7 @@ def test_ignore_band_matches_scipy_morphology(half_width):
     expected = (ndimage.grey_dilation(label, size=size, mode='nearest') !=
                 ndimage.grey_erosion(label, size=size, mode='nearest'))
     np.testing.assert_array_equal(
-        synthetic._ignore_band(label, half_width), expected)
+        synthetic_render._ignore_band(label, half_width), expected)
 
 
 def _chromaticity(images, masks, cls):
@@ -156,10 +165,10 @@ def test_position_coded_classes_differ_only_by_position(tmp_path):
     rows = np.arange(32)[None, :, None]
     for a, b in POSITION_PAIRS:
         # Same drawing (shape, texture and colour) for a and b ...
-        assert synthetic.class_look(a, 'position-coded') == \
-            synthetic.class_look(b, 'position-coded')
-        assert synthetic.class_look(a, 'uniform') != \
-            synthetic.class_look(b, 'uniform')
+        assert synthetic_render.class_look(a, 'position-coded') == \
+            synthetic_render.class_look(b, 'position-coded')
+        assert synthetic_render.class_look(a, 'uniform') != \
+            synthetic_render.class_look(b, 'uniform')
         # ... so the same colour in the images (brightness jitter and the
         # light / dark tones only scale it), unlike the uniform layout.
         # Measured over seeds 0-2: coded gaps <= 0.041, uniform >= 0.42.
