@@ -1,0 +1,153 @@
+"""Benchmark: possec's cached position probe against the naive loop.
+
+The naive loop is how `How Much Position Information Do Convolutional
+Neural Networks Encode? <https://arxiv.org/abs/2001.08248>`_ trains its
+readout: the frozen encoder runs on every batch of every epoch, and each
+pattern is trained separately. possec's probe runs the encoder once per
+image and trains all patterns together on the cached features. Both run
+here on the same images, split, batch order and initial readout weights
+(each naive readout starts from its pattern's slice of the joint one), so
+with a one-layer readout they compute the same thing and their SPC must
+agree; only the time differs.
+"""
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+from possec.models.backbones import PadVGG
+from possec.position import PATTERNS
+from .benchmark import format_table as format_times
+from .benchmark import time_interleaved
+from .probe import (TRAIN_DEFAULTS, make_readout, predict_readout, score,
+                    train_readout)
+from .probe_data import split_indices
+from .probe_encoders import FrozenEncoder
+from .probe_report import format_table
+from .probe_run import run_probe
+
+QUICK = dict(num_images=10, input_size=32, grid=8, epochs=2, batch_size=4,
+             vgg_depth=11)
+
+
+def naive_probe(encoder: FrozenEncoder, images: torch.Tensor,
+                train_index: torch.Tensor, test_index: torch.Tensor,
+                level_channels: Sequence[int],
+                patterns: Sequence[str] = PATTERNS, grid: int = 28,
+                train: Optional[dict] = None,
+                score_size: Optional[int] = None, seed: int = 0,
+                eval_batch: int = 16, device: str = 'cpu') -> dict:
+    """The reference way: one readout per pattern, encoder every batch.
+
+    Returns:
+        dict: ``spc`` and ``mae`` per pattern.
+    """
+    joint = make_readout([sum(level_channels)], patterns, grid, seed=seed)
+    opts = dict(TRAIN_DEFAULTS, **(train or {}))
+    out = dict(spc={}, mae={})
+
+    def features(index):
+        return encoder(images[index].to(device))
+
+    for k, pattern in enumerate(patterns):
+        head = make_readout(level_channels, (pattern, ), grid, seed=seed)
+        with torch.no_grad():
+            head.conv_seg.weight.copy_(joint.conv_seg.weight[k:k + 1])
+            head.conv_seg.bias.copy_(joint.conv_seg.bias[k:k + 1])
+        train_readout(head, features, train_index, seed=seed, device=device,
+                      progress=False, **opts)
+        pred = predict_readout(head, features, test_index, eval_batch,
+                               device)
+        res = score(head, pred, score_size)
+        out['spc'][pattern] = res['spc'][pattern]
+        out['mae'][pattern] = res['mae'][pattern]
+    return out
+
+
+def benchmark_probe(num_images: int = 40,
+                    input_size: int = 224,
+                    grid: int = 28,
+                    epochs: int = 15,
+                    batch_size: int = 32,
+                    vgg_depth: int = 16,
+                    repeats: int = 1,
+                    seed: int = 0,
+                    device: str = 'cpu',
+                    threads: Optional[int] = None,
+                    spc_tolerance: float = 0.02,
+                    target: float = 10.) -> dict:
+    """Time the cached probe and the naive loop on one VGG encoder.
+
+    Args:
+        num_images (int): Noise images (80% train, 20% held out).
+            Default: 40.
+        input_size (int): Their side. Default: 224.
+        grid (int): Readout grid. Default: 28.
+        epochs (int): Training epochs (lr step at 2/3 of them). Default: 15.
+        batch_size (int): Training batch. Default: 32.
+        vgg_depth (int): Depth of the random-init VGG encoder. Default: 16.
+        repeats (int): Timed rounds, interleaved. Default: 1.
+        seed (int): Seed of images, encoder, readouts. Default: 0.
+        device (str): Where everything runs. Default: 'cpu'.
+        threads (int, optional): ``torch.set_num_threads``. Default: None.
+        spc_tolerance (float): Largest SPC difference accepted. Default:
+            0.02.
+        target (float): Smallest speed-up accepted. Default: 10.
+
+    Returns:
+        dict: ``times`` (of :func:`time_interleaved`, baseline naive),
+        ``speedup``, ``spc`` and ``mae`` of both, ``max_spc_diff``,
+        ``passed`` and ``table`` (markdown).
+    """
+    if threads:
+        torch.set_num_threads(threads)
+    rng = np.random.default_rng(seed)
+    images = torch.from_numpy(
+        rng.integers(0, 256, (num_images, 3, input_size, input_size),
+                     np.uint8))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        vgg = PadVGG(depth=vgg_depth)
+        vgg.init_weights()
+    encoder = FrozenEncoder(vgg, name=f'vgg{vgg_depth}').to(device)
+    train = dict(epochs=epochs, batch_size=batch_size,
+                 lr_step=max(1, round(epochs * 2 / 3)))
+    train_index, test_index = split_indices(num_images, 0.2, seed)
+    with torch.no_grad():
+        level_channels = [f.shape[1] for f in encoder(images[:1].to(device))]
+    found = {}
+
+    def cached():
+        found['cached'] = run_probe(images, encoder, grid=grid, train=train,
+                                    seed=seed, device=device, progress=False)
+
+    def naive():
+        found['naive'] = naive_probe(encoder, images, train_index,
+                                     test_index, level_channels, grid=grid,
+                                     train=train, score_size=input_size,
+                                     seed=seed, device=device)
+
+    times = time_interleaved(dict(naive=naive, cached=cached), repeats,
+                             warmup=0, baseline='naive')
+    res = found['cached']['rows'][0]
+    both = dict(column='probe', patterns=list(PATTERNS), rows=[
+        dict(setting='cached (possec)', spc=res['spc'], mae=res['mae']),
+        dict(setting='naive loop', **found['naive'])])
+    diff = max(abs(res['spc'][p] - found['naive']['spc'][p])
+               for p in PATTERNS)
+    speedup = 1 / times['cached']['ratio']
+    settings = dict(num_images=num_images, input_size=input_size, grid=grid,
+                    epochs=epochs, batch_size=batch_size,
+                    vgg_depth=vgg_depth, repeats=repeats, device=device,
+                    threads=torch.get_num_threads())
+    table = '\n\n'.join([
+        format_times(times, 'wall time (ratio to the naive loop)'),
+        format_table(both, 'SPC and MAE on the held-out images'),
+        f'speed-up {speedup:.1f}x (target >= {target:g}x), largest SPC '
+        f'difference {diff:.4f} (tolerance {spc_tolerance:g})'])
+    return dict(settings=settings, times=times, speedup=speedup,
+                spc=dict(cached=res['spc'], naive=found['naive']['spc']),
+                mae=dict(cached=res['mae'], naive=found['naive']['mae']),
+                max_spc_diff=diff,
+                passed=bool(speedup >= target and diff <= spc_tolerance),
+                table=table)

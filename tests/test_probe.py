@@ -1,0 +1,383 @@
+"""Tests of the position probe (possec.analysis.probe*): inputs, cache,
+readout = PosENetHead, training, reports, CLI, and the paper's findings."""
+import csv
+import importlib.util
+import json
+import os
+import os.path as osp
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from scipy.stats import spearmanr
+from torch import nn
+
+from possec.analysis.probe import (cached_features, extract, make_readout,
+                                   predict_readout, readout_loss, score,
+                                   train_readout)
+from possec.analysis.probe_cache import FeatureCache, extract_features
+from possec.analysis.probe_data import (ProbeError, load_images,
+                                        split_indices)
+from possec.analysis.probe_encoders import FrozenEncoder, build_encoder
+from possec.analysis.probe_report import format_table, write_results
+from possec.analysis.probe_run import run_probe
+from possec.models.decode_heads import PosENetHead
+from possec.models.layers import convert_padding
+from possec.position import position_maps
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+class TinyCNN(nn.Module):
+    """Three levels of 3x3 convs (stride 2 between levels), random init."""
+
+    def __init__(self, seed=0):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.stages = nn.ModuleList([
+            nn.Sequential(
+                nn.Conv2d(cin, cout, 3, stride=s, padding=1), nn.ReLU(),
+                nn.Conv2d(cout, cout, 3, padding=1), nn.ReLU())
+            for cin, cout, s in ((3, 8, 1), (8, 16, 2), (16, 16, 2))
+        ])
+
+    def forward(self, x):
+        outs = []
+        for stage in self.stages:
+            x = stage(x)
+            outs.append(x)
+        return tuple(outs)
+
+
+def tiny_encoder(mode='zeros'):
+    return FrozenEncoder(convert_padding(TinyCNN(), mode), name=mode)
+
+
+def h_spc(result, setting=None):
+    rows = result['rows']
+    row = rows[0] if setting is None else next(
+        r for r in rows if r['setting'] == setting)
+    return row['spc']['H']
+
+
+# ---------------------------------------------------------------- inputs
+
+
+def test_generated_images():
+    black = load_images('black', 16, 3)
+    white = load_images('white', 16, 3)
+    noise = load_images('noise', 16, 3, seed=1)
+    assert black.shape == (3, 3, 16, 16) and black.dtype == torch.uint8
+    assert int(black.max()) == 0 and int(white.min()) == 255
+    assert torch.equal(noise, load_images('noise', 16, 3, seed=1))
+    assert not torch.equal(noise, load_images('noise', 16, 3, seed=2))
+    # uniform over 0..255: mean 127.5, sd 73.9
+    assert abs(noise.double().mean().item() - 127.5) < 3
+    assert abs(noise.double().std().item() - 73.9) < 3
+
+
+def test_folder_images(tmp_path):
+    red = np.zeros((20, 30, 3), np.uint8)
+    red[..., 2] = 255  # BGR on disk
+    cv2.imwrite(str(tmp_path / 'a.png'), red)
+    cv2.imwrite(str(tmp_path / 'b.jpg'), np.full((40, 10, 3), 90, np.uint8))
+    (tmp_path / 'c.png').write_bytes(b'not an image')
+    (tmp_path / 'notes.txt').write_text('ignored')
+    with pytest.warns(UserWarning, match='c.png'):
+        imgs = load_images(str(tmp_path), 8)
+    assert imgs.shape == (2, 3, 8, 8)
+    assert imgs[0, 0].min() == 255 and imgs[0, 1:].max() == 0  # RGB order
+    assert load_images(str(tmp_path), 8, num=1).shape[0] == 1
+
+
+def test_bad_image_sources(tmp_path):
+    with pytest.raises(ValueError, match='no images found'):
+        load_images(str(tmp_path))
+    (tmp_path / 'x.jpg').write_bytes(b'broken')
+    with pytest.warns(UserWarning), pytest.raises(ValueError,
+                                                  match='could be read'):
+        load_images(str(tmp_path))
+    with pytest.raises(ValueError, match='black, white, noise'):
+        load_images('no/such/folder')
+    with pytest.raises(ValueError, match='number of images'):
+        load_images('noise')
+
+
+def test_split_indices():
+    train, test = split_indices(50, 0.2, seed=3)
+    assert len(test) == 10 and len(train) == 40
+    assert sorted(train.tolist() + test.tolist()) == list(range(50))
+    assert torch.equal(test, split_indices(50, 0.2, seed=3)[1])
+    assert len(split_indices(2, 0.01)[1]) == 1
+    with pytest.raises(ValueError, match='at least 2 images'):
+        split_indices(1)
+
+
+# ---------------------------------------------------------------- cache
+
+
+@pytest.mark.parametrize('budget', [1e9, 0])
+def test_cache_memory_and_disk(budget, capsys):
+    images = load_images('noise', 12, 5)
+    enc = tiny_encoder()
+    cache = extract(enc, images, grid=6, budget_bytes=budget, batch_size=2,
+                    progress=True)
+    out = capsys.readouterr().out
+    assert 'feature cache: 5 x 40 x 6 x 6 float32 = 28.1 KiB' in out
+    assert cache.on_disk == (budget == 0)
+    assert cache.level_channels == [8, 16, 16]
+    # the head's resize: bilinear, align_corners=False, per level
+    levels = enc(images)
+    expected = torch.cat([
+        F.interpolate(lv, size=(6, 6), mode='bilinear', align_corners=False)
+        for lv in levels
+    ], 1)
+    index = torch.tensor([3, 0, 4])
+    torch.testing.assert_close(cache.read(index), expected[index])
+    torch.testing.assert_close(
+        cache.read(index, cache.channels_of(['f2'])),
+        expected[index][:, 8:24])
+    with pytest.raises(ValueError, match='f1, f2, f3'):
+        cache.channels_of(['f4'])
+    tmpdir = cache._tmpdir
+    cache.close()
+    assert tmpdir is None or not osp.exists(tmpdir)
+
+
+def test_disk_cache_gives_the_same_probe():
+    images = load_images('noise', 16, 20)
+    kw = dict(grid=8, train=dict(epochs=2, batch_size=4), progress=False)
+    mem = run_probe(images, tiny_encoder(), **kw)
+    disk = run_probe(images, tiny_encoder(), cache_budget=0, **kw)
+    assert disk['cache']['on_disk'] and not mem['cache']['on_disk']
+    assert mem['rows'][0]['spc'] == disk['rows'][0]['spc']
+
+
+# ---------------------------------------------------------------- encoders
+
+
+def test_build_encoder_errors():
+    with pytest.raises(ValueError, match='posenet, vgg16'):
+        build_encoder('resnet')
+    with pytest.raises(ValueError, match='raw image'):
+        build_encoder('posenet', padding_mode='zeros')
+    with pytest.raises(ValueError, match='unknown padding_mode'):
+        build_encoder('vgg16', padding_mode='mirror')
+
+
+def test_posenet_encoder_is_the_raw_image():
+    images = load_images('noise', 8, 2)
+    (level, ) = build_encoder('posenet')(images)
+    torch.testing.assert_close(level, images.float() / 255)
+
+
+def test_vgg16_encoder_padding_and_frozen():
+    images = load_images('noise', 32, 1)
+    zeros = build_encoder('vgg16', seed=0)
+    none = build_encoder('vgg16', padding_mode='none', seed=0)
+    assert [f.shape[1] for f in zeros(images)] == [64, 128, 256, 512, 512]
+    # each 3x3 conv without padding loses 2 pixels: 32 -> 28 at relu1_2
+    assert none(images)[0].shape[-1] == 28
+    assert not any(p.requires_grad for p in zeros.parameters())
+    zeros.train()
+    assert not zeros.training and not zeros.backbone.training
+
+
+def test_config_and_checkpoint(tmp_path):
+    cfg = tmp_path / 'r18.py'
+    cfg.write_text(
+        "model = dict(type='EncoderDecoder', data_preprocessor=dict("
+        "mean=[10., 20., 30.], std=[2., 2., 2.]), backbone=dict("
+        "type='ResNetV1c', depth=18, norm_cfg=dict(type='SyncBN'), "
+        "init_cfg=dict(type='Pretrained', checkpoint='open-mmlab://x')))\n")
+    enc = build_encoder(config=str(cfg), seed=1)
+    assert enc.mean.flatten().tolist() == [10., 20., 30.]
+    donor = build_encoder(config=str(cfg), seed=2).backbone
+    state = {f'backbone.{k}': v for k, v in donor.state_dict().items()}
+    state['decode_head.conv_seg.weight'] = torch.zeros(1)
+    torch.save(dict(state_dict=state), tmp_path / 'seg.pth')
+    loaded = build_encoder(config=str(cfg), checkpoint=str(tmp_path /
+                                                           'seg.pth'))
+    for k, v in donor.state_dict().items():
+        assert torch.equal(loaded.backbone.state_dict()[k], v), k
+    # a ResNet takes no padding_mode argument: converted after building
+    circ = build_encoder(config=str(cfg), padding_mode='circular')
+    assert circ.backbone.conv1[0].padding_mode == 'circular'
+    torch.save({'conv1.weight': torch.zeros(1)}, tmp_path / 'bad.pth')
+    with pytest.raises(ValueError, match='does not fit'):
+        build_encoder(config=str(cfg), checkpoint=str(tmp_path / 'bad.pth'))
+    cfg.write_text('model = dict(type="EncoderDecoder")\n')
+    with pytest.raises(ValueError, match='no model.backbone'):
+        build_encoder(config=str(cfg))
+
+
+# ---------------------------------------------------------------- readout
+
+
+def test_readout_is_the_posenet_head():
+    """Trained on the cache, the readout's weights make a full PosENetHead
+    (one input per encoder level) that predicts the same maps."""
+    images = load_images('noise', 32, 10)
+    enc = tiny_encoder()
+    cache = extract(enc, images, grid=10, progress=False)
+    head = make_readout([40], grid=10, num_convs=2, kernel_size=3,
+                        conv_padding=1, channels=8)
+    assert isinstance(head, PosENetHead)
+    feats = cached_features(cache)
+    train_readout(head, feats, torch.arange(10), epochs=2, batch_size=4,
+                  progress=False)
+    full = PosENetHead(in_channels=[8, 16, 16], channels=8, in_index=[0, 1,
+                                                                       2],
+                       grid_size=10, num_convs=2, kernel_size=3,
+                       conv_padding=1)
+    full.load_state_dict(head.state_dict())
+    full.eval()
+    with torch.no_grad():
+        expected = full(enc(images))
+    got = predict_readout(head, feats, torch.arange(10))
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)
+
+
+def test_joint_training_equals_one_pattern_at_a_time():
+    """The summed loss gives each pattern of a one-layer readout exactly the
+    updates it gets when trained alone."""
+    images = load_images('noise', 16, 12)
+    cache = extract(tiny_encoder(), images, grid=8, progress=False)
+    feats = cached_features(cache)
+    opts = dict(epochs=3, batch_size=4, lr_step=2, progress=False)
+    joint = make_readout([40], grid=8, seed=5)
+    init = {k: v.clone() for k, v in joint.state_dict().items()}
+    train_readout(joint, feats, torch.arange(12), **opts)
+    for k, p in enumerate(joint.patterns):
+        alone = make_readout([40], (p, ), grid=8)
+        alone.load_state_dict({n: v[k:k + 1] for n, v in init.items()})
+        train_readout(alone, feats, torch.arange(12), **opts)
+        torch.testing.assert_close(alone.conv_seg.weight,
+                                   joint.conv_seg.weight[k:k + 1],
+                                   atol=1e-6, rtol=1e-4)
+
+
+def test_loss_and_score_formulas():
+    torch.manual_seed(0)
+    pred = torch.rand(3, 2, 5, 5, dtype=torch.float64)
+    target = torch.rand(1, 2, 5, 5, dtype=torch.float64)
+    per_pattern = [((pred[:, k] - target[:, k])**2).mean() for k in range(2)]
+    torch.testing.assert_close(readout_loss(pred, target),
+                               sum(per_pattern))
+    head = make_readout([4], ('H', 'G'), grid=6)
+    big = F.interpolate(pred, size=(9, 9), mode='bilinear',
+                        align_corners=False)
+    gt = position_maps(('H', 'G'), 9, dtype=torch.float64)[0]
+    res = score(head, pred, size=9, batch_size=2)
+    for k, p in enumerate(('H', 'G')):
+        ref = np.mean([
+            spearmanr(big[i, k].flatten(), gt[k].flatten())[0]
+            for i in range(3)
+        ])
+        assert res['spc'][p] == pytest.approx(ref, abs=1e-9)
+        assert res['mae'][p] == pytest.approx(
+            (big[:, k] - gt[k]).abs().mean().item(), abs=1e-9)
+
+
+def test_run_probe_errors():
+    images = load_images('black', 8, 4)
+    enc = build_encoder('posenet')
+    with pytest.raises(ValueError, match='unknown ablation'):
+        run_probe(images, enc, ablate='width', progress=False)
+    with pytest.raises(ValueError, match="unknown level 'f2'"):
+        run_probe(images, enc, grid=4, levels=['f2'], progress=False)
+    with pytest.raises(ValueError, match='unknown position pattern'):
+        run_probe(images, enc, patterns=['X'], progress=False)
+    with pytest.raises(ValueError, match='rebuilt per padding mode'):
+        run_probe(images, enc, ablate='encoder-padding', progress=False)
+
+
+# ---------------------------------------------------------------- reports
+
+
+def test_reports_and_cli(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location(
+        'position_probe', osp.join(ROOT, 'tools/analysis/position_probe.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    out = str(tmp_path / 'out')
+    result = tool.main([
+        'noise', '--num-images', '10', '--input-size', '16', '--grid', '8',
+        '--epochs', '2', '--batch-size', '4', '--ablate', 'depth',
+        '--ablate-values', '1', '2', '--out-dir', out, '--num-show', '2'
+    ])
+    printed = capsys.readouterr().out
+    assert '| layers | H SPC | H MAE | V SPC |' in printed
+    assert sorted(os.listdir(out)) == [
+        'pred_1.png', 'pred_2.png', 'results.csv', 'results.json',
+        'results.md'
+    ]
+    with open(osp.join(out, 'results.json')) as f:
+        saved = json.load(f)
+    with open(osp.join(out, 'results.csv')) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 * 5 and saved['meta']['num_images'] == 10
+    for row in rows:
+        ref = next(r for r in result['rows'] if r['setting'] == row['layers'])
+        assert float(row['spc']) == pytest.approx(ref['spc'][row['pattern']],
+                                                  abs=1e-6)
+        saved_row = next(r for r in saved['rows']
+                         if r['setting'] == row['layers'])
+        assert saved_row['mae'][row['pattern']] == pytest.approx(
+            float(row['mae']), abs=1e-6)
+    png = cv2.imread(osp.join(out, 'pred_2.png'))
+    assert png is not None and png.shape[0] > 100
+    table = format_table(result).splitlines()
+    assert len(table) == 2 + 2 and table[2].startswith('| 1 | ')
+    with pytest.raises(SystemExit) as exc:
+        tool.main(['black', '--num-images', '4', '--encoder', 'resnet'])
+    assert exc.value.code == 2
+    assert 'posenet, vgg16' in capsys.readouterr().err
+
+
+def test_write_results_levels_ablation(tmp_path):
+    images = load_images('noise', 16, 10)
+    result = run_probe(images, tiny_encoder(), grid=8, ablate='levels',
+                       train=dict(epochs=1, batch_size=4), progress=False)
+    assert [r['setting'] for r in result['rows']] == ['f1', 'f2', 'f3',
+                                                      'all']
+    paths = write_results(result, str(tmp_path))
+    assert osp.isfile(paths['png:all']) and osp.isfile(paths['csv'])
+
+
+# ------------------------------------------- the paper's findings, small
+
+
+def test_posenet_alone_reads_position_only_through_padding():
+    """Paper Table 3 (PosENet on raw images): readout padding 0/1/2 gives
+    H SPC .012 / .274 / .397."""
+    images = load_images('noise', 56, 256)
+    result = run_probe(images, build_encoder('posenet'), grid=28,
+                       ablate='padding', progress=False)
+    p0, p1, p2 = (h_spc(result, s) for s in ('0', '1', '2'))
+    assert abs(p0) < 0.1
+    assert p0 < p1 < p2
+    assert p1 == pytest.approx(0.274, abs=0.05)
+    assert p2 == pytest.approx(0.397, abs=0.05)
+
+
+def test_zero_padding_carries_more_position_than_circular_or_none():
+    images = load_images('noise', 32, 64)
+    kw = dict(grid=16, train=dict(epochs=8), progress=False)
+    spcs = {mode: h_spc(run_probe(images, tiny_encoder(mode), **kw))
+            for mode in ('zeros', 'circular', 'none')}
+    assert spcs['zeros'] > spcs['circular'] + 0.2
+    assert spcs['zeros'] > spcs['none'] + 0.2
+
+
+def test_black_images_zero_padding_reads_position_circular_cannot():
+    images = load_images('black', 32, 20)
+    result = run_probe(images, lambda mode: tiny_encoder(mode or 'zeros'),
+                       grid=16, ablate='encoder-padding',
+                       values=['zeros', 'circular'],
+                       train=dict(epochs=8, batch_size=8), progress=False)
+    assert h_spc(result, 'zeros') > 0.5
+    # circular padding of a constant image: constant features and maps
+    assert h_spc(result, 'circular') == 0
