@@ -1,3 +1,4 @@
+from .border_metric import BorderIoUMetric
 from .per_class_iou import PerClassIoUMetric
 
-__all__ = ['PerClassIoUMetric']
+__all__ = ['BorderIoUMetric', 'PerClassIoUMetric']

@@ -57,6 +57,10 @@ class PerClassIoUMetric(IoUMetric):
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         super().process(data_batch, data_samples)
+        self.save_predictions(data_samples)
+
+    def save_predictions(self, data_samples: Sequence[dict]) -> None:
+        """Write the palette prediction PNGs (if ``output_dir`` is set)."""
         if self.pred_dir is None:
             return
         palette = self.dataset_meta.get('palette') if self.dataset_meta \
