@@ -276,16 +276,19 @@ def _pipeline():
                          ['SyntheticVOCDataset', 'PascalVOCDataset'])
 def test_mmseg_pipeline_loads_the_tree(tmp_path, dataset_type):
     import cv2
+    from mmengine.registry import DefaultScope
     from mmseg.datasets import PascalVOCDataset
     from mmseg.registry import DATASETS
 
     import possec  # noqa: F401  (registers SyntheticVOCDataset)
     root = generate_synthetic_voc(str(tmp_path / 'data'), **TINY)
-    dataset = DATASETS.build(
-        dict(type=dataset_type, data_root=root,
-             data_prefix=dict(img_path='JPEGImages',
-                              seg_map_path='SegmentationClass'),
-             ann_file='ImageSets/Segmentation/val.txt', pipeline=_pipeline()))
+    with DefaultScope.overwrite_default_scope('mmseg'):  # as configs do
+        dataset = DATASETS.build(
+            dict(type=dataset_type, data_root=root,
+                 data_prefix=dict(img_path='JPEGImages',
+                                  seg_map_path='SegmentationClass'),
+                 ann_file='ImageSets/Segmentation/val.txt',
+                 pipeline=_pipeline()))
     assert len(dataset) == 3
     # The VOC palette as mmseg itself defines it.
     assert dataset.metainfo['palette'] == PascalVOCDataset.METAINFO['palette']
