@@ -1,1 +1,4 @@
-__all__ = []
+from .parsenet_head import ParseNetHead
+from .posenet_head import PosENetHead
+
+__all__ = ['ParseNetHead', 'PosENetHead']
