@@ -1,4 +1,5 @@
 """Hooks used by the end-to-end tests (also inside torchrun workers)."""
+import copy
 import os.path as osp
 
 import torch
@@ -8,12 +9,21 @@ from mmseg.registry import HOOKS
 
 @HOOKS.register_module()
 class RecordStartHook(Hook):
-    """Save the iteration counter and optimizer state seen at train start."""
+    """Save the iteration counter and optimizer state seen at train start,
+    and the iterations this run executed."""
 
     def before_train(self, runner):
-        state = runner.optim_wrapper.state_dict()
-        torch.save(dict(iter=runner.iter, optimizer=state),
-                   osp.join(runner.work_dir, 'start_state.pt'))
+        self.start = dict(iter=runner.iter,
+                          optimizer=copy.deepcopy(
+                              runner.optim_wrapper.state_dict()),
+                          iters_run=[])
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None):
+        self.start['iters_run'].append(runner.iter)
+
+    def after_train(self, runner):
+        torch.save(self.start, osp.join(runner.work_dir, 'start_state.pt'))
 
 
 @HOOKS.register_module()

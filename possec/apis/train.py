@@ -2,11 +2,13 @@
 distributed recipe and the Runner."""
 import logging
 import os.path as osp
+import uuid
 from typing import Optional
 
 from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.runner import Runner
+from mmengine.utils import import_modules_from_strings
 
 from ..runtime import degrade_sync_bn_on_cpu, setup_cpu_distributed
 from .checks import (UserError, check_data, check_file, check_types,
@@ -28,6 +30,10 @@ def prepare_config(config: str,
     cfg.launcher = launcher
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+        if 'custom_imports' in cfg:
+            # Config.fromfile honoured the file's custom_imports; honour
+            # those added or changed by --cfg-options too.
+            import_modules_from_strings(**cfg['custom_imports'])
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
@@ -51,8 +57,20 @@ def enable_amp(cfg: Config) -> None:
     cfg.optim_wrapper.loss_scale = 'dynamic'
 
 
+def _fresh_visualizer_name(cfg: Config) -> None:
+    """Give the visualizer a new instance name when one with the config's
+    name exists already (a second run in the same process would otherwise
+    reuse the first run's visualizer and write into its folder)."""
+    from mmengine.visualization import Visualizer
+    vis = cfg.get('visualizer')
+    if isinstance(vis, dict) and Visualizer.check_instance_created(
+            vis.get('name', 'visualizer')):
+        vis['name'] = f"{vis.get('name', 'visualizer')}_{uuid.uuid4().hex[:8]}"
+
+
 def build_runner(cfg: Config) -> Runner:
     """Build the Runner, turning registry errors into :class:`UserError`."""
+    _fresh_visualizer_name(cfg)
     try:
         if 'runner_type' in cfg:
             from mmengine.registry import RUNNERS

@@ -2,7 +2,9 @@
 # Images are already crop-sized, so the pipeline keeps absolute position
 # intact: no random resize or crop, only a horizontal flip (the layouts code
 # position vertically and by distance to the border, both flip-invariant).
-custom_imports = dict(imports=['possec'], allow_failed_imports=False)
+# SyntheticVOCDataset is registered by possec: the model base (or the leaf)
+# must carry custom_imports = dict(imports=['possec'], ...). It is not set
+# here because mmengine refuses a key defined by two sibling bases.
 dataset_type = 'SyntheticVOCDataset'
 layout = 'uniform'
 data_root = 'data/synthetic/uniform'

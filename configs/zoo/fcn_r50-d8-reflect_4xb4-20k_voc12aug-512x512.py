@@ -1,0 +1,3 @@
+# Model zoo: FCN baseline (no global context, no position head), with reflect padding in the backbone.
+_base_ = ['./fcn_r50-d8-zeros_4xb4-20k_voc12aug-512x512.py']
+model = dict(backbone=dict(padding_mode='reflect'))
