@@ -1,7 +1,9 @@
+from .grad_scale import GradScale, scale_grad
 from .l2norm import L2Norm
 from .padding import (PADDING_MODES, PaddedMaxPool2d, convert_padding,
                       resolve_padding_mode)
 from .partial_conv import PartialConv2d
 
-__all__ = ['L2Norm', 'PADDING_MODES', 'PaddedMaxPool2d', 'PartialConv2d',
-           'convert_padding', 'resolve_padding_mode']
+__all__ = ['GradScale', 'L2Norm', 'PADDING_MODES', 'PaddedMaxPool2d',
+           'PartialConv2d', 'convert_padding', 'resolve_padding_mode',
+           'scale_grad']

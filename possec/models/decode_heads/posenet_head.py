@@ -1,0 +1,244 @@
+"""PosENet position head: read absolute position out of backbone features."""
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from mmcv.cnn import ConvModule
+from mmseg.models.decode_heads.decode_head import BaseDecodeHead
+from mmseg.registry import MODELS
+from mmseg.utils import OptConfigType, SampleList
+from torch import Tensor, nn
+
+from ...position import PATTERNS, check_patterns, position_maps
+from ...position.metrics import position_metrics
+from ..layers.grad_scale import scale_grad
+
+
+def _pair(grid_size) -> Tuple[int, int]:
+    size = (grid_size, grid_size) if isinstance(grid_size, int) else tuple(
+        grid_size)
+    if len(size) != 2 or not all(
+            isinstance(s, int) and not isinstance(s, bool) and s > 0
+            for s in size):
+        raise ValueError(f'grid_size must be a positive int or a pair of '
+                         f'positive ints (h, w), got {grid_size!r}')
+    return size
+
+
+@MODELS.register_module()
+class PosENetHead(BaseDecodeHead):
+    """Position head of PosENet, as an mmseg auxiliary head.
+
+    This head is the position encoding module of `How Much Position
+    Information Do Convolutional Neural Networks Encode?
+    <https://arxiv.org/abs/2001.08248>`_. The levels ``in_index`` of the
+    backbone are each resized (bilinear) to ``grid_size``, concatenated,
+    and passed through ``num_convs`` ``kernel_size`` x ``kernel_size``
+    convolutions (conv, ``norm_cfg``, ``act_cfg`` between them; the last one
+    outputs one channel per pattern) and a sigmoid. The loss is the mean
+    squared error against the ground-truth maps of
+    :mod:`possec.position.targets`, generated at the head's output size, so
+    the head needs no segmentation labels. It is not a classifier:
+    ``num_classes`` is fixed to the number of patterns and ``conv_seg`` is
+    the last convolution.
+
+    ``grad_scale`` decides what the head does to the backbone: ``1.0`` is an
+    ordinary auxiliary task (the backbone is encouraged to encode position),
+    ``0.0`` a probe (the features are detached: the head measures and
+    changes nothing), a negative value a gradient-reversal adversary (the
+    head still learns to read position, and the backbone is pushed to
+    remove it). Whatever the setting, :meth:`loss` also returns the SPC and
+    MAE of every pattern as ``pos_spc_<P>`` and ``pos_mae_<P>``: keys
+    without ``loss`` in their name are logged but not added to the total
+    loss by mmengine's ``BaseModel.parse_losses``.
+
+    ``conv_padding`` defaults to 0, unlike the usual ``kernel_size // 2``:
+    zero padding in the head would inject position information of its own
+    (the paper reads position out of raw images through padding alone), and
+    the head should measure what the backbone carries. Each convolution then
+    shrinks the output by ``kernel_size - 1 - 2 * conv_padding``.
+
+    An ``in_index`` outside the backbone's outputs can only be seen once the
+    features arrive: the forward pass raises ``ValueError`` then, naming the
+    valid indices. In a segmentor, ``predict`` and ``tensor`` modes do not
+    call auxiliary heads; the head's own ``predict`` (inherited) returns the
+    position maps resized to the input image, not class logits.
+
+    Args:
+        in_channels (Sequence[int]): Channels of each selected level.
+        channels (int): Width of the hidden convolutions (used only when
+            ``num_convs > 1``). Default: 64.
+        in_index (Sequence[int]): Backbone levels to read. Default:
+            (0, 1, 2, 3).
+        patterns (Sequence[str]): Position maps to regress, among ``'H'``,
+            ``'V'``, ``'G'``, ``'HS'``, ``'VS'``. Default: all five.
+        grid_size (int | tuple[int, int]): Size the levels are resized to.
+            Default: 28.
+        num_convs (int): Number of convolutions. Default: 1.
+        kernel_size (int): Kernel size of every convolution. Default: 3.
+        conv_padding (int): Zero padding of every convolution. Default: 0.
+        grad_scale (float): Multiplier of the gradient that flows from the
+            head into the features. Default: 1.0.
+        loss_weight (float): Weight of ``loss_pos``. Default: 1.0.
+        sigma (float): Width of the ``'G'`` map, as a fraction of the side.
+            Default: 0.5.
+        periods (float): Periods of the ``'HS'`` and ``'VS'`` maps.
+            Default: 2.5.
+        norm_cfg (dict | None): Norm layer between convolutions.
+            Default: dict(type='BN').
+        dropout_ratio (float): Dropout before the last convolution.
+            Default: 0.
+        **kwargs: Passed to :class:`BaseDecodeHead` (``conv_cfg``,
+            ``act_cfg``, ``align_corners``, ``init_cfg``).
+    """
+
+    def __init__(self,
+                 in_channels: Sequence[int],
+                 channels: int = 64,
+                 in_index: Sequence[int] = (0, 1, 2, 3),
+                 patterns: Sequence[str] = PATTERNS,
+                 grid_size: Union[int, Tuple[int, int]] = 28,
+                 num_convs: int = 1,
+                 kernel_size: int = 3,
+                 conv_padding: int = 0,
+                 grad_scale: float = 1.0,
+                 loss_weight: float = 1.0,
+                 sigma: float = 0.5,
+                 periods: float = 2.5,
+                 norm_cfg: OptConfigType = dict(type='BN'),
+                 dropout_ratio: float = 0.,
+                 **kwargs):
+        patterns = check_patterns(patterns)
+        if isinstance(in_index, int) and isinstance(in_channels, int):
+            in_index, in_channels = [in_index], [in_channels]
+        if not (isinstance(in_index, (list, tuple))
+                and isinstance(in_channels, (list, tuple))
+                and len(in_index) == len(in_channels) > 0):
+            raise ValueError(
+                f'in_channels and in_index must be lists of the same length '
+                f'(one entry per backbone level), got in_channels='
+                f'{in_channels!r}, in_index={in_index!r}')
+        if not all(isinstance(i, int) for i in in_index):
+            raise ValueError(f'in_index must hold ints (backbone output '
+                             f'indices), got {in_index!r}')
+        if num_convs < 1:
+            raise ValueError(f'num_convs must be >= 1, got {num_convs}')
+        if kernel_size < 1 or conv_padding < 0:
+            raise ValueError(f'kernel_size must be >= 1 and conv_padding >= '
+                             f'0, got {kernel_size} and {conv_padding}')
+        grid = _pair(grid_size)
+        shrink = num_convs * (kernel_size - 1 - 2 * conv_padding)
+        out_size = (grid[0] - shrink, grid[1] - shrink)
+        if min(out_size) < 2:
+            raise ValueError(
+                f'grid_size {grid} with {num_convs} conv(s) of kernel '
+                f'{kernel_size} and padding {conv_padding} leaves an output '
+                f'of {out_size}; a position map needs at least 2x2: enlarge '
+                f'grid_size or conv_padding, or use fewer or smaller convs')
+        super().__init__(
+            list(in_channels),
+            channels,
+            num_classes=len(patterns),
+            out_channels=len(patterns),
+            threshold=0.5,  # unused; keeps mmseg's binary-case warning quiet
+            in_index=list(in_index),
+            input_transform='multiple_select',
+            norm_cfg=norm_cfg,
+            dropout_ratio=dropout_ratio,
+            loss_decode=[],  # the loss is MSE, computed in loss_by_feat
+            **kwargs)
+        del self.loss_decode
+        self.patterns = patterns
+        self.grid_size = grid
+        self.num_convs = num_convs
+        self.kernel_size = kernel_size
+        self.conv_padding = conv_padding
+        self.grad_scale = float(grad_scale)
+        self.loss_weight = loss_weight
+        self.sigma = sigma
+        self.periods = periods
+
+        width = sum(self.in_channels)
+        convs = []
+        for _ in range(num_convs - 1):
+            convs.append(
+                ConvModule(
+                    width,
+                    channels,
+                    kernel_size,
+                    padding=conv_padding,
+                    conv_cfg=self.conv_cfg,
+                    norm_cfg=self.norm_cfg,
+                    act_cfg=self.act_cfg))
+            width = channels
+        self.convs = nn.Sequential(*convs)
+        self.conv_seg = nn.Conv2d(
+            width, len(patterns), kernel_size, padding=conv_padding)
+
+    def _transform_inputs(self, inputs: Sequence[Tensor]) -> List[Tensor]:
+        """Select the levels, checking index and channels against them."""
+        num = len(inputs)
+        feats = []
+        for index, channels in zip(self.in_index, self.in_channels):
+            if not -num <= index < num:
+                raise ValueError(
+                    f'PosENetHead in_index {index} is outside the backbone\'s '
+                    f'{num} outputs; valid indices are 0..{num - 1} (or '
+                    f'-{num}..-1)')
+            if inputs[index].shape[1] != channels:
+                raise ValueError(
+                    f'PosENetHead expects {channels} channels at backbone '
+                    f'output {index} (in_channels={self.in_channels}), got '
+                    f'{inputs[index].shape[1]}')
+            feats.append(inputs[index])
+        return feats
+
+    def _forward_feature(self, inputs: Sequence[Tensor]) -> Tensor:
+        """Resize the selected levels to the grid, concatenate, convolve."""
+        feats = [
+            F.interpolate(
+                scale_grad(x, self.grad_scale),
+                size=self.grid_size,
+                mode='bilinear',
+                align_corners=self.align_corners)
+            for x in self._transform_inputs(inputs)
+        ]
+        return self.convs(torch.cat(feats, dim=1))
+
+    def forward(self, inputs: Sequence[Tensor]) -> Tensor:
+        """Position maps in [0, 1], shape (N, len(patterns), h, w)."""
+        return self.cls_seg(self._forward_feature(inputs)).sigmoid()
+
+    def targets(self, pos_maps: Tensor) -> Tensor:
+        """Ground-truth maps matching ``pos_maps`` in shape, device, dtype."""
+        return position_maps(
+            self.patterns,
+            tuple(pos_maps.shape[-2:]),
+            batch_size=pos_maps.shape[0],
+            device=pos_maps.device,
+            dtype=pos_maps.dtype,
+            sigma=self.sigma,
+            periods=self.periods)
+
+    def loss(self,
+             inputs: Sequence[Tensor],
+             batch_data_samples: Optional[SampleList] = None,
+             train_cfg: OptConfigType = None) -> Dict[str, Tensor]:
+        """Position loss and metrics; segmentation labels are not used."""
+        return self.loss_by_feat(self.forward(inputs), batch_data_samples)
+
+    def loss_by_feat(
+            self,
+            pos_maps: Tensor,
+            batch_data_samples: Optional[SampleList] = None
+    ) -> Dict[str, Tensor]:
+        """``loss_pos`` (MSE x ``loss_weight``), ``pos_spc_<P>`` and
+        ``pos_mae_<P>`` (detached) for every pattern."""
+        target = self.targets(pos_maps)
+        losses = dict(
+            loss_pos=F.mse_loss(pos_maps, target) * self.loss_weight)
+        metrics = position_metrics(pos_maps.detach(), target, self.patterns)
+        losses.update(
+            {f'pos_{k}': v.float()
+             for k, v in metrics.items()})
+        return losses
