@@ -28,7 +28,8 @@ class RecordStartHook(Hook):
 
 @HOOKS.register_module()
 class DumpRankHook(Hook):
-    """Each rank saves its losses and final parameters."""
+    """Each rank saves its losses and final parameters (BN running stats
+    are per-rank buffers under BN, as DDP leaves them, and are not saved)."""
 
     def before_train(self, runner):
         self.losses = []
@@ -40,6 +41,6 @@ class DumpRankHook(Hook):
     def after_train(self, runner):
         model = runner.model.module if hasattr(runner.model, 'module') \
             else runner.model
-        state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        state = {k: v.detach().clone() for k, v in model.named_parameters()}
         torch.save(dict(losses=self.losses, state=state),
                    osp.join(runner.work_dir, f'rank{runner.rank}.pt'))

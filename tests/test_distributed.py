@@ -5,7 +5,7 @@ import socket
 import numpy as np
 import torch
 
-from .conftest import run_tool, tiny_overrides
+from .conftest import ROOT, run_tool, tiny_overrides
 
 DEMO_FCN = osp.join('configs', 'demo',
                     'fcn_r18-d8_1xb8-600_synthetic-128x128.py')
@@ -37,11 +37,16 @@ def test_two_process_cpu_ddp(tiny_voc, tmp_path):
     work_dir = str(tmp_path / 'ddp')
     opts = tiny_overrides(tiny_voc, work_dir, max_iters=3, interval=3)
     opts['model.data_preprocessor.size'] = (64, 64)
-    opts['custom_imports.imports'] = ['possec', 'tests._hooks']
+    config = tmp_path / 'ddp_config.py'
+    config.write_text(
+        f'_base_ = [{osp.join(ROOT, DEMO_FCN)!r}]\n'
+        "custom_imports = dict(imports=['possec', 'tests._hooks'], "
+        'allow_failed_imports=False)\n'
+        "custom_hooks = [dict(type='DumpRankHook')]\n")
     args = ['-m', 'torch.distributed.run', '--nproc_per_node=2',
             f'--master_port={_free_port()}', osp.join('tools', 'train.py'),
-            DEMO_FCN, '--launcher', 'pytorch', '--cfg-options',
-            *_cfg_options(opts), "custom_hooks=[dict(type='DumpRankHook')]"]
+            str(config), '--launcher', 'pytorch', '--cfg-options',
+            *_cfg_options(opts)]
     proc = run_tool(args, env_extra={'OMP_NUM_THREADS': '1'})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     ranks = [torch.load(osp.join(work_dir, f'rank{r}.pt'), weights_only=False)

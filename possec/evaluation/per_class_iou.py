@@ -69,7 +69,7 @@ class PerClassIoUMetric(IoUMetric):
             pred = data_sample['pred_sem_seg']['data'].squeeze().cpu().numpy()
             if data_sample.get('reduce_zero_label', False):
                 pred = pred + 1
-            image = Image.fromarray(pred.astype(np.uint8), mode='L')
+            image = Image.fromarray(pred.astype(np.uint8))
             if palette is not None:
                 image = image.convert('P')
                 flat = [c for color in palette for c in color]
@@ -85,8 +85,14 @@ class PerClassIoUMetric(IoUMetric):
                                           self.beta)
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
+        if self.format_only:
+            # IoUMetric's own branch reads its output_dir, which is None
+            # here: the PNGs went to ``pred_dir``.
+            print_log(f'predictions written to {self.pred_dir}',
+                      logger='current')
+            return {}
         metrics = super().compute_metrics(results)
-        if self.format_only or not self.results_file:
+        if not self.results_file:
             return metrics
         per_class = self.per_class_metrics(results)
         self.write_results(metrics, per_class)
