@@ -22,7 +22,7 @@ from .benchmark import time_interleaved
 from .probe import (TRAIN_DEFAULTS, make_readout, predict_readout, score,
                     train_readout)
 from .probe_data import split_indices
-from .probe_encoders import FrozenEncoder
+from .probe_encoders import FrozenEncoder, quiet_init_weights
 from .probe_report import format_table
 from .probe_run import run_probe
 
@@ -108,7 +108,7 @@ def benchmark_probe(num_images: int = 40,
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         vgg = PadVGG(depth=vgg_depth)
-        vgg.init_weights()
+        quiet_init_weights(vgg)
     encoder = FrozenEncoder(vgg, name=f'vgg{vgg_depth}').to(device)
     train = dict(epochs=epochs, batch_size=batch_size,
                  lr_step=max(1, round(epochs * 2 / 3)))

@@ -19,6 +19,7 @@ each channel of a one-layer readout receives exactly the gradient it would
 receive trained alone. Training follows the paper: SGD with momentum 0.9
 and weight decay 1e-4, 15 epochs, batch 32, learning rate ×0.1 at epoch 10.
 """
+import itertools
 from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
@@ -31,6 +32,7 @@ from possec.position import (PATTERNS, check_patterns, mae_per_image,
                              spc_per_image)
 from .probe_cache import FeatureCache, extract_features
 from .probe_data import ProbeError
+from .probe_encoders import quiet_init_weights
 
 TRAIN_DEFAULTS = dict(epochs=15, batch_size=32, lr=0.1, momentum=0.9,
                       weight_decay=1e-4, lr_step=10)
@@ -76,7 +78,7 @@ def make_readout(in_channels: Sequence[int],
                 num_convs=num_convs,
                 kernel_size=kernel_size,
                 conv_padding=conv_padding)
-            head.init_weights()
+            quiet_init_weights(head)
     except ValueError as exc:
         raise ProbeError(str(exc)) from None
     return head
@@ -84,7 +86,8 @@ def make_readout(in_channels: Sequence[int],
 
 def readout_loss(pred: Tensor, target: Tensor) -> Tensor:
     """Sum over patterns of each pattern's mean squared error."""
-    return F.mse_loss(pred, target, reduction='none').mean((0, 2, 3)).sum()
+    return F.mse_loss(pred, target.expand_as(pred),
+                      reduction='none').mean((0, 2, 3)).sum()
 
 
 def train_readout(head: PosENetHead,
@@ -182,8 +185,9 @@ def score(head: PosENetHead, pred: Tensor,
         pred (Tensor): Its maps, ``(N, P, h, w)``.
         size (int, optional): Score at ``size x size``: the maps are resized
             bilinearly and compared with ground truth made at that size, as
-            the paper scores at the input image's resolution. None scores at
-            the maps' own size. Default: None.
+            the paper scores at the input image's resolution; a constant
+            map stays exactly constant. None scores at the maps' own size.
+            Default: None.
         batch_size (int): Images resized at a time. Default: 16.
 
     Returns:
@@ -193,8 +197,13 @@ def score(head: PosENetHead, pred: Tensor,
     for start in range(0, len(pred), batch_size):
         chunk = pred[start:start + batch_size]
         if size is not None and tuple(chunk.shape[-2:]) != (size, size):
-            chunk = F.interpolate(chunk, size=(size, size), mode='bilinear',
-                                  align_corners=False)
+            flat = chunk.flatten(2)
+            constant = (flat.amax(-1) == flat.amin(-1))[..., None, None]
+            resized = F.interpolate(chunk, size=(size, size),
+                                    mode='bilinear', align_corners=False)
+            # float rounding of the bilinear weights must not turn a
+            # constant map (no position at all) into ulp-level ranks
+            chunk = torch.where(constant, chunk[..., :1, :1], resized)
         target = head.targets(chunk)
         spcs.append(spc_per_image(chunk, target))
         maes.append(mae_per_image(chunk, target))
@@ -265,7 +274,7 @@ def extract(encoder, images: Tensor, grid: int = 28, **kwargs) -> FeatureCache:
         if key not in heads:
             heads[key] = make_readout(key, grid=grid, kernel_size=1)
         feats = heads[key]._forward_feature(levels)
-        starts = [0] + list(torch.tensor(key).cumsum(0))
+        starts = [0] + list(itertools.accumulate(key))
         return [feats[:, a:b] for a, b in zip(starts[:-1], starts[1:])]
 
     return extract_features(encoder, images, resize, **kwargs)

@@ -19,10 +19,12 @@ Nothing is ever downloaded: ``init_cfg`` and ``pretrained`` are cleared.
 """
 import copy
 import inspect
+import logging
 from typing import List, Optional, Sequence
 
 import torch
 from mmengine.config import Config
+from mmengine.logging import MMLogger
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
@@ -141,8 +143,8 @@ def build_encoder(encoder: Optional[str] = 'posenet',
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         backbone = MODELS.build(backbone_cfg)
-        if checkpoint is None and hasattr(backbone, 'init_weights'):
-            backbone.init_weights()
+        if checkpoint is None:
+            quiet_init_weights(backbone)
     if checkpoint is not None:
         _load_backbone_weights(backbone, checkpoint)
     if convert:
@@ -154,6 +156,20 @@ def build_encoder(encoder: Optional[str] = 'posenet',
     if padding_mode is not None:
         name = f'{name} ({padding_mode})'
     return FrozenEncoder(backbone, mean, std, name)
+
+
+def quiet_init_weights(module: nn.Module) -> None:
+    """``module.init_weights()`` (if it has one) without mmengine logging
+    every parameter's initialisation at INFO level."""
+    if not hasattr(module, 'init_weights'):
+        return
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        module.init_weights()
+    finally:
+        logger.setLevel(level)
 
 
 def _set_padding_mode(backbone_cfg: dict, mode: Optional[str]) -> bool:
@@ -174,6 +190,12 @@ def _set_padding_mode(backbone_cfg: dict, mode: Optional[str]) -> bool:
     if 'padding_mode' in inspect.signature(cls.__init__).parameters:
         backbone_cfg['padding_mode'] = mode
         return False
+    if mode == 'none':
+        raise ProbeError(
+            f'backbone {cls.__name__} takes no padding_mode argument, and '
+            f"'none' changes feature sizes (residual additions break): use a "
+            f'possec backbone that handles it (PadResNet, PadResNetV1c, '
+            f'PadResNetV1d, PadVGG) or another mode')
     return mode != 'zeros'
 
 
