@@ -1,4 +1,4 @@
-"""Position maps against their formulas, written here independently in numpy."""
+"""Position maps against their formulas, written independently in numpy."""
 import numpy as np
 import pytest
 import torch
