@@ -1,7 +1,7 @@
 # The headline model family shrunk for a CPU: ParseNet on the padding-aware
 # R-18-D8 (plain BN, random init) with auxiliary heads
 # [FCNHead, PosENetHead(grad_scale=+1)].
-_base_ = ['../padding/fcn_padr18-d8_demo.py', './posenet_aux.py']
+_base_ = ['../padding/fcn_padr18-d8_demo.py', './posenet_aux_r18.py']
 norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     decode_head=dict(
@@ -21,6 +21,5 @@ model = dict(
             type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
     auxiliary_head=[
         {{_base_.model.auxiliary_head}},
-        dict({{_base_.posenet_head}}, in_channels=[64, 128, 256, 512],
-             norm_cfg=norm_cfg),
+        {{_base_.posenet_head}},
     ])
