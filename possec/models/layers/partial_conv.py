@@ -38,7 +38,7 @@ class PartialConv2d(nn.Conv2d):
     Example:
         >>> import torch
         >>> conv = PartialConv2d(1, 1, 3, padding=1, bias=False)
-        >>> torch.nn.init.constant_(conv.weight, 1.)
+        >>> _ = torch.nn.init.constant_(conv.weight, 1.)
         >>> out = conv(torch.ones(1, 1, 4, 4))  # border == interior
         >>> bool((out == 9).all())
         True
