@@ -59,7 +59,7 @@ def conv_out(size, k, s=1, d=1, p=0):
 
 
 def none_sizes(size, depth, strides, dilations, deep_stem=True,
-               contract_dilation=False):
+               contract_dilation=False, style='pytorch'):
     """Per-level sizes of a 'none' ResNet, written from the docstring."""
     if deep_stem:
         size = conv_out(size, 3, 2) - 4
@@ -70,6 +70,10 @@ def none_sizes(size, depth, strides, dilations, deep_stem=True,
     sizes = []
     for n, s, d in zip(blocks, strides, dilations):
         d1 = d // 2 if contract_dilation and d > 1 else d
+        if style == 'caffe' and depth == 50:
+            sizes.append((size - 1) // s + 1 - 2 * d1 - 2 * (n - 1) * d)
+            size = sizes[-1]
+            continue
         size = (size - 2 * d1 - 1) // s + 1
         if depth == 18:
             size -= 2 + (n - 1) * (2 * d + 2)
@@ -199,6 +203,8 @@ def test_circular_mode_is_shift_equivariant(build):
      False, (470, 459)),
     (dict(cls=PadResNetV1d, depth=50, stem_channels=8, base_channels=4,
           **D8, contract_dilation=True), True, (500, 487)),
+    (dict(cls=PadResNetV1c, depth=50, stem_channels=8, base_channels=4,
+          **D8, style='caffe'), True, (493, 510)),
 ])
 def test_none_output_sizes(kwargs, deep_stem, size):
     kwargs = dict(kwargs)
@@ -210,8 +216,9 @@ def test_none_output_sizes(kwargs, deep_stem, size):
     dilations = kwargs.get('dilations', (1, 1, 1, 1))
     for axis, length in enumerate(size):
         expected = none_sizes(length, kwargs['depth'], strides, dilations,
-                              deep_stem, kwargs.get('contract_dilation',
-                                                    False))
+                              deep_stem,
+                              kwargs.get('contract_dilation', False),
+                              kwargs.get('style', 'pytorch'))
         assert [o.shape[2 + axis] for o in outs] == expected
 
 
