@@ -27,7 +27,7 @@ def build_head(**kwargs):
 
 
 def l2n(x, gamma):
-    """The ParseNet normalisation written out: gamma * x / sqrt(sum x^2 + eps)"""
+    """ParseNet normalisation written out: gamma x / sqrt(sum x^2 + eps)."""
     return gamma.view(1, -1, 1, 1) * x / torch.sqrt(
         (x * x).sum(1, keepdim=True) + EPS)
 
