@@ -15,14 +15,14 @@ from scipy.stats import spearmanr
 from torch import nn
 
 from possec.analysis.probe import (cached_features, extract, make_readout,
-                                   predict_readout, readout_loss, score,
+                                   predict_readout, readout_loss,
                                    train_readout)
-from possec.analysis.probe_cache import FeatureCache, extract_features
 from possec.analysis.probe_data import (ProbeError, load_images,
                                         split_indices)
 from possec.analysis.probe_encoders import FrozenEncoder, build_encoder
 from possec.analysis.probe_report import format_table, write_results
 from possec.analysis.probe_run import run_probe
+from possec.analysis.probe_score import score
 from possec.models.decode_heads import PosENetHead
 from possec.models.layers import convert_padding
 from possec.position import position_maps
@@ -168,7 +168,7 @@ def test_disk_cache_gives_the_same_probe():
 
 
 def test_build_encoder_errors():
-    with pytest.raises(ValueError, match='posenet, vgg16'):
+    with pytest.raises(ProbeError, match='posenet, vgg16'):  # a ValueError
         build_encoder('resnet')
     with pytest.raises(ValueError, match='raw image'):
         build_encoder('posenet', padding_mode='zeros')
@@ -402,3 +402,23 @@ def test_black_images_zero_padding_reads_position_circular_cannot():
     spread = pred.flatten(2).amax(-1) - pred.flatten(2).amin(-1)
     assert spread.max() < 1e-6
     assert abs(h_spc(result, 'circular')) < 0.01
+
+
+def test_benchmark_quick(tmp_path):
+    """The cached probe and the naive loop compute the same readouts (the
+    benchmark's speed is reported, never asserted)."""
+    spec = importlib.util.spec_from_file_location(
+        'benchmark_probe',
+        osp.join(ROOT, 'tools/analysis/benchmark_probe.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    res = tool.main(['--quick', '--out', str(tmp_path / 'bench.json')])
+    assert res['max_spc_diff'] < 1e-3
+    for p in ('H', 'V', 'G', 'HS', 'VS'):
+        assert res['mae']['cached'][p] == pytest.approx(
+            res['mae']['naive'][p], abs=1e-4)
+    assert res['times']['naive']['ratio'] == 1.0
+    assert res['speedup'] == pytest.approx(
+        1 / res['times']['cached']['ratio'])
+    with open(tmp_path / 'bench.json') as f:
+        assert json.load(f)['settings']['num_images'] == 8

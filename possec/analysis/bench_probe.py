@@ -19,14 +19,15 @@ from possec.models.backbones import PadVGG
 from possec.position import PATTERNS
 from .benchmark import format_table as format_times
 from .benchmark import time_interleaved
-from .probe import (TRAIN_DEFAULTS, make_readout, predict_readout, score,
+from .probe import (TRAIN_DEFAULTS, make_readout, predict_readout,
                     train_readout)
 from .probe_data import split_indices
 from .probe_encoders import FrozenEncoder, quiet_init_weights
 from .probe_report import format_table
 from .probe_run import run_probe
+from .probe_score import score
 
-QUICK = dict(num_images=10, input_size=32, grid=8, epochs=2, batch_size=4,
+QUICK = dict(num_images=8, input_size=32, grid=8, epochs=2, batch_size=4,
              vgg_depth=11)
 
 

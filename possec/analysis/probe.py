@@ -7,9 +7,7 @@ position module of :class:`possec.models.decode_heads.PosENetHead`, is
 trained on the frozen encoder's multi-level features to regress the
 position maps of :mod:`possec.position.targets`, and is scored by SPC and
 MAE on held-out images, at the input image's resolution as in the paper
-(the readout's maps are resized bilinearly; scoring the small maps directly
-gives lower SPC for the padding-only readouts: about .20 / .35 instead of
-.27 / .40 for readout padding 1 / 2 on raw noise images at grid 28).
+(:mod:`.probe_score`).
 
 The encoder is frozen, so its features are extracted once, resized to the
 readout's grid with the head's own code (:mod:`.probe_cache`), and the
@@ -20,7 +18,7 @@ receive trained alone. Training follows the paper: SGD with momentum 0.9
 and weight decay 1e-4, 15 epochs, batch 32, learning rate ×0.1 at epoch 10.
 """
 import itertools
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -28,11 +26,11 @@ from mmengine.utils import ProgressBar
 from torch import Tensor
 
 from possec.models.decode_heads import PosENetHead
-from possec.position import (PATTERNS, check_patterns, mae_per_image,
-                             spc_per_image)
+from possec.position import PATTERNS, check_patterns
 from .probe_cache import FeatureCache, extract_features
 from .probe_data import ProbeError
 from .probe_encoders import quiet_init_weights
+from .probe_score import score
 
 TRAIN_DEFAULTS = dict(epochs=15, batch_size=32, lr=0.1, momentum=0.9,
                       weight_decay=1e-4, lr_step=10)
@@ -173,44 +171,6 @@ def cached_features(cache: FeatureCache,
     """Image indices -> ``[features]`` read from the cache (one level of
     the given channels, all when None)."""
     return lambda index: [cache.read(index, channels)]
-
-
-def score(head: PosENetHead, pred: Tensor,
-          size: Optional[int] = None,
-          batch_size: int = 16) -> Dict[str, Dict[str, float]]:
-    """SPC and MAE of every pattern, per image then averaged.
-
-    Args:
-        head (PosENetHead): The readout (its patterns and map options).
-        pred (Tensor): Its maps, ``(N, P, h, w)``.
-        size (int, optional): Score at ``size x size``: the maps are resized
-            bilinearly and compared with ground truth made at that size, as
-            the paper scores at the input image's resolution; a constant
-            map stays exactly constant. None scores at the maps' own size.
-            Default: None.
-        batch_size (int): Images resized at a time. Default: 16.
-
-    Returns:
-        dict: ``{'spc': {pattern: value}, 'mae': {pattern: value}}``.
-    """
-    spcs, maes = [], []
-    for start in range(0, len(pred), batch_size):
-        chunk = pred[start:start + batch_size]
-        if size is not None and tuple(chunk.shape[-2:]) != (size, size):
-            flat = chunk.flatten(2)
-            constant = (flat.amax(-1) == flat.amin(-1))[..., None, None]
-            resized = F.interpolate(chunk, size=(size, size),
-                                    mode='bilinear', align_corners=False)
-            # float rounding of the bilinear weights must not turn a
-            # constant map (no position at all) into ulp-level ranks
-            chunk = torch.where(constant, chunk[..., :1, :1], resized)
-        target = head.targets(chunk)
-        spcs.append(spc_per_image(chunk, target))
-        maes.append(mae_per_image(chunk, target))
-    spcs, maes = torch.cat(spcs).mean(0), torch.cat(maes).mean(0)
-    return dict(
-        spc={p: float(spcs[k]) for k, p in enumerate(head.patterns)},
-        mae={p: float(maes[k]) for k, p in enumerate(head.patterns)})
 
 
 def probe_cached(cache: FeatureCache,

@@ -213,8 +213,9 @@ def _load_backbone_weights(backbone: nn.Module, checkpoint: str) -> None:
     try:
         missing, unexpected = backbone.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # shape mismatches
-        raise ProbeError(f'checkpoint {checkpoint!r} does not fit the '
-                         f'backbone {type(backbone).__name__}: {exc}') from None
+        raise ProbeError(
+            f'checkpoint {checkpoint!r} does not fit the backbone '
+            f'{type(backbone).__name__}: {exc}') from None
     if missing or unexpected:
         raise ProbeError(
             f'checkpoint {checkpoint!r} does not fit the backbone '

@@ -11,14 +11,12 @@ import os.path as osp
 import re
 from typing import Optional
 
-import matplotlib
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from possec.fileio import atomic_path, dump_json
 from possec.position import position_maps
-
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402
 
 
 def format_table(result: dict, title: str = '') -> str:
@@ -41,8 +39,10 @@ def plot_predictions(result: dict, row: dict, path: str,
     pats, pred, show = result['patterns'], row['pred'], result['show']
     gt = position_maps(pats, tuple(pred.shape[-2:]))[0]
     rows, cols = 1 + len(pred), 1 + len(pats)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.6 * rows),
-                             squeeze=False)
+    # a bare Agg figure: no pyplot, so the user's backend stays untouched
+    fig = Figure(figsize=(1.6 * cols, 1.6 * rows))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -63,7 +63,6 @@ def plot_predictions(result: dict, row: dict, path: str,
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format='png', dpi=80)
-    plt.close(fig)
 
 
 def write_results(result: dict, out_dir: str, meta: Optional[dict] = None,
