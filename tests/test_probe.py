@@ -213,6 +213,13 @@ def test_config_and_checkpoint(tmp_path):
                                                            'seg.pth'))
     for k, v in donor.state_dict().items():
         assert torch.equal(loaded.backbone.state_dict()[k], v), k
+    # a bare backbone's state dict (torchvision-like layout) loads too
+    torch.save(donor.state_dict(), tmp_path / 'bare.pth')
+    bare = build_encoder(config=str(cfg), checkpoint=str(tmp_path /
+                                                         'bare.pth'))
+    assert torch.equal(bare.backbone.stem[0].weight, donor.stem[0].weight)
+    with pytest.raises(ValueError, match='not found'):
+        build_encoder(config=str(cfg), checkpoint=str(tmp_path / 'no.pth'))
     # a ResNet takes no padding_mode argument: converted after building
     circ = build_encoder(config=str(cfg), padding_mode='circular')
     assert circ.backbone.stem[0].padding_mode == 'circular'
