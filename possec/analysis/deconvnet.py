@@ -1,0 +1,262 @@
+"""Deconvnet projections of backbone units back to pixels.
+
+`Visualizing and Understanding Convolutional Networks
+<https://arxiv.org/abs/1311.2901>`_ (Zeiler and Fergus) project one strong
+activation back to the input: every other activation of the layer is set to
+zero and the map is passed down through the layers below in reverse:
+max-unpooling with the switches recorded in the forward pass, ReLU, and
+convolution with the transposed (flipped) filters.
+
+Here the reverse pass is autograd's backward pass from a one-hot map (the
+activation's own value at its unit, zero elsewhere), with one change: every
+ReLU passes ``relu(signal)`` down instead of masking the signal by where its
+forward input was positive. Each other step of autograd's backward pass is
+then the deconvnet's own: a convolution's input gradient is
+``conv_transpose2d`` with the same weights, stride, padding and dilation; a
+max-pool's is unpooling with the recorded switches (the argmax indices);
+padding (circular, reflect, ...) is undone by folding the border back.
+The same rules carry through residual connections (the signal goes down
+both branches and is summed where they split), which the chain-only
+description of the paper leaves open. Captum's ``Deconvolution`` applies
+the same ReLU rule; it is not a dependency of the OpenMMLab stack.
+
+BatchNorm layers (eval mode) are a per-channel affine map ``a x + b``; the
+projection passes through its transpose, i.e. multiplies by the scale ``a =
+gamma / sqrt(var + eps)``; the shift ``b`` plays no part, as the biases of
+the paper's convolutions.
+"""
+from typing import Callable, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.overrides import TorchFunctionMode
+
+from possec.apis.checks import UserError
+from .theoretical_field import theoretical_field
+from .vis_common import check_index, new_figure, prepare, write_outputs
+
+_RELUS = {F.relu, torch.relu, torch.relu_, Tensor.relu, Tensor.relu_}
+
+
+class _DeconvReLU(torch.autograd.Function):
+    """ReLU forward; ReLU of the signal backward (the deconvnet rule)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx, signal):
+        return signal.clamp(min=0)
+
+
+class DeconvReLUMode(TorchFunctionMode):
+    """Inside this context every ReLU (module or functional, in place or
+    not) applies the deconvnet rule in the backward pass. In-place ReLUs
+    become out of place."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in _RELUS:
+            return _DeconvReLU.apply(args[0])
+        return func(*args, **(kwargs or {}))
+
+
+class _Stop(Exception):
+    pass
+
+
+def layer_fn(backbone: nn.Module,
+             layer: Union[str, int]) -> Callable[[Tensor], Tensor]:
+    """``x -> activation of layer``: a dotted module name of ``backbone``
+    (the forward stops there) or an int (or digit string that names no
+    module) indexing the backbone's outputs."""
+    modules = dict(backbone.named_modules())
+    if isinstance(layer, int) or (layer not in modules and
+                                  str(layer).isdigit()):
+        level = int(layer)
+
+        def run_level(x):
+            outs = backbone(x)
+            outs = [outs] if isinstance(outs, Tensor) else list(outs)
+            check_index(level, len(outs), 'backbone output level')
+            return outs[level]
+        return run_level
+    if layer not in modules or layer == '':
+        top = ', '.join(name for name, _ in backbone.named_children())
+        raise UserError(f'unknown layer {layer!r}: expected an output level '
+                        f'number or a module of the backbone ({top}, or a '
+                        f'dotted name below them, e.g. layer2.0.conv1)')
+
+    def run_module(x):
+        found = []
+
+        def hook(module, inputs, output):
+            found.append(output)
+            raise _Stop
+        handle = modules[layer].register_forward_hook(hook)
+        try:
+            backbone(x)
+        except _Stop:
+            pass
+        finally:
+            handle.remove()
+        if not found or not isinstance(found[0], Tensor):
+            raise UserError(f'layer {layer!r} did not produce a tensor')
+        return found[0]
+    return run_module
+
+
+@torch.no_grad()
+def top_activations(fn: Callable[[Tensor], Tensor], x: Tensor,
+                    channel: Optional[int], k: int,
+                    batch_size: int = 8) -> Tuple[int, List[tuple]]:
+    """The ``k`` images with the strongest activation of ``channel`` (its
+    maximum over positions), strongest first, as ``(image, (row, col),
+    value)``. ``channel=None`` picks the channel with the largest maximum
+    over all images."""
+    maps = torch.cat([fn(x[i:i + batch_size])
+                      for i in range(0, len(x), batch_size)])
+    if channel is None:
+        channel = int(maps.amax(dim=(0, 2, 3)).argmax())
+    check_index(channel, maps.shape[1], 'channel',
+                f' (the layer has {maps.shape[1]} channels)')
+    flat = maps[:, channel].flatten(1)
+    values, where = flat.max(1)
+    order = values.argsort(descending=True)[:k]
+    width = maps.shape[-1]
+    return channel, [(int(i), (int(where[i]) // width,
+                               int(where[i]) % width), float(values[i]))
+                     for i in order]
+
+
+def project(fn: Callable[[Tensor], Tensor], x: Tensor, channel: int,
+            units: Sequence[Sequence[int]]) -> Tensor:
+    """Deconvnet projection of one unit per image to the input.
+
+    Args:
+        fn (Callable): ``x -> activation`` (N, C, h, w) of the layer.
+        x (Tensor): Normalised images (N, 3, H, W).
+        channel (int): Channel of the projected units.
+        units (Sequence[tuple]): One (row, column) per image.
+
+    Returns:
+        Tensor: (N, 3, H, W) projections, in the input's channel order.
+    """
+    x = x.detach().clone().requires_grad_(True)
+    with torch.enable_grad(), DeconvReLUMode():
+        act = fn(x)
+    start = torch.zeros_like(act)
+    for i, (row, col) in enumerate(units):
+        start[i, channel, row, col] = act[i, channel, row, col].detach()
+    (proj, ) = torch.autograd.grad(act, x, start)
+    return proj
+
+
+def default_layer(backbone: nn.Module, x: Tensor) -> Union[str, int]:
+    """The backbone's second output level, or its only one."""
+    with torch.no_grad():
+        outs = backbone(x[:1])
+    return 1 if not isinstance(outs, Tensor) and len(outs) > 1 else 0
+
+
+def _crop(image: np.ndarray, box) -> np.ndarray:
+    y0, x0, y1, x1 = (int(np.ceil(box[0])), int(np.ceil(box[1])),
+                      int(np.floor(box[2])), int(np.floor(box[3])))
+    return image[y0:y1 + 1, x0:x1 + 1]
+
+
+def plot_deconvnet(images: np.ndarray, projections: np.ndarray,
+                   result: dict):
+    """Top row: projections (grey is zero); bottom row: the image patches
+    under each unit's receptive field."""
+    top = result['top']
+    fig, axes = new_figure(2, len(top), 2.2)
+    for col, item in enumerate(top):
+        proj = projections[col]
+        proj = 0.5 + 0.5 * proj / max(np.abs(proj).max(), 1e-12)
+        for row, data in enumerate((proj, images[item['image']])):
+            ax = axes[row, col]
+            ax.imshow(_crop(data, item['box']), interpolation='nearest')
+            ax.set_axis_off()
+        axes[0, col].set_title(f'img {item["image"]}, '
+                               f'act {item["activation"]:.3g}', fontsize=8)
+    fig.suptitle(f'layer {result["layer"]}, channel {result["channel"]}: '
+                 f'top {len(top)} activations\nprojected to pixels (top), '
+                 f'image in their receptive field (bottom)', fontsize=9)
+    return fig
+
+
+def deconvnet(backbone: nn.Module, x: Tensor,
+              layer: Optional[Union[str, int]] = None,
+              channel: Optional[int] = None, k: int = 9,
+              batch_size: int = 8) -> Tuple[dict, Tensor]:
+    """Top-``k`` activations of a unit over ``x``, projected to pixels.
+
+    Returns:
+        tuple[dict, Tensor]: The numbers (layer, channel, field, and per
+        projection the image, unit, activation, field box and the share of
+        the projection's magnitude inside the box) and the ``(k, 3, H,
+        W)`` projections.
+    """
+    if k < 1:
+        raise UserError(f'top-k must be at least 1, got {k}')
+    if layer is None:
+        layer = default_layer(backbone, x)
+    fn = layer_fn(backbone, layer)
+    channel, top = top_activations(fn, x, channel, k, batch_size)
+    field = theoretical_field(fn, x[:1])
+    picked = x[[i for i, _, _ in top]]
+    proj = project(fn, picked, channel, [unit for _, unit, _ in top])
+    items = []
+    for (image, unit, value), p in zip(top, proj):
+        box = field.box(unit, x.shape[-2:])
+        mag = p.abs().sum(0)
+        inside = _crop(mag.numpy(), box).sum() if box else mag.sum()
+        items.append(dict(image=image, unit=list(unit), activation=value,
+                          box=box, inside_share=float(inside / max(
+                              float(mag.sum()), 1e-30))))
+    return dict(layer=layer, channel=channel,
+                field=dict(size=field.size, jump=field.jump,
+                           is_global=field.is_global),
+                top=items), proj
+
+
+def run_deconvnet(config: str, checkpoint: Optional[str] = None,
+                  images: Optional[Sequence[str]] = None,
+                  num_images: int = 16, index: int = 0,
+                  layer: Optional[Union[str, int]] = None,
+                  channel: Optional[int] = None, k: int = 9,
+                  image_size: Optional[Sequence[int]] = None,
+                  cfg_options: Optional[dict] = None,
+                  out_dir: str = 'work_dirs/deconvnet', seed: int = 0,
+                  batch_size: int = 8) -> dict:
+    """Deconvnet projections for a segmentor's backbone; writes
+    ``deconvnet.png`` and ``deconvnet.json`` into ``out_dir``.
+
+    Args:
+        config (str): Segmentor config.
+        checkpoint (str, optional): Its weights. Default: None (random).
+        images (Sequence[str], optional): Image files. Default: None
+            (``num_images`` test set images from ``index``).
+        layer (str | int, optional): A backbone module name (e.g.
+            ``'layer2'``) or output level. Default: None (level 1).
+        channel (int, optional): Channel. Default: None (the one with the
+            strongest activation).
+        k (int): Number of projections. Default: 9.
+        image_size (tuple[int], optional): Resize the images to (H, W).
+    """
+    model, rgb, x, paths = prepare(config, checkpoint, images, num_images,
+                                   index, image_size, cfg_options, seed)
+    result, proj = deconvnet(model.backbone, x, layer, channel,
+                             min(k, len(x)), batch_size)
+    proj = proj.permute(0, 2, 3, 1).numpy()
+    if not getattr(model.data_preprocessor, 'channel_conversion', False):
+        proj = proj[..., ::-1]  # the model saw BGR: show RGB
+    fig = plot_deconvnet(rgb, proj, result)
+    for item in result['top']:
+        item['path'] = paths[item['image']]
+    result.update(config=config, checkpoint=checkpoint)
+    result['files'] = write_outputs(out_dir, 'deconvnet', fig, result)
+    return result
