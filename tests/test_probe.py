@@ -302,6 +302,15 @@ def test_loss_and_score_formulas():
     assert score(head, flat, size=13)['spc'] == dict(H=0., G=0.)
 
 
+def test_divergence_warns():
+    images = load_images('noise', 16, 20)
+    with pytest.warns(UserWarning, match='readout diverged'):
+        res = run_probe(images, tiny_encoder(), grid=8,
+                        train=dict(epochs=3, batch_size=4, lr=100.),
+                        progress=False)
+    assert res['rows'][0]['diverged']
+
+
 def test_run_probe_errors():
     images = load_images('black', 8, 4)
     enc = build_encoder('posenet')
@@ -420,6 +429,7 @@ def test_benchmark_quick(tmp_path):
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     res = tool.main(['--quick', '--out', str(tmp_path / 'bench.json')])
+    assert not res['diverged'] and res['spc']['cached']['H'] > 0.5
     assert res['max_spc_diff'] < 1e-3
     for p in ('H', 'V', 'G', 'HS', 'VS'):
         assert res['mae']['cached'][p] == pytest.approx(

@@ -18,6 +18,8 @@ receive trained alone. Training follows the paper: SGD with momentum 0.9
 and weight decay 1e-4, 15 epochs, batch 32, learning rate ×0.1 at epoch 10.
 """
 import itertools
+import math
+import warnings
 from typing import Callable, List, Optional, Sequence
 
 import torch
@@ -118,7 +120,8 @@ def train_readout(head: PosENetHead,
         progress (bool): Show a progress bar over epochs. Default: True.
 
     Returns:
-        list[float]: Mean training loss of every epoch.
+        list[float]: Mean training loss of every epoch. A run whose last
+        epoch is worse than its first warns (see :func:`diverged`).
     """
     if epochs < 1 or batch_size < 1 or not lr > 0:
         raise ProbeError(f'epochs and batch_size must be >= 1 and lr > 0, '
@@ -147,7 +150,20 @@ def train_readout(head: PosENetHead,
             bar.update()
     if bar is not None:
         print(flush=True)
+    if diverged(history):
+        warnings.warn(
+            f'the readout diverged: training loss {history[0]:.4g} in the '
+            f'first epoch, {history[-1]:.4g} in the last (sigmoid outputs '
+            f'saturate, SPC and MAE mean little): lower the learning rate '
+            f'(lr={lr:g}; e.g. 0.01 for the 1472 channels of a random-init '
+            f'VGG16)')
     return history
+
+
+def diverged(history: Sequence[float]) -> bool:
+    """Whether a training run ended with a worse (or non-finite) loss than
+    its first epoch's."""
+    return not math.isfinite(history[-1]) or history[-1] > history[0]
 
 
 @torch.no_grad()
@@ -203,7 +219,8 @@ def probe_cached(cache: FeatureCache,
 
     Returns:
         dict: ``spc`` and ``mae`` (per pattern), ``loss`` (per epoch),
-        ``pred`` (held-out maps) and ``head`` (the trained readout).
+        ``diverged`` (see :func:`diverged`), ``pred`` (held-out maps) and
+        ``head`` (the trained readout).
     """
     levels = list(levels or cache.level_names)
     chans = cache.channels_of(levels)
@@ -216,8 +233,8 @@ def probe_cached(cache: FeatureCache,
     loss = train_readout(head, feats, train_index, seed=seed, device=device,
                          progress=progress, **opts)
     pred = predict_readout(head, feats, test_index, device=device)
-    return dict(score(head, pred, score_size), loss=loss, pred=pred,
-                head=head)
+    return dict(score(head, pred, score_size), loss=loss,
+                diverged=diverged(loss), pred=pred, head=head)
 
 
 def extract(encoder, images: Tensor, grid: int = 28, **kwargs) -> FeatureCache:

@@ -83,7 +83,7 @@ def run_probe(images: Tensor,
     Returns:
         dict: ``column`` (the table's first column), ``patterns``,
         ``rows`` (per setting: ``setting``, ``spc``, ``mae``, ``loss``,
-        ``pred`` of the shown images), ``show`` (those images),
+        ``diverged``, ``pred`` of the shown images), ``show`` (those images),
         ``levels``, ``num_train``, ``num_test``, ``cache`` and ``time_s``.
     """
     patterns = list(_check(check_patterns, patterns))
@@ -151,7 +151,8 @@ def run_probe(images: Tensor,
         column=column,
         patterns=patterns,
         rows=[dict(setting=s, spc=r['spc'], mae=r['mae'], loss=r['loss'],
-                   pred=r['pred'][:num_show]) for s, r in rows],
+                   diverged=r['diverged'], pred=r['pred'][:num_show])
+              for s, r in rows],
         show=images[show],
         levels=info['levels'],
         num_train=len(train_index),

@@ -23,6 +23,9 @@ def parse_args(argv=None):
     parser.add_argument('--grid', type=int, default=28)
     parser.add_argument('--epochs', type=int, default=15)
     parser.add_argument('--batch-size', type=int, default=32)
+    parser.add_argument('--lr', type=float, default=0.01,
+                        help="readout lr (the paper's 0.1 diverges on a "
+                        'random-init VGG16)')
     parser.add_argument('--vgg-depth', type=int, default=16)
     parser.add_argument('--repeats', type=int, default=1)
     parser.add_argument('--device', default='cpu')
@@ -40,7 +43,8 @@ def main(argv=None):
     args = parse_args(argv)
     settings = dict(num_images=args.num_images, input_size=args.input_size,
                     grid=args.grid, epochs=args.epochs,
-                    batch_size=args.batch_size, vgg_depth=args.vgg_depth)
+                    batch_size=args.batch_size, lr=args.lr,
+                    vgg_depth=args.vgg_depth)
     if args.quick:
         settings.update(QUICK)
     results = benchmark_probe(repeats=args.repeats, device=args.device,
