@@ -55,7 +55,9 @@ def parse_args(argv=None):
     tr = p.add_argument_group('training')
     tr.add_argument('--epochs', type=int, default=15)
     tr.add_argument('--batch-size', type=int, default=32)
-    tr.add_argument('--lr', type=float, default=0.1)
+    tr.add_argument('--lr', type=float, default=0.1,
+                    help="the paper's 0.1; wide encoders (e.g. a random-init "
+                    'vgg16) may need 0.01: the probe warns if it diverges')
     tr.add_argument('--lr-step', type=int, default=10,
                     help='epoch from which the lr is x0.1')
     tr.add_argument('--test-fraction', type=float, default=0.2)
