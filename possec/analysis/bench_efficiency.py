@@ -1,0 +1,313 @@
+"""Model efficiency: FLOPs, inference speed, peak memory, share of matmul rate.
+
+For each model (by default the demo config at 128² and the headline config at
+512², both built from their config files with random weights) this measures:
+
+- **FLOPs per image** with mmengine's complexity analysis (the counter of
+  :func:`mmengine.analysis.get_model_complexity_info`) on the inference forward
+  (backbone, decode head, resize to the input size; the auxiliary heads do
+  not run at inference). mmengine counts one multiply-add as one FLOP
+  (fvcore's convention), so its number is a MAC count; the rates below use
+  2 x MACs floating-point operations, as the matmul rate does.
+- **Images/s**: inference timed interleaved with a square fp32 matmul
+  (``torch.mm`` of two 2048 x 2048 matrices, ``2 n³`` FLOPs) in one process
+  by :func:`possec.analysis.benchmark.time_interleaved`.
+- **Achieved GFLOP/s as a share of the matmul rate** measured in the same
+  run: how close the model comes to this machine's best dense fp32 rate.
+- **Peak memory**: the growth of the process's peak resident set size
+  (Linux ``VmHWM``, reset through ``/proc/self/clear_refs``) above the
+  resident size just before one inference, after ``malloc_trim`` returned
+  freed heap to the system: activations, convolution workspaces and
+  allocator overhead, not the weights. None where ``/proc`` does not allow it.
+- Where a model reaches less than ``profile_below`` of the matmul rate, the
+  top operators by self CPU time of one inference (``torch.profiler``).
+"""
+import contextlib
+import ctypes
+import os.path as osp
+import statistics
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+
+from .benchmark import format_table, time_interleaved
+
+DEMO_CONFIG = 'configs/demo/parsenet_pos_synthetic.py'
+HEADLINE_CONFIG = 'configs/parsenet_pos_voc.py'
+MODELS = {'demo': (DEMO_CONFIG, 128), 'headline': (HEADLINE_CONFIG, 512)}
+QUICK = dict(sizes=dict(demo=32, headline=32), matmul_size=256, repeats=1,
+             warmup=0, memory_repeats=1, top_ops=5)
+
+
+def resolve_config(path: str) -> str:
+    """``path`` as given, or relative to the repository of this package."""
+    if osp.isfile(path):
+        return path
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    candidate = osp.join(root, path)
+    if osp.isfile(candidate):
+        return candidate
+    raise FileNotFoundError(
+        f'config {path!r} not found in the working directory nor in '
+        f'{root!r}: run from the repository root or pass an absolute path')
+
+
+@contextlib.contextmanager
+def quiet_logger(level: str = 'WARNING'):
+    """Raise the current MMLogger's level for the block (init and FLOP
+    analysis log one line per parameter or per op otherwise)."""
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    old = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(old)
+
+
+def build_model(config: str, size: int) -> nn.Module:
+    """A segmentor from ``config`` with random weights, in eval mode.
+
+    Pretrained weights are switched off (``model.pretrained`` and the
+    backbone's ``init_cfg`` set to None) and SyncBN becomes BN (this
+    benchmark runs in one process).
+    """
+    from mmengine.config import Config
+    from mmseg.registry import MODELS as SEG_MODELS
+
+    from ..runtime import replace_sync_bn
+    cfg = Config.fromfile(resolve_config(config))
+    cfg.model.pretrained = None
+    cfg.model.backbone.init_cfg = None
+    replace_sync_bn(cfg.model)
+    if cfg.model.get('data_preprocessor') is not None:
+        cfg.model.data_preprocessor.size = (size, size)
+    with quiet_logger():
+        model = SEG_MODELS.build(cfg.model)
+        model.init_weights()
+    return model.eval()
+
+
+class InferenceForward(nn.Module):
+    """The whole-image inference of an ``EncoderDecoder`` as one forward.
+
+    ``encode_decode`` runs the backbone, the decode head and the resize of
+    the logits to the input size, which is what ``predict`` does per image
+    before the arg-max; the inputs are already normalised.
+
+    Args:
+        segmentor (nn.Module): An mmseg ``EncoderDecoder``.
+        size (int): Input height and width.
+    """
+
+    def __init__(self, segmentor: nn.Module, size: int) -> None:
+        super().__init__()
+        self.segmentor = segmentor
+        self.meta = dict(img_shape=(size, size), ori_shape=(size, size),
+                         pad_shape=(size, size), padding_size=[0, 0, 0, 0])
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.segmentor.encode_decode(inputs,
+                                            [self.meta] * inputs.shape[0])
+
+
+def count_flops(model: nn.Module, inputs: torch.Tensor) -> dict:
+    """FLOPs of ``model(inputs)`` by mmengine's complexity analysis.
+
+    Uses :class:`mmengine.analysis.FlopAnalyzer` and
+    :func:`mmengine.analysis.parameter_count`, the counters behind
+    :func:`mmengine.analysis.get_model_complexity_info` (same totals), with
+    one trace instead of its two and a per-operator breakdown.
+
+    Returns:
+        dict: ``macs`` (mmengine's ``flops``: multiply-adds), ``params``
+        and ``macs_by_operator``.
+    """
+    from mmengine.analysis import FlopAnalyzer, parameter_count
+
+    # mmengine warns once per op without a FLOP formula (add, relu, ...)
+    # and per module the forward does not call (the auxiliary heads).
+    with quiet_logger('ERROR'), torch.no_grad():
+        analyzer = FlopAnalyzer(model, (inputs, ))
+        by_op = analyzer.by_operator()
+        macs = analyzer.total()
+    return dict(macs=int(macs), params=int(parameter_count(model)['']),
+                macs_by_operator={k: int(v) for k, v in by_op.items()})
+
+
+def _proc_status(key: str) -> int:
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(key + ':'):
+                return int(line.split()[1]) * 1024
+    raise KeyError(key)
+
+
+def peak_memory(fn: Callable[[], object],
+                repeats: int = 3) -> Tuple[Optional[int], str]:
+    """Median peak RSS growth (bytes) of ``fn`` above the RSS before it.
+
+    Returns:
+        tuple: The bytes (None when unsupported here) and what was measured
+        or why nothing was.
+    """
+    try:
+        libc = ctypes.CDLL('libc.so.6')
+        growth = []
+        for _ in range(repeats):
+            libc.malloc_trim(0)
+            before = _proc_status('VmRSS')
+            with open('/proc/self/clear_refs', 'w') as f:
+                f.write('5')  # reset VmHWM to the current RSS
+            fn()
+            growth.append(_proc_status('VmHWM') - before)
+    except (OSError, KeyError, AttributeError) as err:
+        return None, f'peak RSS not measurable here: {err}'
+    return int(statistics.median(growth)), (
+        'peak RSS growth during one inference above the RSS before it '
+        '(VmHWM reset via /proc/self/clear_refs, after malloc_trim)')
+
+
+def top_operators(fn: Callable[[], object], limit: int = 10) -> List[dict]:
+    """Operators of one call of ``fn`` by self CPU time (torch.profiler)."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events) or 1.
+    rows = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)
+    return [
+        dict(op=e.key, self_cpu_s=e.self_cpu_time_total / 1e6,
+             share=e.self_cpu_time_total / total, calls=e.count)
+        for e in rows[:limit]
+    ]
+
+
+def run(models: Sequence[str] = ('demo', 'headline'),
+        sizes: Optional[Dict[str, int]] = None,
+        batch: int = 1,
+        matmul_size: int = 2048,
+        repeats: int = 5,
+        warmup: int = 1,
+        memory_repeats: int = 3,
+        profile_below: float = 0.85,
+        top_ops: int = 10,
+        threads: Optional[int] = None,
+        seed: int = 0,
+        progress: bool = True) -> dict:
+    """Measure FLOPs, images/s, peak memory and matmul share per model.
+
+    Args:
+        models (Sequence[str]): Names from :data:`MODELS`. Default: both.
+        sizes (dict[str, int], optional): Input side per model. Default:
+            128 for the demo, 512 for the headline model.
+        batch (int): Images per inference call. Default: 1.
+        matmul_size (int): Side of the reference fp32 matmul. Default: 2048.
+        repeats (int): Timed rounds. Default: 5.
+        warmup (int): Untimed rounds first. Default: 1.
+        memory_repeats (int): Inferences whose peak memory is measured (the
+            median is kept). Default: 3.
+        profile_below (float): Profile models below this share of the
+            matmul rate. Default: 0.85.
+        top_ops (int): Operators listed per profile. Default: 10.
+        threads (int, optional): ``torch.set_num_threads``. Default: None.
+        seed (int): Seed of weights and inputs. Default: 0.
+        progress (bool): Print one line per round. Default: True.
+
+    Returns:
+        dict: ``settings``, ``matmul`` (GFLOP/s), ``models`` (per model:
+        config, size, FLOPs, params, images/s, GFLOP/s, share of the matmul
+        rate, peak memory, profile), ``times`` (of ``time_interleaved``) and
+        the markdown ``table``.
+    """
+    unknown = [m for m in models if m not in MODELS]
+    if unknown or not models:
+        raise ValueError(f'unknown models {unknown}; expected a non-empty '
+                         f'list from {list(MODELS)}')
+    import possec  # noqa: F401  (registers the models)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    sizes = {name: (sizes or {}).get(name, MODELS[name][1])
+             for name in models}
+    a = torch.randn(matmul_size, matmul_size)
+    b = torch.randn(matmul_size, matmul_size)
+    c = torch.empty(matmul_size, matmul_size)
+    mm_name = f'fp32 matmul {matmul_size}x{matmul_size}'
+    variants = {mm_name: lambda: torch.mm(a, b, out=c)}
+    found = {}
+    for name in models:
+        config, _ = MODELS[name]
+        size = sizes[name]
+        net = InferenceForward(build_model(config, size), size).eval()
+        x = torch.randn(batch, 3, size, size)
+        flops = count_flops(net, x[:1])
+
+        def infer(net=net, x=x):
+            with torch.inference_mode():
+                return net(x)
+
+        label = f'{name} inference ({batch}x3x{size}x{size})'
+        memory, memory_note = peak_memory(infer, memory_repeats)
+        variants[label] = infer
+        found[name] = dict(config=config, size=size, label=label,
+                           infer=infer, peak_memory_bytes=memory,
+                           memory_measure=memory_note, **flops)
+    times = time_interleaved(variants, repeats=repeats, warmup=warmup,
+                             baseline=mm_name, progress=progress)
+    matmul_gflops = 2 * matmul_size**3 / times[mm_name]['median_s'] / 1e9
+    rows = {}
+    for name, info in found.items():
+        infer = info.pop('infer')
+        timing = times[info['label']]
+        gflops = 2 * info['macs'] * batch / timing['median_s'] / 1e9
+        info.update(images_per_s=batch / timing['median_s'],
+                    spread=timing['spread'], gflops_per_s=gflops,
+                    matmul_share=gflops / matmul_gflops, profile=None)
+        if info['matmul_share'] < profile_below:
+            info['profile'] = top_operators(infer, top_ops)
+        rows[name] = info
+    settings = dict(models=list(models), sizes=sizes, batch=batch,
+                    matmul_size=matmul_size, repeats=repeats, warmup=warmup,
+                    memory_repeats=memory_repeats,
+                    profile_below=profile_below,
+                    threads=torch.get_num_threads())
+    return dict(settings=settings,
+                matmul=dict(size=matmul_size, gflops_per_s=matmul_gflops),
+                models=rows, times=times,
+                table=format_efficiency(rows, matmul_gflops, times))
+
+
+def format_efficiency(rows: Dict[str, dict], matmul_gflops: float,
+                      times: Dict[str, dict]) -> str:
+    """Markdown tables of :func:`run`'s per-model numbers and profiles."""
+    lines = [
+        f'fp32 matmul rate in this run: {matmul_gflops:.1f} GFLOP/s', '',
+        '| model | input | GMACs/image | params (M) | images/s | spread | '
+        'GFLOP/s | share of matmul | peak memory (MiB) |',
+        '|---|---|---:|---:|---:|---:|---:|---:|---:|'
+    ]
+    for name, r in rows.items():
+        mem = ('n/a' if r['peak_memory_bytes'] is None else
+               f"{r['peak_memory_bytes'] / 2**20:.0f}")
+        lines.append(
+            f"| {name} | {r['size']}x{r['size']} | {r['macs'] / 1e9:.2f} | "
+            f"{r['params'] / 1e6:.2f} | {r['images_per_s']:.2f} | "
+            f"{100 * r['spread']:.1f}% | {r['gflops_per_s']:.1f} | "
+            f"{100 * r['matmul_share']:.0f}% | {mem} |")
+    lines += ['', format_table(times, 'interleaved timings')]
+    for name, r in rows.items():
+        if not r['profile']:
+            continue
+        lines += [
+            '', f'#### where the time goes: {name} (top ops by self CPU '
+            f'time, one inference)', '',
+            '| op | self CPU (s) | share | calls |', '|---|---:|---:|---:|'
+        ]
+        lines += [
+            f"| {p['op']} | {p['self_cpu_s']:.4f} | {100 * p['share']:.1f}% "
+            f"| {p['calls']} |" for p in r['profile']
+        ]
+    return '\n'.join(lines)
