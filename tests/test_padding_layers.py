@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from possec.models.layers.circular_pad import CircularConv2d, circular_pad
 from possec.models.layers.padding import (PADDING_MODES, PaddedMaxPool2d,
                                           convert_padding,
                                           resolve_padding_mode)
@@ -131,6 +132,33 @@ def test_partial_conv_state_dict_and_cache():
         PartialConv2d(3, 5, 3, padding=1, padding_mode='reflect')
 
 
+@pytest.mark.parametrize('shape,ph,pw', [((2, 3, 5, 4), 2, 1),
+                                         ((1, 2, 4, 4), 4, 4),
+                                         ((2, 1, 6, 3), 0, 2),
+                                         ((1, 1, 3, 5), 3, 0)])
+def test_circular_pad_matches_np_wrap(shape, ph, pw):
+    torch.manual_seed(0)
+    x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+    out = circular_pad(x, ph, pw)
+    torch.testing.assert_close(out, np_pad(x, ph, pw, 'circular'), rtol=0,
+                               atol=0)
+    # backward: against numerical gradients, and against torch's own pad
+    assert torch.autograd.gradcheck(lambda t: circular_pad(t, ph, pw), (x, ),
+                                    fast_mode=True)
+    grad = torch.randn_like(out)
+    expected, = torch.autograd.grad(
+        F.pad(x, (pw, pw, ph, ph), mode='circular'), x, grad)
+    torch.testing.assert_close(
+        torch.autograd.grad(out, x, grad)[0], expected)
+
+
+def test_circular_pad_rejects_too_much_padding():
+    with pytest.raises(ValueError, match='4x3'):
+        circular_pad(torch.zeros(1, 1, 4, 3), 1, 4)
+    with pytest.raises(ValueError, match='padding_mode'):
+        CircularConv2d(1, 1, 3, padding=1, padding_mode='zeros')
+
+
 def make_net():
     torch.manual_seed(0)
     return nn.Sequential(
@@ -161,6 +189,8 @@ def test_convert_torch_modes_match_np_pad(mode):
     expected = reference_forward(net, x, mode)
     net = convert_padding(net, mode)
     assert isinstance(net[3], PaddedMaxPool2d)
+    assert net[0].padding_mode == mode
+    assert isinstance(net[0], CircularConv2d) == (mode == 'circular')
     torch.testing.assert_close(net(x), expected, rtol=1e-10, atol=1e-10)
 
 

@@ -1,3 +1,4 @@
+from .circular_pad import CircularConv2d, circular_pad
 from .grad_scale import GradScale, scale_grad
 from .l2norm import L2Norm
 from .padding import (PADDING_MODES, PaddedMaxPool2d, convert_padding,
@@ -6,4 +7,4 @@ from .partial_conv import PartialConv2d
 
 __all__ = ['GradScale', 'L2Norm', 'PADDING_MODES', 'PaddedMaxPool2d',
            'PartialConv2d', 'convert_padding', 'resolve_padding_mode',
-           'scale_grad']
+           'scale_grad', 'CircularConv2d', 'circular_pad']

@@ -13,6 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from .circular_pad import CircularConv2d, circular_pad
 from .partial_conv import PartialConv2d
 
 PADDING_MODES = ('zeros', 'reflect', 'replicate', 'circular', 'partial',
@@ -53,8 +54,8 @@ class PaddedMaxPool2d(nn.MaxPool2d):
     """Max-pool that pads explicitly with a border rule, then pools unpadded.
 
     ``nn.MaxPool2d`` pads with ``-inf`` (the border is ignored); this layer
-    pads with ``F.pad(mode=pad_mode)`` instead, so that e.g. circular padding
-    also wraps around in the pools.
+    pads with ``F.pad(mode=pad_mode)`` (``'circular'``: :func:`circular_pad`)
+    instead, so that e.g. circular padding also wraps around in the pools.
 
     Args:
         kernel_size (int | tuple[int]): Pooling window.
@@ -77,7 +78,10 @@ class PaddedMaxPool2d(nn.MaxPool2d):
 
     def forward(self, x: Tensor) -> Tensor:
         ph, pw = self.pad
-        x = F.pad(x, (pw, pw, ph, ph), mode=self.pad_mode)
+        if self.pad_mode == 'circular':
+            x = circular_pad(x, ph, pw)
+        else:
+            x = F.pad(x, (pw, pw, ph, ph), mode=self.pad_mode)
         return F.max_pool2d(x, self.kernel_size, self.stride, 0,
                             self.dilation, self.ceil_mode)
 
@@ -87,6 +91,8 @@ class PaddedMaxPool2d(nn.MaxPool2d):
 
 
 def _convert_conv(conv: nn.Conv2d, mode: str) -> nn.Module:
+    if mode == 'circular' and not isinstance(conv.padding, str):
+        return CircularConv2d.from_conv(conv)
     if mode in _TORCH_PAD_MODES:
         # nn.Conv2d pads by ``_reversed_padding_repeated_twice`` (derived
         # from ``padding`` at construction) whenever padding_mode != 'zeros'
@@ -124,9 +130,12 @@ def convert_padding(module: nn.Module, mode: str) -> nn.Module:
       padding, which ignores the border; after a ReLU it gives the same
       result as zero padding, so ``'zeros'`` stays bit-identical to the
       unconverted network.
-    - ``'reflect'``, ``'replicate'``, ``'circular'``: convs use
-      ``nn.Conv2d``'s native ``padding_mode``; max-pools become
-      :class:`PaddedMaxPool2d` with the same rule.
+    - ``'reflect'``, ``'replicate'``: convs use ``nn.Conv2d``'s native
+      ``padding_mode``; max-pools become :class:`PaddedMaxPool2d` with the
+      same rule.
+    - ``'circular'``: the same, but convs become :class:`CircularConv2d`
+      (``nn.Conv2d`` with ``padding_mode='circular'`` whose padding has a
+      cheaper backward pass, see :mod:`.circular_pad`).
     - ``'partial'``: convs become :class:`PartialConv2d`; max-pools keep
       ``-inf`` padding (a max over the real pixels only, which is what
       partial padding means for a max).
