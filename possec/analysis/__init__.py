@@ -9,6 +9,9 @@ from .probe_encoders import FrozenEncoder, build_encoder
 from .probe_report import write_results
 from .probe_run import ABLATIONS, position_probe, run_probe
 from .probe_score import score
+from .study import run_cell, run_study
+from .study_grid import Cell, StudyError, build_grid, resolve_grid
+from .study_report import write_report as write_study_report
 from .theoretical_field import Field, theoretical_field
 from .vis_common import load_segmentor
 
@@ -24,4 +27,9 @@ __all__ += [
     'occlusion', 'occlusion_map', 'project', 'receptive_field',
     'run_deconvnet', 'run_invariance', 'run_occlusion',
     'run_receptive_field', 'theoretical_field'
+]
+
+__all__ += [
+    'Cell', 'StudyError', 'build_grid', 'resolve_grid', 'run_cell',
+    'run_study', 'write_study_report'
 ]

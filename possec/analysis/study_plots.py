@@ -1,0 +1,86 @@
+"""Plots of the position study: mIoU by distance to the border, and the
+probe's SPC against mIoU (matplotlib, Agg backend, small PNGs)."""
+from typing import List
+
+from possec.fileio import atomic_path
+from .study_report import mean_sd, variant_name
+
+
+def plot_bands(grouped: dict, band_names: List[str], path: str) -> None:
+    """mIoU by border band, a line per variant, a panel per layout."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    layouts = list(grouped)
+    fig, axes = plt.subplots(1, len(layouts), figsize=(4.6 * len(layouts),
+                                                       3.6), squeeze=False)
+    x = list(range(len(band_names)))
+    for ax, layout in zip(axes[0], layouts):
+        for key, seeds in grouped[layout].items():
+            stats = [mean_sd([s.get(f'band{i}') for s in seeds.values()])
+                     for i in x]
+            means = [m if m is not None else float('nan') for m, _ in stats]
+            errs = [sd or 0. for _, sd in stats]
+            style = _style(key)
+            ax.errorbar(x, means, yerr=errs, label=variant_name(key),
+                        color=style['color'], linestyle=style['linestyle'],
+                        marker=style['marker'], capsize=2, linewidth=1.2,
+                        markersize=4)
+        ax.set_xticks(x)
+        ax.set_xticklabels([n.replace('band', '') for n in band_names],
+                           fontsize=7)
+        ax.set_xlabel('distance to border (share of short side)',
+                      fontsize=8)
+        ax.set_ylabel('mIoU (%)', fontsize=8)
+        ax.set_title(layout, fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=6, loc='best')
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_spc(grouped: dict, path: str) -> None:
+    """Probe SPC (mean over patterns) against mIoU, a point per cell."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    layouts = list(grouped)
+    fig, axes = plt.subplots(1, len(layouts), figsize=(4.6 * len(layouts),
+                                                       3.6), squeeze=False)
+    for ax, layout in zip(axes[0], layouts):
+        for key, seeds in grouped[layout].items():
+            style = _style(key)
+            xs = [s['spc'] for s in seeds.values()]
+            ys = [s['mIoU'] for s in seeds.values()]
+            ax.scatter(xs, ys, label=variant_name(key),
+                       marker=style['marker'], s=30,
+                       facecolors=style['color'] if key[0] == 'parsenet'
+                       else 'none', edgecolors=style['color'])
+        ax.set_xlabel('probe SPC of the trained backbone (mean of patterns)',
+                      fontsize=8)
+        ax.set_ylabel('mIoU (%)', fontsize=8)
+        ax.set_title(layout, fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=6, loc='best')
+    fig.tight_layout()
+    _save(fig, path)
+
+
+_COLORS = dict(zeros='tab:blue', circular='tab:orange', reflect='tab:green',
+               replicate='tab:purple', partial='tab:brown', none='tab:gray')
+_MARKERS = {'none': 'o', '+1': '^', '-1': 'v'}
+_LINES = {'none': '-', '+1': '--', '-1': ':'}
+
+
+def _style(key: tuple) -> dict:
+    head, padding, pos = key
+    return dict(color=_COLORS.get(padding, 'black'),
+                marker=_MARKERS[pos] if head == 'parsenet' else 's',
+                linestyle=_LINES[pos] if head == 'parsenet' else '-.')
+
+
+def _save(fig, path: str) -> None:
+    import matplotlib.pyplot as plt
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format='png', dpi=90)
+    plt.close(fig)

@@ -1,0 +1,262 @@
+"""The position study: grid, config overrides, report numbers, and an
+end-to-end run of a tiny grid that is interrupted and continued."""
+import json
+import os
+import os.path as osp
+import statistics
+
+import numpy as np
+import pytest
+from mmengine.config import Config
+from PIL import Image
+
+from possec.analysis import study
+from possec.analysis.study_grid import (DEFAULT_BLOCKS, HEAD_CONFIGS, QUICK,
+                                        Cell, StudyError, build_grid,
+                                        cell_options, data_root,
+                                        resolve_grid)
+from possec.analysis.study_report import (contrasts, group, mean_sd,
+                                          write_report)
+
+PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
+
+
+def test_grid_is_the_union_of_blocks_seed_major():
+    cells = build_grid(['position-coded', 'border-shift'], [0, 1])
+    per_layout_seed = sum(
+        len(b['heads']) * len(b['paddings']) * len(b['pos_heads'])
+        for b in DEFAULT_BLOCKS)
+    assert per_layout_seed == 7  # 2 paddings x 3 pos heads + FCN zeros
+    assert len(cells) == 2 * 2 * per_layout_seed == len(set(cells))
+    # the first half holds every variant and layout for seed 0
+    assert {c.seed for c in cells[:14]} == {0}
+    assert {c.layout for c in cells[:14]} == {'position-coded',
+                                              'border-shift'}
+    # overlapping blocks give each cell once
+    twice = build_grid(['uniform'], [0], [DEFAULT_BLOCKS[1]] * 2)
+    assert twice == [Cell('uniform', 'fcn', 'zeros', 'none', 0)]
+
+
+@pytest.mark.parametrize('kwargs, word', [
+    (dict(layouts=['diagonal']), 'layout'),
+    (dict(seeds=[-1]), 'seeds'),
+    (dict(seeds=[]), 'seeds'),
+    (dict(blocks=[dict(heads=['fcn'], paddings=['zero'],
+                       pos_heads=['none'])]), 'padding'),
+    (dict(blocks=[dict(heads=['fcn'], paddings=['zeros'],
+                       pos_heads=['+2'])]), 'position head'),
+    (dict(blocks=[dict(heads=[], paddings=['zeros'],
+                       pos_heads=['none'])]), 'decode head'),
+    (dict(blocks=[dict(heads=['fcn'], paddings=['zeros'], pos=['none'])]),
+     'block keys'),
+])
+def test_grid_refuses_bad_values(kwargs, word):
+    with pytest.raises(StudyError, match=word):
+        build_grid(**kwargs)
+
+
+def test_resolve_grid_quick_and_one_block():
+    cells, settings = resolve_grid(quick=True)
+    block = QUICK['blocks'][0]
+    assert len(cells) == (len(QUICK['layouts']) * len(block['paddings']) *
+                          len(block['pos_heads']))
+    assert settings == QUICK['settings']
+    cells, settings = resolve_grid(layouts=['uniform'], seeds=[3],
+                                   heads=['fcn'], max_iters=7,
+                                   img_size=None)
+    # the factors not given take the first default block's values
+    assert {(c.head, c.padding, c.pos) for c in cells} == {
+        ('fcn', p, q) for p in DEFAULT_BLOCKS[0]['paddings']
+        for q in DEFAULT_BLOCKS[0]['pos_heads']}
+    assert settings == dict(max_iters=7)
+    cells, _ = resolve_grid(seeds=[0], layouts=['uniform'], variants=[
+        'fcn/zeros/none', 'parsenet/circular/-1'])
+    assert cells == [Cell('uniform', 'fcn', 'zeros', 'none', 0),
+                     Cell('uniform', 'parsenet', 'circular', '-1', 0)]
+    with pytest.raises(StudyError, match='head/padding/pos'):
+        resolve_grid(variants=['parsenet-zeros-none'])
+    with pytest.raises(StudyError, match='not both'):
+        resolve_grid(variants=['fcn/zeros/none'], heads=['fcn'])
+
+
+@pytest.mark.parametrize('head, pos, scales', [
+    ('parsenet', 'none', []), ('parsenet', '+1', [1.0]),
+    ('fcn', '-1', [-1.0])])
+def test_cell_options_make_the_cells_model(head, pos, scales, tmp_path):
+    settings = study.check_settings(dict(img_size=48, max_iters=9,
+                                         data_root=str(tmp_path)))
+    cell = Cell('border-shift', head, 'circular', pos, 5)
+    cfg = Config.fromfile(HEAD_CONFIGS[head])
+    cfg.merge_from_dict(cell_options(cell, settings, str(tmp_path / 'w'),
+                                     'm.json'))
+    model = cfg.model
+    assert model.decode_head.type == ('ParseNetHead' if head == 'parsenet'
+                                      else 'FCNHead')
+    assert model.backbone.type == 'PadResNetV1c'
+    assert model.backbone.padding_mode == 'circular'
+    aux = model.auxiliary_head
+    assert [h.type for h in aux] == ['FCNHead'] + ['PosENetHead'] * len(
+        scales)
+    assert [h.grad_scale for h in aux[1:]] == scales
+    # the PosENet head reads R-18's four stages, as the demo's does
+    demo = Config.fromfile(HEAD_CONFIGS['parsenet']).model.auxiliary_head
+    for h in aux[1:]:
+        assert h.in_channels == demo[1].in_channels == [64, 128, 256, 512]
+    assert cfg.randomness.seed == 5
+    assert cfg.train_cfg.max_iters == 9 == cfg.param_scheduler[0].end
+    assert cfg.train_cfg.val_begin > 9  # evaluated once, after training
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        ds = cfg[loader].dataset
+        assert ds.generate.layout == 'border-shift'
+        assert ds.generate.img_size == 48
+        assert ds.data_root.startswith(str(tmp_path))
+        assert 'border-shift_48px' in ds.data_root
+    assert cfg.val_evaluator.type == 'BorderIoUMetric'
+    assert cfg.val_evaluator.results_file == 'm.json'
+
+
+def test_settings_are_checked():
+    with pytest.raises(StudyError, match='unknown study settings'):
+        study.check_settings(dict(max_iter=3))
+    with pytest.raises(StudyError, match='max_iters'):
+        study.check_settings(dict(max_iters=0))
+    with pytest.raises(StudyError, match='probe_images'):
+        study.check_settings(dict(probe_images=1))
+    with pytest.raises(StudyError, match='probe_lr'):
+        study.check_settings(dict(probe_lr=0))
+
+
+def _fake_result(layout, head, padding, pos, seed, miou, band0, spc):
+    return dict(cell=dict(layout=layout, head=head, padding=padding,
+                          pos=pos, seed=seed),
+                metrics=dict(mIoU=miou, mIoU_pairs=miou / 2, aAcc=90.),
+                bands=[dict(name='band0pct_5pct', mIoU=band0),
+                       dict(name='band5pct_inf', mIoU=miou)],
+                probe=dict(spc=dict(H=spc, V=spc / 2, G=0.), mae={}))
+
+
+def test_report_numbers_against_statistics(tmp_path):
+    results = [
+        _fake_result('border-shift', 'parsenet', 'zeros', 'none', 0, 40., 30.,
+                     .9),
+        _fake_result('border-shift', 'parsenet', 'zeros', 'none', 1, 44., 31.,
+                     .8),
+        _fake_result('border-shift', 'parsenet', 'circular', 'none', 0, 41.,
+                     35., .3),
+        _fake_result('border-shift', 'parsenet', 'circular', 'none', 1, 47.,
+                     37., .2),
+        _fake_result('border-shift', 'parsenet', 'zeros', '-1', 0, 39., 29.,
+                     .5),
+    ]
+    grouped = group(results)
+    zeros = grouped['border-shift'][('parsenet', 'zeros', 'none')]
+    assert mean_sd([v['mIoU'] for v in zeros.values()]) == (
+        42., statistics.stdev([40., 44.]))
+    assert mean_sd([None, 3.]) == (3., None)
+    assert mean_sd([None]) == (None, None)
+    items = {(c['variant'], c['factor']): c
+             for c in contrasts(grouped['border-shift'])}
+    circ = items[(('parsenet', 'circular', 'none'), 'padding')]
+    assert circ['reference'] == ('parsenet', 'zeros', 'none')
+    assert circ['deltas']['mIoU'] == [1., 3.]  # paired by seed
+    assert circ['deltas']['band0'] == [5., 6.]
+    assert circ['deltas']['spc'] == pytest.approx(
+        [(.3 + .15) / 3 - (.9 + .45) / 3, (.2 + .1) / 3 - (.8 + .4) / 3])
+    adv = items[(('parsenet', 'zeros', '-1'), 'pos')]
+    assert adv['seeds'] == [0] and adv['deltas']['mIoU'] == [-1.]
+    files = write_report(results, str(tmp_path), dict(
+        probe_patterns=['H', 'V', 'G']), command='python x.py', total=9)
+    text = open(files['markdown']).read()
+    assert '5 of 9 cells finished' in text and 'python x.py' in text
+    assert f'| parsenet / zeros / pos none | 2 | 42.0 ± ' \
+           f'{statistics.stdev([40., 44.]):.1f} |' in text
+    assert '+2.0 ± 1.4 (seeds agree)' in text  # circular - zeros mIoU
+    for key in ('bands', 'spc'):
+        with open(files[key], 'rb') as f:
+            assert f.read(8) == PNG_MAGIC
+    assert json.load(open(files['json']))['finished'] == 5
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_study_runs_resumes_and_skips(tmp_path, monkeypatch):
+    """Two tiny cells; the second dies in its probe; the rerun skips the
+    first and redoes the second from scratch."""
+    out = str(tmp_path / 'study')
+    settings = dict(max_iters=2, batch_size=2, img_size=32, num_train=4,
+                    num_val=2, probe_images=6, probe_epochs=1, threads=1,
+                    data_root=str(tmp_path / 'data'))
+    cells = build_grid(['border-shift'], [0], [dict(
+        heads=['parsenet'], paddings=['zeros', 'circular'],
+        pos_heads=['-1'])])
+    assert len(cells) == 2
+    real_probe = study.probe_backbone
+
+    def probe_dies_on_second(backbone, images, settings_, seed, *args):
+        if osp.isfile(osp.join(out, 'runs', cells[0].name, 'result.json')):
+            raise _Interrupt
+        return real_probe(backbone, images, settings_, seed, *args)
+
+    monkeypatch.setattr(study, 'probe_backbone', probe_dies_on_second)
+    lines = []
+    with pytest.raises(_Interrupt):
+        study.run_study(cells, out, settings, log=lines.append)
+    first, second = (osp.join(out, 'runs', c.name) for c in cells)
+    assert osp.isfile(osp.join(first, 'result.json'))
+    assert osp.isdir(second)
+    assert not osp.isfile(osp.join(second, 'result.json'))
+    assert len(lines) == 1 and lines[0].startswith(
+        '[1/2] zeros / -1 / parsenet / seed 0 / border-shift: mIoU ')
+    report = json.load(open(osp.join(out, 'study.json')))
+    assert report['finished'] == 1 and report['total'] == 2
+    stamp = os.stat(osp.join(first, 'result.json')).st_mtime_ns
+    open(osp.join(second, 'left_by_the_killed_run'), 'w').close()
+
+    monkeypatch.setattr(study, 'probe_backbone', real_probe)
+    ran = []
+    real_cell = study.run_cell
+
+    def counting(cell, *args):
+        ran.append(cell)
+        return real_cell(cell, *args)
+
+    monkeypatch.setattr(study, 'run_cell', counting)
+    lines.clear()
+    run = study.run_study(cells, out, dict(settings, threads=2),
+                          log=lines.append)
+    assert ran == [cells[1]]  # the finished cell is not run again
+    assert os.stat(osp.join(first, 'result.json')).st_mtime_ns == stamp
+    assert not osp.exists(osp.join(second, 'left_by_the_killed_run'))
+    assert lines[0].endswith('finished before, skipped')
+    assert lines[1].startswith('[2/2] circular / -1 / parsenet')
+
+    results = run['results']
+    root = data_root(study.check_settings(settings), 'border-shift')
+    names = open(osp.join(root, 'ImageSets', 'Segmentation',
+                          'val.txt')).read().split()
+    labelled = sum(int((np.array(Image.open(osp.join(
+        root, 'SegmentationClass', f'{n}.png'))) != 255).sum())
+        for n in names)
+    assert [r['name'] for r in results] == [c.name for c in cells]
+    for result in results:
+        metrics = json.load(open(osp.join(out, 'runs', result['name'],
+                                          'metrics.json')))
+        assert result['metrics']['mIoU'] == pytest.approx(metrics['mIoU'])
+        # the bands split exactly the labelled pixels of the val masks
+        pixels = [b['pixels'] for b in result['bands']]
+        assert len(pixels) == 4 and sum(pixels) == labelled
+        assert sorted(result['probe']['spc']) == ['G', 'H', 'V']
+        assert all(-1 <= v <= 1 for v in result['probe']['spc'].values())
+        assert len(result['class_iou']) == 21
+    for name in ('study.json', 'study.md', 'study_bands.png',
+                 'study_spc.png'):
+        assert osp.isfile(osp.join(out, name)), name
+    assert json.load(open(osp.join(out, 'study.json')))['finished'] == 2
+    text = open(osp.join(out, 'study.md')).read()
+    assert 'parsenet / circular / pos -1' in text
+
+    # the same folder with other settings is refused, naming the key
+    with pytest.raises(StudyError, match='max_iters'):
+        study.run_study(cells, out, dict(settings, max_iters=3))
