@@ -100,7 +100,8 @@ def _segmentor(head):
     from mmengine.registry import init_default_scope
     init_default_scope('mmseg')
     backbone = dict(type='ResNetV1c', depth=18, num_stages=2,
-                    strides=(1, 2), dilations=(1, 1), out_indices=(0, 1))
+                    strides=(1, 2), dilations=(1, 1), out_indices=(0, 1),
+                    stem_channels=16, base_channels=8)
     torch.manual_seed(0)
     model = MODELS.build(dict(type='EncoderDecoder', backbone=backbone,
                               decode_head=head))
@@ -108,7 +109,7 @@ def _segmentor(head):
 
 
 def test_parsenet_sees_beyond_its_local_field_and_fcn_does_not():
-    common = dict(in_channels=128, in_index=1, num_classes=3)
+    common = dict(in_channels=16, in_index=1, num_classes=3)
     parsenet = _segmentor(dict(type='ParseNetHead', **common))
     fcn = _segmentor(dict(type='FCNHead', channels=16, num_convs=1,
                           concat_input=False, **common))
@@ -220,7 +221,8 @@ def _padded_backbone(mode):
     from possec.models.backbones import PadResNetV1c
     torch.manual_seed(0)
     return PadResNetV1c(depth=18, padding_mode=mode, strides=(1, 2, 1, 1),
-                        dilations=(1, 1, 2, 4)).double().eval()
+                        dilations=(1, 1, 2, 4), stem_channels=16,
+                        base_channels=8).double().eval()
 
 
 def test_circular_padding_is_exactly_shift_equivariant():
@@ -253,12 +255,12 @@ def _tool(name):
 
 
 CLI_CASES = [
-    ('receptive_field', ['--patch', '16', '--no-progress']),
-    ('occlusion', ['--occluder', '16', '--stride', '16', '--no-progress']),
+    ('receptive_field', ['--patch', '8', '--no-progress']),
+    ('occlusion', ['--occluder', '8', '--stride', '8', '--no-progress']),
     ('deconvnet', ['--num-images', '3', '--topk', '2', '--layer', 'layer1']),
     ('invariance', ['--num-images', '1', '--modes', 'zeros', 'circular',
-                    '--shifts', '0', '8', '--angles', '15', '--scales',
-                    '1.5', '--no-progress']),
+                    '--transforms', 'translate', 'scale', '--shifts', '0',
+                    '8', '--scales', '1.5', '--no-progress']),
 ]
 
 
@@ -268,8 +270,8 @@ def test_cli_writes_png_and_json(name, args, tiny_voc, tmp_path):
     opts = ['--cfg-options', f'test_dataloader.dataset.data_root={tiny_voc}',
             'test_dataloader.dataset.generate=None']
     with pytest.warns(UserWarning, match='random weights'):
-        result = _tool(name)([DEMO, '--out-dir', out, '--image-size', '64',
-                              '64'] + args + opts)
+        result = _tool(name)([DEMO, '--out-dir', out, '--image-size', '32',
+                              '32'] + args + opts)
     with open(osp.join(out, f'{name}.json')) as f:
         saved = json.load(f)
     assert saved['config'] == DEMO and saved['checkpoint'] is None
@@ -277,7 +279,7 @@ def test_cli_writes_png_and_json(name, args, tiny_voc, tmp_path):
         assert png.size[0] > 300 and png.size[1] > 200
     if name == 'receptive_field':
         assert saved['theoretical']['is_global']  # ParseNet's global branch
-        assert 0 < saved['empirical_area'] <= 64 * 64
+        assert 0 < saved['empirical_area'] <= 32 * 32
     elif name == 'occlusion':
         assert saved['region_pixels'] > 0
     elif name == 'deconvnet':
@@ -301,7 +303,7 @@ def test_cli_errors_name_the_bad_argument(name, args, message, tiny_voc,
             'test_dataloader.dataset.generate=None', '--num-images' if
             name == 'deconvnet' else '--index', '1']
     with pytest.raises(SystemExit) as exc, pytest.warns(UserWarning):
-        _tool(name)([DEMO, '--out-dir', str(tmp_path), '--image-size', '64',
-                     '64'] + args + opts)
+        _tool(name)([DEMO, '--out-dir', str(tmp_path), '--image-size', '32',
+                     '32'] + args + opts)
     assert exc.value.code == 2
     assert message in capsys.readouterr().err

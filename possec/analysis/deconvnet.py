@@ -168,23 +168,29 @@ def _crop(image: np.ndarray, box) -> np.ndarray:
 
 
 def plot_deconvnet(images: np.ndarray, projections: np.ndarray,
-                   result: dict):
-    """Top row: projections (grey is zero); bottom row: the image patches
-    under each unit's receptive field."""
+                   result: dict, per_row: int = 3):
+    """A grid of pairs: each projection (grey is zero) beside the image
+    patch under the unit's receptive field, strongest first."""
     top = result['top']
-    fig, axes = new_figure(2, len(top), 2.2)
-    for col, item in enumerate(top):
-        proj = projections[col]
+    per_row = min(per_row, len(top))
+    rows = -(-len(top) // per_row)
+    fig, axes = new_figure(rows, 2 * per_row, 1.9)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for i, item in enumerate(top):
+        proj = projections[i]
         proj = 0.5 + 0.5 * proj / max(np.abs(proj).max(), 1e-12)
-        for row, data in enumerate((proj, images[item['image']])):
-            ax = axes[row, col]
-            ax.imshow(_crop(data, item['box']), interpolation='nearest')
-            ax.set_axis_off()
-        axes[0, col].set_title(f'img {item["image"]}, '
-                               f'act {item["activation"]:.3g}', fontsize=8)
+        row, col = divmod(i, per_row)
+        for j, data in enumerate((proj, images[item['image']])):
+            axes[row, 2 * col + j].imshow(_crop(data, item['box']),
+                                          interpolation='nearest')
+        axes[row, 2 * col].set_title(
+            f'#{i + 1}: img {item["image"]}, act {item["activation"]:.3g}',
+            fontsize=8, loc='left')
     fig.suptitle(f'layer {result["layer"]}, channel {result["channel"]}: '
-                 f'top {len(top)} activations\nprojected to pixels (top), '
-                 f'image in their receptive field (bottom)', fontsize=9)
+                 f'top {len(top)} activations projected to pixels (left of '
+                 f'each pair), image in the receptive field (right)',
+                 fontsize=9)
     return fig
 
 

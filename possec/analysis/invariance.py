@@ -182,7 +182,9 @@ def plot_invariance(result: dict):
             ax.grid(alpha=0.3)
             ax.tick_params(labelsize=7)
         axes[row, 0].set_ylabel('relative L2 change', fontsize=8)
-    axes[0, -1].legend(fontsize=7)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc='outside right center', fontsize=8,
+               title='padding', title_fontsize=8)
     fig.suptitle('feature change ||F(x) - U(F(Tx))|| / ||F(x)|| (U undoes '
                  'the transform on the features), mean over '
                  f'{result["num_images"]} images', fontsize=9)

@@ -127,13 +127,14 @@ def plot_occlusion(image: np.ndarray, result: dict, heat: np.ndarray,
     axes[0, 2].imshow(np.clip(heat, 0, None), cmap='inferno', alpha=0.6,
                       vmin=0, vmax=limit)
     axes[0, 2].set_title('drop (positive part) over the image', fontsize=9)
+    name = result.get('cls_name', result['cls'])
     peak = result['peak']
     for ax in axes[0]:
         ax.contour(region, levels=[0.5], colors='cyan', linewidths=1.2)
         ax.plot(peak[1], peak[0], marker='x', color='lime', ms=10, mew=2)
         ax.set_axis_off()
     fig.suptitle(
-        f'class {result["cls_name"]}: clean {result["score"]} '
+        f'class {name}: clean {result["score"]} '
         f'{result["clean_score"]:.3g} over {result["region_pixels"]} px '
         f'(cyan); occluder {result["size"]} px, stride {result["stride"]}; '
         f'largest drop {result["max_drop"]:.3g} at x', fontsize=9)

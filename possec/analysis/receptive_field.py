@@ -194,20 +194,22 @@ def plot_receptive_field(image: np.ndarray, result: dict, title: str = ''):
     panels = [(image, None, 'image, field and empirical region'),
               (change, 'magma', '|Δ logit| per noised patch'),
               (log, 'viridis', 'log10 |Δ logit| (6 decades)')]
-    for ax, (data, cmap, name) in zip(axes[0], panels):
+    for i, (ax, (data, cmap, label)) in enumerate(zip(axes[0], panels)):
         im = ax.imshow(data, cmap=cmap, interpolation='nearest')
         if cmap is not None:
             fig.colorbar(im, ax=ax, shrink=0.75)
-        ax.contour(region, levels=[0.5], colors='cyan', linewidths=1.2)
+        if i < 2:
+            ax.contour(region, levels=[0.5], colors='cyan', linewidths=1.2)
         if box is not None:
             draw_box(ax, box, edgecolor='lime', linestyle='--', linewidth=1.5)
         ax.plot(centre[1], centre[0], marker='+', color='red', ms=12, mew=2)
-        ax.set_title(name, fontsize=9)
+        ax.set_title(label, fontsize=9)
         ax.set_axis_off()
+    name = result.get('cls_name', result['cls'])
     kind = ('global (whole image) + local box' if glob
             else 'local box (dashed)')
     fig.suptitle(
-        f'{title}class {result["cls_name"]} at unit {tuple(result["unit"])}:'
+        f'{title}class {name} at unit {tuple(result["unit"])}:'
         f' theoretical {kind}; empirical region (cyan) = '
         f'{result["empirical_area"]} px, '
         f'{result["empirical_over_theoretical"]:.1%} of theoretical',

@@ -30,7 +30,11 @@ def load_segmentor(config: Union[str, Config],
     Wraps mmseg's ``init_model``. Nothing is downloaded: ``pretrained`` and
     the backbone's ``init_cfg`` are cleared, SyncBN becomes BN. Without a
     checkpoint the model keeps its own (mmseg) initialisation, drawn with
-    ``seed``, and a warning says that the pictures show an untrained model.
+    ``seed``, and a warning says that the pictures show an untrained model;
+    one change: a backbone's ``zero_init_residual`` (mmseg's ResNets set
+    the last norm of every residual branch to zero, so that at init only
+    the shortcuts carry signal) is turned off, so that the pictures of an
+    untrained model reflect the whole architecture.
 
     Args:
         config (str | Config): Config file or loaded config.
@@ -57,6 +61,8 @@ def load_segmentor(config: Union[str, Config],
         check_file(checkpoint, 'checkpoint', 'pass a .pth file written by '
                    'training this config (e.g. work_dirs/NAME/iter_N.pth), '
                    'or leave it out for a randomly initialised model')
+    elif _takes(cfg.model.get('backbone'), 'zero_init_residual'):
+        cfg.model.backbone.zero_init_residual = False
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = init_model(cfg, checkpoint, device='cpu')
@@ -68,6 +74,20 @@ def load_segmentor(config: Union[str, Config],
             quiet_init_weights(model)
     model.eval().requires_grad_(False)
     return model
+
+
+def _takes(module_cfg, arg: str) -> bool:
+    """Whether the registered class of ``module_cfg`` takes ``arg``."""
+    import inspect
+    from mmseg.registry import MODELS
+    if not isinstance(module_cfg, dict):
+        return False
+    cls = module_cfg.get('type')
+    cls = MODELS.get(cls) if isinstance(cls, str) else cls
+    if cls is None:
+        return False
+    return any(arg in inspect.signature(c.__init__).parameters
+               for c in cls.__mro__ if '__init__' in vars(c))
 
 
 def head_logits(model: nn.Module) -> Callable[[Tensor], Tensor]:
