@@ -70,6 +70,9 @@ def change_map(fn: Callable[[Tensor], Tensor], x: Tensor,
         Tensor: ``(H, W)`` float map: for every pixel, the mean change over
         the squares (and draws) that covered it.
     """
+    if repeats < 1 or batch_size < 1:
+        raise UserError(f'repeats and batch size must be at least 1, got '
+                        f'{repeats} and {batch_size}')
     patch = patch or max(1, round(min(x.shape[-2:]) / 16))
     stride = stride or patch
     corners = patch_grid(x.shape[-2:], patch, stride) * repeats

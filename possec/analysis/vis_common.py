@@ -57,6 +57,8 @@ def load_segmentor(config: Union[str, Config],
         raise UserError('the config has no model: give an mmseg model '
                         'config, e.g. configs/demo/parsenet_pos_synthetic.py')
     replace_sync_bn(cfg.model)
+    if isinstance(cfg.model.get('backbone'), dict):
+        cfg.model.backbone.init_cfg = None  # never download weights
     if checkpoint is not None:
         check_file(checkpoint, 'checkpoint', 'pass a .pth file written by '
                    'training this config (e.g. work_dirs/NAME/iter_N.pth), '
@@ -185,7 +187,11 @@ def model_inputs(model: nn.Module, images: np.ndarray) -> Tensor:
     mmseg's loading transforms give it)."""
     bgr = [torch.from_numpy(np.ascontiguousarray(img[..., ::-1])).permute(
         2, 0, 1) for img in images]
-    return model.data_preprocessor(dict(inputs=bgr), False)['inputs']
+    data = dict(inputs=bgr)
+    if getattr(model.data_preprocessor, 'test_cfg', None):  # pads at test
+        from mmseg.structures import SegDataSample
+        data['data_samples'] = [SegDataSample() for _ in bgr]
+    return model.data_preprocessor(data, False)['inputs']
 
 
 def prepare(config: Union[str, Config],
