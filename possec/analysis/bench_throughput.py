@@ -14,9 +14,10 @@ Two numbers in images/s, in one process, on the same model and optimizer:
   already in memory, timed by
   :func:`possec.analysis.benchmark.time_interleaved`.
 
-A Runner's loop cannot be interleaved with anything, so the two are timed
-one after the other (the Runner first); the spreads say how steady the
-machine was.
+A Runner's loop cannot be interleaved with anything, so the in-memory steps
+bracket it: half of them run before the Runner's loop and half after, on the
+same model and optimizer wrapper, and ``drift`` (median after / median
+before) says how much the machine's speed changed meanwhile.
 """
 import gc
 import os.path as osp
@@ -141,7 +142,9 @@ def run(config: str = DEMO_CONFIG,
     Returns:
         dict: ``settings``, ``included`` and ``excluded`` (median iteration
         time, spread, images/s; ``included`` adds the data-wait share),
-        ``ratio`` (excluded images/s over included) and the ``table``.
+        ``ratio`` (excluded images/s over included) and the ``table``;
+        ``excluded['drift']`` is the median in-memory step time after the
+        Runner's loop over the one before it.
     """
     from ..apis.train import build_runner
     from ..datasets import generate_synthetic_voc
@@ -164,17 +167,30 @@ def run(config: str = DEMO_CONFIG,
         # the first timed iteration needs the end of the one before it
         timer = IterTimes(skip=warmup + 1)
         runner.register_hook(timer)
-        runner.train()
+        # build the optimizer wrapper now (Runner.train keeps a built one)
+        runner.optim_wrapper = runner.build_optim_wrapper(
+            runner.optim_wrapper)
         model, optim = runner.model, runner.optim_wrapper
         data = _random_batch(batch, size, cfg.model.decode_head.num_classes)
-        model.train()
-        excluded = time_interleaved(
-            {'train_step, tensors in memory':
-             lambda: model.train_step(data, optim)},
-            repeats=iters, warmup=warmup, progress=progress)
+        name = 'train_step, tensors in memory'
+
+        def in_memory(repeats, warm):
+            model.train()
+            return time_interleaved(
+                {name: lambda: model.train_step(data, optim)},
+                repeats=repeats, warmup=warm, progress=progress)[name]
+
+        first = in_memory((iters + 1) // 2, warmup)
+        runner.train()
+        second = in_memory(max(iters // 2, 1), 0)
         del runner, model, optim
         gc.collect()  # let dataloader workers go before the folder does
-    step = excluded['train_step, tensors in memory']
+    times = first['times_s'] + second['times_s']
+    med = statistics.median(times)
+    step = dict(median_s=med, min_s=min(times), max_s=max(times),
+                spread=(max(times) - min(times)) / med, ratio=1.,
+                times_s=times,
+                drift=second['median_s'] / first['median_s'])
     iter_med = statistics.median(timer.iter_s)
     included = dict(
         median_s=iter_med,
@@ -212,4 +228,6 @@ def format_throughput(settings: dict, excluded: dict, included: dict) -> str:
               for name, r in rows.items()]
     lines.append(f"- waiting for data: {100 * included['data_wait_share']:.1f}"
                  f'% of the Runner\'s iteration time')
+    lines.append(f"- drift: in-memory steps after the Runner's loop took "
+                 f"{excluded['drift']:.2f}x those before it")
     return '\n'.join(lines)
