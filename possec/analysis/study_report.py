@@ -169,7 +169,7 @@ def format_markdown(results: Sequence[dict], settings: dict,
                     command: Optional[str], total: int,
                     plots: Dict[str, str]) -> str:
     grouped = group(results)
-    band_names = band_names(results)
+    bands = band_names(results)
     patterns = list(settings['probe_patterns'])
     lines = ['# Position study', '']
     if command:
@@ -186,7 +186,7 @@ def format_markdown(results: Sequence[dict], settings: dict,
               'short side (band 0 is the outermost).', '']
     for layout, variants in grouped.items():
         lines += [f'## {layout}', '',
-                  variant_table(layout, variants, band_names, patterns), '']
+                  variant_table(layout, variants, bands, patterns), '']
         items = contrasts(variants)
         if items:
             lines += ['Contrasts (variant minus reference, paired by seed; '
