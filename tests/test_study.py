@@ -130,8 +130,9 @@ def _fake_result(layout, head, padding, pos, seed, miou, band0, spc):
     return dict(cell=dict(layout=layout, head=head, padding=padding,
                           pos=pos, seed=seed),
                 metrics=dict(mIoU=miou, mIoU_pairs=miou / 2, aAcc=90.),
-                bands=[dict(name='band0pct_5pct', mIoU=band0),
-                       dict(name='band5pct_inf', mIoU=miou)],
+                bands=[dict(name='band0pct_5pct', lo=0., hi=.05, mIoU=band0),
+                       dict(name='band5pct_inf', lo=.05, hi=None,
+                            mIoU=miou)],
                 probe=dict(spc=dict(H=spc, V=spc / 2, G=0.), mae={}))
 
 
@@ -171,6 +172,7 @@ def test_report_numbers_against_statistics(tmp_path):
     assert f'| parsenet / zeros / pos none | 2 | 42.0 ± ' \
            f'{statistics.stdev([40., 44.]):.1f} |' in text
     assert '+2.0 ± 1.4 (seeds agree)' in text  # circular - zeros mIoU
+    assert '| mIoU 0-5% | mIoU >=5% |' in text
     for key in ('bands', 'spc'):
         with open(files[key], 'rb') as f:
             assert f.read(8) == PNG_MAGIC

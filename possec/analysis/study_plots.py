@@ -27,15 +27,13 @@ def plot_bands(grouped: dict, band_names: List[str], path: str) -> None:
                         marker=style['marker'], capsize=2, linewidth=1.2,
                         markersize=4)
         ax.set_xticks(x)
-        ax.set_xticklabels([n.replace('band', '') for n in band_names],
-                           fontsize=7)
+        ax.set_xticklabels(band_names, fontsize=7)
         ax.set_xlabel('distance to border (share of short side)',
                       fontsize=8)
         ax.set_ylabel('mIoU (%)', fontsize=8)
         ax.set_title(layout, fontsize=9)
         ax.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=6, loc='best')
-    fig.tight_layout()
+    _legend(fig, axes[0])
     _save(fig, path)
 
 
@@ -61,8 +59,7 @@ def plot_spc(grouped: dict, path: str) -> None:
         ax.set_ylabel('mIoU (%)', fontsize=8)
         ax.set_title(layout, fontsize=9)
         ax.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=6, loc='best')
-    fig.tight_layout()
+    _legend(fig, axes[0])
     _save(fig, path)
 
 
@@ -77,6 +74,17 @@ def _style(key: tuple) -> dict:
     return dict(color=_COLORS.get(padding, 'black'),
                 marker=_MARKERS[pos] if head == 'parsenet' else 's',
                 linestyle=_LINES[pos] if head == 'parsenet' else '-.')
+
+
+def _legend(fig, axes) -> None:
+    """One legend below the panels with every variant of any panel."""
+    handles = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    fig.tight_layout(rect=(0, 0.08 + 0.03 * (len(handles) // 3), 1, 1))
+    fig.legend(list(handles.values()), list(handles), loc='lower center',
+               ncol=min(3, len(handles)), fontsize=7, frameon=False)
 
 
 def _save(fig, path: str) -> None:

@@ -31,7 +31,7 @@ def _values(result: dict) -> Dict[str, Optional[float]]:
     """The numbers of one cell that the report shows."""
     m = result['metrics']
     out = dict(mIoU=m.get('mIoU'), mIoU_pairs=m.get('mIoU_pairs'),
-               aAcc=m.get('aAcc'))
+               mIoU_others=m.get('mIoU_others'), aAcc=m.get('aAcc'))
     for i, band in enumerate(result.get('bands', [])):
         out[f'band{i}'] = band['mIoU']
     spc = result['probe']['spc']
@@ -84,19 +84,35 @@ def fmt(mean: Optional[float], sd: Optional[float], digits: int = 1) -> str:
 
 
 def band_names(results: Sequence[dict]) -> List[str]:
+    """Readable band names: ``0-5%`` (of the short side), ``>=25%``, or
+    ``0-8px``; the metric's key names when the bounds are missing."""
     for result in results:
         if result.get('bands'):
-            return [b['name'] for b in result['bands']]
+            return [_band_label(b) for b in result['bands']]
     return []
+
+
+def _band_label(band: dict) -> str:
+    lo, hi = band.get('lo', 'x'), band.get('hi', 'x')
+    if not isinstance(lo, (int, float)):
+        return band['name'].replace('band', '')
+    pct = isinstance(lo, float) or isinstance(hi, float)
+    unit = '%' if pct else 'px'
+    scale = 100 if pct else 1
+    if hi is None:
+        return f'>={lo * scale:g}{unit}'
+    return f'{lo * scale:g}-{hi * scale:g}{unit}'
 
 
 def variant_table(layout: str, variants: dict, band_names: List[str],
                   patterns: List[str]) -> str:
     """One markdown table: a row per variant, mean ± sd over seeds."""
-    cols = ['mIoU', 'mIoU_pairs'] + [f'band{i}' for i in range(
-        len(band_names))] + [f'SPC_{p}' for p in patterns]
+    cols = ['mIoU', 'mIoU_pairs', 'mIoU_others'] + [
+        f'band{i}' for i in range(len(band_names))] + [
+            f'SPC_{p}' for p in patterns]
     heads = (['variant (head / padding / pos head)', 'seeds', 'mIoU',
-              'pairs mIoU'] + [f'mIoU {n}' for n in band_names] +
+              'pairs mIoU', 'others mIoU'] +
+             [f'mIoU {n}' for n in band_names] +
              [f'SPC {p}' for p in patterns])
     lines = [f'| {" | ".join(heads)} |', '|' + '---|' * len(heads)]
     for key, seeds in variants.items():
@@ -181,9 +197,11 @@ def format_markdown(results: Sequence[dict], settings: dict,
               'deviation (ddof=1) across seeds. mIoU and the probe\'s SPC '
               'are in % and [-1, 1]. "pairs mIoU" averages the ten classes '
               'that the position-coded layout separates by position only '
-              '(top vs bottom half); in the other layouts they are ordinary '
-              'classes. Bands are distances to the border as shares of the '
-              'short side (band 0 is the outermost).', '']
+              '(top vs bottom half), "others mIoU" the other eleven '
+              '(background included); in the other layouts the ten are '
+              'ordinary classes. Bands are distances d to the border, '
+              'd = min(x, y, W-1-x, H-1-y), as shares of the short side '
+              '(band 0 is the outermost).', '']
     for layout, variants in grouped.items():
         lines += [f'## {layout}', '',
                   variant_table(layout, variants, bands, patterns), '']
