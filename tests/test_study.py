@@ -262,3 +262,20 @@ def test_study_runs_resumes_and_skips(tmp_path, monkeypatch):
     # the same folder with other settings is refused, naming the key
     with pytest.raises(StudyError, match='max_iters'):
         study.run_study(cells, out, dict(settings, max_iters=3))
+
+
+def test_cli_parses_signed_position_heads():
+    import importlib.util
+    from .conftest import ROOT
+    spec = importlib.util.spec_from_file_location(
+        'position_study_tool',
+        osp.join(ROOT, 'tools', 'analysis', 'position_study.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    args = tool.parse_args(['--pos-heads', 'none', '-1', '+1', '--seeds',
+                            '0', '2', '--max-iters', '5'])
+    assert args.pos_heads == ['none', '-1', '+1'] and args.seeds == [0, 2]
+    options = {k: v for k, v in vars(args).items() if k != 'out'}
+    cells, settings = resolve_grid(**options)
+    assert {c.pos for c in cells} == {'none', '-1', '+1'}
+    assert settings == dict(max_iters=5)
