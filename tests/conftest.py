@@ -48,3 +48,12 @@ def run_tool(args, env_extra=None, timeout=600):
     env.update(env_extra or {})
     return subprocess.run([sys.executable] + list(args), cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(autouse=True)
+def _no_closed_log_files():
+    """Tests share one process: a finished Runner must not leave a closed
+    log file behind for the next test's init_weights to write to."""
+    yield
+    from possec.runtime import drop_closed_file_handlers
+    drop_closed_file_handlers()

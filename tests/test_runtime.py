@@ -61,3 +61,24 @@ def test_cpu_distributed_needs_torchrun_env(monkeypatch):
     with pytest.raises(RuntimeError, match='dist_train.sh'):
         setup_cpu_distributed(Config(dict(model=dict())), 'pytorch')
     assert not setup_cpu_distributed(Config(dict()), 'none')
+
+
+def test_drop_closed_file_handlers(tmp_path):
+    import logging
+
+    from mmengine.logging import MMLogger
+
+    from possec.runtime import drop_closed_file_handlers
+    logger = MMLogger.get_instance('possec-closed-handler',
+                                   log_file=str(tmp_path / 'x.log'))
+    handlers = [h for h in logger.handlers
+                if isinstance(h, logging.FileHandler)]
+    assert handlers
+    handlers[0].close()
+    assert drop_closed_file_handlers() >= 1
+    assert not any(isinstance(h, logging.FileHandler) and h.stream is None
+                   for h in logger.handlers)
+    # init_weights logs its table to the current logger's file handlers.
+    from mmengine.model import BaseModule
+    BaseModule(init_cfg=dict(type='Constant', val=1, layer='Linear')
+               ).init_weights()

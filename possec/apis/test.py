@@ -6,7 +6,7 @@ from typing import Optional
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from ..runtime import setup_cpu_distributed
+from ..runtime import drop_closed_file_handlers, setup_cpu_distributed
 from .checks import UserError, check_data, check_file, check_types
 from .train import build_runner, prepare_config
 
@@ -95,4 +95,7 @@ def test(config: str,
             _route_outputs(evaluator, out)
     setup_cpu_distributed(cfg, launcher)
     runner: Runner = build_runner(cfg)
-    return runner.test()
+    try:
+        return runner.test()
+    finally:
+        drop_closed_file_handlers()

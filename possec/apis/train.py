@@ -10,7 +10,8 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 from mmengine.utils import import_modules_from_strings
 
-from ..runtime import degrade_sync_bn_on_cpu, setup_cpu_distributed
+from ..runtime import (degrade_sync_bn_on_cpu, drop_closed_file_handlers,
+                       setup_cpu_distributed)
 from .checks import (UserError, check_data, check_file, check_types,
                      explain_build_error, load_config, resolve_resume)
 
@@ -122,6 +123,9 @@ def train(config: str,
                        'fix load_from in the config or with --cfg-options')
     setup_cpu_distributed(cfg, launcher)
     runner = build_runner(cfg)
-    runner.train()
+    try:
+        runner.train()
+    finally:
+        drop_closed_file_handlers()
     return runner
 

@@ -4,13 +4,15 @@ Importing possec applies :func:`register_trusted_local_loader`; the CPU
 distributed recipe and the SyncBN fallback are applied by possec's tools.
 """
 from .checkpoint import load_local_checkpoint, register_trusted_local_loader
+from .log_handlers import drop_closed_file_handlers
 from .distributed import (degrade_sync_bn_on_cpu, replace_sync_bn,
                           setup_cpu_distributed)
 
 register_trusted_local_loader()
 
 __all__ = [
-    'degrade_sync_bn_on_cpu', 'load_local_checkpoint',
+    'degrade_sync_bn_on_cpu', 'drop_closed_file_handlers',
+    'load_local_checkpoint',
     'register_trusted_local_loader', 'replace_sync_bn',
     'setup_cpu_distributed'
 ]
