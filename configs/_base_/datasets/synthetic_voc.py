@@ -10,7 +10,7 @@ layout = 'uniform'
 data_root = 'data/synthetic/uniform'
 crop_size = (128, 128)
 generate = dict(
-    layout=layout, num_train=400, num_val=100, img_size=128, seed=0)
+    layout=layout, num_train=400, num_val=50, img_size=128, seed=0)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
