@@ -188,8 +188,7 @@ def test_study_runs_resumes_and_skips(tmp_path, monkeypatch):
     first and redoes the second from scratch."""
     out = str(tmp_path / 'study')
     settings = dict(max_iters=2, batch_size=2, img_size=32, num_train=4,
-                    num_val=2, probe_images=6, probe_epochs=1, threads=1,
-                    data_root=str(tmp_path / 'data'))
+                    num_val=2, probe_images=6, probe_epochs=1, threads=1)
     cells = build_grid(['border-shift'], [0], [dict(
         heads=['parsenet'], paddings=['zeros', 'circular'],
         pos_heads=['-1'])])
@@ -226,7 +225,9 @@ def test_study_runs_resumes_and_skips(tmp_path, monkeypatch):
 
     monkeypatch.setattr(study, 'run_cell', counting)
     lines.clear()
-    run = study.run_study(cells, out, dict(settings, threads=2),
+    # threads and data_root do not change the numbers: the study continues
+    run = study.run_study(cells, out, dict(settings, threads=2,
+                                           data_root=osp.join(out, 'data')),
                           log=lines.append)
     assert ran == [cells[1]]  # the finished cell is not run again
     assert os.stat(osp.join(first, 'result.json')).st_mtime_ns == stamp
@@ -235,7 +236,10 @@ def test_study_runs_resumes_and_skips(tmp_path, monkeypatch):
     assert lines[1].startswith('[2/2] circular / -1 / parsenet')
 
     results = run['results']
-    root = data_root(study.check_settings(settings), 'border-shift')
+    # the data lives in the study folder unless data_root says otherwise
+    root = data_root(dict(study.check_settings(settings),
+                          data_root=osp.join(out, 'data')), 'border-shift')
+    assert osp.isdir(root)
     names = open(osp.join(root, 'ImageSets', 'Segmentation',
                           'val.txt')).read().split()
     labelled = sum(int((np.array(Image.open(osp.join(

@@ -155,7 +155,8 @@ def _check_same_settings(out_dir: str, settings: dict) -> None:
     settings = {k: v for k, v in settings.items()
                 if k not in RUNTIME_SETTINGS}
     if osp.isfile(path):
-        found = load_json(path)
+        found = {k: v for k, v in load_json(path).items()
+                 if k not in RUNTIME_SETTINGS}
         if found != settings:
             diff = sorted(k for k in set(found) | set(settings)
                           if found.get(k) != settings.get(k))
@@ -215,6 +216,8 @@ def run_study(cells: Sequence[Cell],
                          'seed, head, padding and position head')
     os.makedirs(out_dir, exist_ok=True)
     _check_same_settings(out_dir, settings)
+    if settings['data_root'] is None:  # inside the study: nobody else's
+        settings['data_root'] = osp.join(out_dir, 'data')
     cell_fn = cell_fn or run_cell
     threads = torch.get_num_threads()
     if settings['threads']:

@@ -42,13 +42,15 @@ DEFAULT_BLOCKS = (
 DEFAULT_SETTINGS = dict(
     max_iters=600, batch_size=8, img_size=128, num_train=400, num_val=100,
     data_seed=0, lr=0.01, num_workers=0, probe_images=128, probe_epochs=10,
-    probe_lr=0.01, probe_patterns=('H', 'V', 'G'),
-    data_root='data/synthetic/study', threads=None)
+    probe_lr=0.01, probe_patterns=('H', 'V', 'G'), data_root=None,
+    threads=None)
 # probe_lr: the paper's 0.1 diverges on the trained R-18 features (the
 # readout's loss rises epoch after epoch); 0.01 converges.
 #: Settings that do not change the numbers (a study may continue with
-#: other values).
-RUNTIME_SETTINGS = ('threads', 'num_workers')
+#: other values). The data is a function of layout, size, counts and seed
+#: (the same arguments give the same bytes), wherever it is generated;
+#: data_root None means ``<study folder>/data``.
+RUNTIME_SETTINGS = ('threads', 'num_workers', 'data_root')
 #: ``--quick``: one seed of a small grid on small data, ~15 minutes on 2
 #: CPU cores.
 QUICK = dict(

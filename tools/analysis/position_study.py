@@ -57,7 +57,8 @@ def parse_args(argv=None):
     s.add_argument('--img-size', type=int)
     s.add_argument('--num-train', type=int)
     s.add_argument('--num-val', type=int)
-    s.add_argument('--data-root', help='where the layouts are generated')
+    s.add_argument('--data-root', help='where the layouts are generated '
+                   '(default: <out>/data)')
     s.add_argument('--num-workers', type=int)
     s.add_argument('--probe-images', type=int)
     s.add_argument('--probe-epochs', type=int)
