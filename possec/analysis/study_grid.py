@@ -24,7 +24,7 @@ CONFIG_DIR = osp.join(
     osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs',
     'demo')
 HEAD_CONFIGS = {
-    'fcn': osp.join(CONFIG_DIR, 'fcn_r18-d8_1xb8-600_synthetic-128x128.py'),
+    'fcn': osp.join(CONFIG_DIR, 'fcn_r18-d8_1xb8-200_synthetic-128x128.py'),
     'parsenet': osp.join(CONFIG_DIR, 'parsenet_pos_synthetic.py'),
 }
 HEADS = tuple(HEAD_CONFIGS)
