@@ -23,6 +23,11 @@ def atomic_path(path: str, is_dir: bool = False):
     else:
         fd, tmp = tempfile.mkstemp(dir=dirname, prefix=prefix, suffix='.tmp')
         os.close(fd)
+    # mkstemp/mkdtemp create owner-only entries; give the result the
+    # permissions a plain open()/makedirs would (0666/0777 less the umask).
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, (0o777 if is_dir else 0o666) & ~umask)
     try:
         yield tmp
         if is_dir and osp.isdir(path):
