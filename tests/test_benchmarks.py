@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from possec.analysis.bench_efficiency import (DEMO_CONFIG, InferenceForward,
-                                              build_model, count_flops)
+                                              build_model, count_flops,
+                                              profile_ops)
 from possec.analysis.bench_suite import (NAMES, get_benchmarks, jsonable,
                                          parse_overrides, run_suite)
 
@@ -108,6 +109,11 @@ def test_benchmark_specific_numbers(suite):
         assert model['images_per_s'] > 0 and model['matmul_share'] > 0
         assert model['peak_memory_bytes'] is None or \
             model['peak_memory_bytes'] >= 0
+    for name in ('demo', 'headline'):
+        other = eff['models'][f'{name}, channels_last']
+        assert other['memory_format'] == 'channels_last'
+        assert other['macs'] == eff['models'][name]['macs']
+        assert other['images_per_s'] > 0
     # R-50-D8 does more work than R-18-D8 on the same input
     assert headline['macs'] > demo['macs']
     assert headline['params'] > demo['params']
@@ -139,6 +145,25 @@ def test_flops_of_a_tiny_net_match_the_hand_count():
     ref = get_model_complexity_info(net, inputs=(x, ), show_table=False,
                                     show_arch=False)
     assert (ref['flops'], ref['params']) == (info['macs'], info['params'])
+
+
+def test_profiled_convolutions_carry_their_hand_counted_macs():
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(8, 4, 3, stride=2, padding=2, dilation=2),
+        nn.Conv2d(4, 4, 3, padding=1, groups=2))
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        ops, convs = profile_ops(lambda: net(x), limit=10)
+    assert ops and all(op['self_cpu_s'] >= 0 for op in ops)
+    found = {tuple(c['weight']): (c['macs'], c['calls'], c['stride'],
+                                  c['dilation']) for c in convs}
+    # N * Cout * Cin/groups * k * k * Hout * Wout
+    assert found == {
+        (8, 3, 3, 3): (2 * 8 * 3 * 9 * 16 * 16, 1, [1, 1], [1, 1]),
+        (4, 8, 3, 3): (2 * 4 * 8 * 9 * 8 * 8, 1, [2, 2], [2, 2]),
+        (4, 2, 3, 3): (2 * 4 * 2 * 9 * 8 * 8, 1, [1, 1], [1, 1]),
+    }
 
 
 def test_demo_model_conv_flops_match_torch_counter():

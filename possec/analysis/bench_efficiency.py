@@ -20,9 +20,11 @@ For each model (by default the demo config at 128² and the headline config at
   freed heap to the system: activations, convolution workspaces and
   allocator overhead, not the weights. None where ``/proc`` does not allow it.
 - Where a model reaches less than ``profile_below`` of the matmul rate, the
-  top operators by self CPU time of one inference (``torch.profiler``).
+  top operators by self CPU time of one inference (``torch.profiler``), and
+  its convolutions grouped by shape with the GFLOP/s each group reaches.
 """
 import contextlib
+import copy
 import ctypes
 import os.path as osp
 import statistics
@@ -170,19 +172,63 @@ def peak_memory(fn: Callable[[], object],
         '(VmHWM reset via /proc/self/clear_refs, after malloc_trim)')
 
 
-def top_operators(fn: Callable[[], object], limit: int = 10) -> List[dict]:
-    """Operators of one call of ``fn`` by self CPU time (torch.profiler)."""
+def _conv_macs(event) -> Optional[int]:
+    """Multiply-adds of one recorded ``aten::convolution`` call."""
+    try:
+        (n, _, h, w), (cout, cin_g, kh, kw) = event.input_shapes[:2]
+        args = event.concrete_inputs
+        stride, padding, dilation = args[3], args[4], args[5]
+        if args[6]:  # transposed
+            return None
+    except (IndexError, TypeError, ValueError):
+        return None
+    hout = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    wout = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    return n * cout * cin_g * kh * kw * hout * wout
+
+
+def profile_ops(fn: Callable[[], object],
+                limit: int = 10) -> Tuple[List[dict], List[dict]]:
+    """Where one call of ``fn`` spends its time (torch.profiler).
+
+    Returns:
+        tuple: The top ``limit`` operators by self CPU time, and the top
+        ``limit`` convolution shapes by total CPU time with their
+        multiply-adds and achieved GFLOP/s (2 FLOPs per multiply-add).
+    """
     from torch.profiler import ProfilerActivity, profile
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    with profile(activities=[ProfilerActivity.CPU],
+                 record_shapes=True) as prof:
         fn()
     events = prof.key_averages()
     total = sum(e.self_cpu_time_total for e in events) or 1.
     rows = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)
-    return [
+    ops = [
         dict(op=e.key, self_cpu_s=e.self_cpu_time_total / 1e6,
              share=e.self_cpu_time_total / total, calls=e.count)
         for e in rows[:limit]
     ]
+    convs: Dict[tuple, dict] = {}
+    for event in prof.events():
+        macs = _conv_macs(event) if event.name == 'aten::convolution' \
+            else None
+        if macs is None:
+            continue
+        args = event.concrete_inputs
+        key = (tuple(event.input_shapes[0]), tuple(event.input_shapes[1]),
+               tuple(args[3]), tuple(args[5]))
+        entry = convs.setdefault(key, dict(
+            input=list(key[0]), weight=list(key[1]), stride=list(key[2]),
+            dilation=list(key[3]), calls=0, cpu_s=0., macs=0))
+        entry['calls'] += 1
+        entry['cpu_s'] += event.cpu_time_total / 1e6
+        entry['macs'] += macs
+    conv_rows = sorted(convs.values(), key=lambda c: c['cpu_s'],
+                       reverse=True)[:limit]
+    for c in conv_rows:
+        c['share'] = c['cpu_s'] * 1e6 / total
+        c['gflops_per_s'] = 2 * c['macs'] / max(c['cpu_s'], 1e-9) / 1e9
+    return ops, conv_rows
 
 
 def run(models: Sequence[str] = ('demo', 'headline'),
@@ -194,6 +240,7 @@ def run(models: Sequence[str] = ('demo', 'headline'),
         memory_repeats: int = 3,
         profile_below: float = 0.85,
         top_ops: int = 10,
+        channels_last: bool = True,
         threads: Optional[int] = None,
         seed: int = 0,
         progress: bool = True) -> dict:
@@ -212,6 +259,9 @@ def run(models: Sequence[str] = ('demo', 'headline'),
         profile_below (float): Profile models below this share of the
             matmul rate. Default: 0.85.
         top_ops (int): Operators listed per profile. Default: 10.
+        channels_last (bool): Also time each model with weights and input
+            in ``torch.channels_last`` memory format (rows named
+            ``'<model>, channels_last'``; not profiled). Default: True.
         threads (int, optional): ``torch.set_num_threads``. Default: None.
         seed (int): Seed of weights and inputs. Default: 0.
         progress (bool): Print one line per round. Default: True.
@@ -237,6 +287,9 @@ def run(models: Sequence[str] = ('demo', 'headline'),
     c = torch.empty(matmul_size, matmul_size)
     mm_name = f'fp32 matmul {matmul_size}x{matmul_size}'
     variants = {mm_name: lambda: torch.mm(a, b, out=c)}
+    formats = [('', None)]
+    if channels_last:
+        formats.append((', channels_last', torch.channels_last))
     found = {}
     for name in models:
         config, _ = MODELS[name]
@@ -244,17 +297,25 @@ def run(models: Sequence[str] = ('demo', 'headline'),
         net = InferenceForward(build_model(config, size), size).eval()
         x = torch.randn(batch, 3, size, size)
         flops = count_flops(net, x[:1])
+        for suffix, fmt in formats:
+            if fmt is None:
+                run_net, run_x = net, x
+            else:
+                run_net = copy.deepcopy(net).to(memory_format=fmt)
+                run_x = x.contiguous(memory_format=fmt)
 
-        def infer(net=net, x=x):
-            with torch.inference_mode():
-                return net(x)
+            def infer(net=run_net, x=run_x):
+                with torch.inference_mode():
+                    return net(x)
 
-        label = f'{name} inference ({batch}x3x{size}x{size})'
-        memory, memory_note = peak_memory(infer, memory_repeats)
-        variants[label] = infer
-        found[name] = dict(config=config, size=size, label=label,
-                           infer=infer, peak_memory_bytes=memory,
-                           memory_measure=memory_note, **flops)
+            label = f'{name}{suffix} inference ({batch}x3x{size}x{size})'
+            memory, memory_note = peak_memory(infer, memory_repeats)
+            variants[label] = infer
+            found[name + suffix] = dict(
+                model=name, config=config, size=size, label=label,
+                memory_format='channels_last' if fmt else 'contiguous',
+                infer=infer, peak_memory_bytes=memory,
+                memory_measure=memory_note, **flops)
     times = time_interleaved(variants, repeats=repeats, warmup=warmup,
                              baseline=mm_name, progress=progress)
     matmul_gflops = 2 * matmul_size**3 / times[mm_name]['median_s'] / 1e9
@@ -265,14 +326,20 @@ def run(models: Sequence[str] = ('demo', 'headline'),
         gflops = 2 * info['macs'] * batch / timing['median_s'] / 1e9
         info.update(images_per_s=batch / timing['median_s'],
                     spread=timing['spread'], gflops_per_s=gflops,
-                    matmul_share=gflops / matmul_gflops, profile=None)
-        if info['matmul_share'] < profile_below:
-            info['profile'] = top_operators(infer, top_ops)
+                    matmul_share=gflops / matmul_gflops, profile=None,
+                    conv_profile=None)
+        if info['matmul_share'] < profile_below and \
+                info['memory_format'] == 'contiguous':
+            info['profile'], info['conv_profile'] = profile_ops(
+                infer, top_ops)
+            for conv in info['conv_profile']:
+                conv['matmul_share'] = conv['gflops_per_s'] / matmul_gflops
         rows[name] = info
     settings = dict(models=list(models), sizes=sizes, batch=batch,
                     matmul_size=matmul_size, repeats=repeats, warmup=warmup,
                     memory_repeats=memory_repeats,
                     profile_below=profile_below,
+                    channels_last=channels_last,
                     threads=torch.get_num_threads())
     return dict(settings=settings,
                 matmul=dict(size=matmul_size, gflops_per_s=matmul_gflops),
@@ -309,5 +376,18 @@ def format_efficiency(rows: Dict[str, dict], matmul_gflops: float,
         lines += [
             f"| {p['op']} | {p['self_cpu_s']:.4f} | {100 * p['share']:.1f}% "
             f"| {p['calls']} |" for p in r['profile']
+        ]
+        lines += [
+            '', f'#### convolutions of {name} by CPU time (same inference)',
+            '', '| input | weight | stride | dilation | calls | CPU (s) | '
+            'share | GFLOP/s | share of matmul |',
+            '|---|---|---|---|---:|---:|---:|---:|---:|'
+        ]
+        lines += [
+            f"| {'x'.join(map(str, c['input']))} | "
+            f"{'x'.join(map(str, c['weight']))} | {c['stride'][0]} | "
+            f"{c['dilation'][0]} | {c['calls']} | {c['cpu_s']:.4f} | "
+            f"{100 * c['share']:.1f}% | {c['gflops_per_s']:.1f} | "
+            f"{100 * c['matmul_share']:.0f}% |" for c in r['conv_profile']
         ]
     return '\n'.join(lines)
