@@ -15,6 +15,7 @@ def tiny_overrides(data_root, work_dir, max_iters=4, interval=2):
         'train_cfg.max_iters': max_iters,
         'train_cfg.val_interval': interval,
         'default_hooks.checkpoint.interval': interval,
+        'default_hooks.checkpoint.max_keep_ckpts': -1,
         'default_hooks.logger.interval': 1,
         'param_scheduler.0.end': max_iters,
         'randomness': dict(seed=0),
