@@ -15,7 +15,7 @@ from torch import nn
 
 from possec.analysis.bench_efficiency import (DEMO_CONFIG, InferenceForward,
                                               build_model, count_flops,
-                                              profile_ops)
+                                              fold_batch_norm, profile_ops)
 from possec.analysis.bench_suite import (NAMES, get_benchmarks, jsonable,
                                          parse_overrides, run_suite)
 
@@ -114,6 +114,10 @@ def test_benchmark_specific_numbers(suite):
         assert other['memory_format'] == 'channels_last'
         assert other['macs'] == eff['models'][name]['macs']
         assert other['images_per_s'] > 0
+    for name in ('demo', 'headline'):
+        folded = eff['models'][f'{name}, BN folded']
+        assert folded['bn_folded'] and folded['images_per_s'] > 0
+        assert folded['max_abs_diff'] < 1e-3
     # R-50-D8 does more work than R-18-D8 on the same input
     assert headline['macs'] > demo['macs']
     assert headline['params'] > demo['params']
@@ -164,6 +168,46 @@ def test_profiled_convolutions_carry_their_hand_counted_macs():
         (4, 8, 3, 3): (2 * 4 * 8 * 9 * 8 * 8, 1, [2, 2], [2, 2]),
         (4, 2, 3, 3): (2 * 4 * 2 * 9 * 8 * 8, 1, [1, 1], [1, 1]),
     }
+
+
+def test_folding_batch_norm_matches_the_bn_formula():
+    """Conv then BN in eval mode, written out: (w*x + b - mean) * gamma /
+    sqrt(var + eps) + beta; the folded net has no BN left and gives the
+    same values, and the real demo model keeps its logits."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, bias=False), nn.BatchNorm2d(4),
+                        nn.ReLU())
+    bn = net[1]
+    with torch.no_grad():
+        bn.running_mean.uniform_(-1, 1)
+        bn.running_var.uniform_(0.5, 2)
+        bn.weight.uniform_(0.5, 1.5)
+        bn.bias.uniform_(-1, 1)
+    x = torch.randn(2, 3, 8, 8)
+    conv = torch.nn.functional.conv2d(x, net[0].weight)
+    shape = (1, 4, 1, 1)
+    ref = ((conv - bn.running_mean.view(shape)) * bn.weight.view(shape) /
+           torch.sqrt(bn.running_var.view(shape) + bn.eps) +
+           bn.bias.view(shape)).relu()
+    folded = fold_batch_norm(net)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    assert any(isinstance(m, nn.BatchNorm2d) for m in net.modules())
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), ref)
+
+    demo = InferenceForward(build_model(DEMO_CONFIG, 32), 32).eval()
+    for m in demo.modules():  # non-trivial statistics to fold
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    x = torch.randn(1, 3, 32, 32)
+    folded = fold_batch_norm(demo)
+    assert not any(
+        isinstance(m, nn.modules.batchnorm._BatchNorm)
+        for m in folded.segmentor.backbone.modules())
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), demo(x), rtol=1e-4,
+                                   atol=1e-4)
 
 
 def test_demo_model_conv_flops_match_torch_counter():

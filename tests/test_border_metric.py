@@ -309,7 +309,7 @@ def test_benchmark_quick(tmp_path):
     with open(out) as f:
         result = json.load(f)
     assert result['settings']['images'] == 4
-    assert result['results']['IoUMetric']['ratio'] == 1.0
-    border = result['results']['BorderIoUMetric']
+    assert result['result']['IoUMetric']['ratio'] == 1.0
+    border = result['result']['BorderIoUMetric']
     assert border['ratio'] == pytest.approx(
-        border['median_s'] / result['results']['IoUMetric']['median_s'])
+        border['median_s'] / result['result']['IoUMetric']['median_s'])

@@ -442,7 +442,7 @@ def test_benchmark_tool_quick(tmp_path):
          str(out)],
         capture_output=True, text=True, env=env, timeout=180)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    report = json.loads(out.read_text())
+    report = json.loads(out.read_text())['result']
     assert report['setup']['depth'] == 18 and report['setup']['size'] == 64
     # valid convolutions leave nothing of a 64-pixel input: skipped, said why
     assert list(report['skipped']) == ['none']

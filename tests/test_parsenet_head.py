@@ -335,9 +335,11 @@ def test_benchmark_tool_quick(tmp_path):
         capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(out.read_text())
-    names = list(report['results'])
-    assert names[0] == 'bare 1x1 classifier' and len(names) == 6
-    assert report['results'][names[0]]['ratio'] == 1.0
+    names = list(report['result'])
+    assert names[0] == 'bare 1x1 classifier' and len(names) == 7
+    assert names[-1] == 'ParseNetHead + PosENetHead (position head)'
+    assert report['result'][names[0]]['ratio'] == 1.0
     assert report['settings']['depth'] == 18
+    assert report['settings']['threads'] == 1
     for name in names:  # the table printed every variant
         assert f'| {name} |' in proc.stdout

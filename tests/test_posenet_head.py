@@ -83,6 +83,29 @@ def test_non_square_grid_and_registry():
     assert h(feats()).shape == (2, 1, 5, 10)
 
 
+def test_forward_matches_written_out_head():
+    """Resize each level bilinearly to the grid (also the one already on
+    it, which the head skips), concatenate, convolve, sigmoid: written out
+    with torch's functional ops, in float64."""
+    h = head(patterns=['H', 'V']).double()
+    xs = feats(sizes=(16, 10, 4), dtype=torch.float64)  # level 1 on grid
+    ref = torch.cat([
+        F.interpolate(x, size=(10, 10), mode='bilinear',
+                      align_corners=False) for x in xs
+    ], dim=1)
+    ref = torch.sigmoid(F.conv2d(ref, h.conv_seg.weight, h.conv_seg.bias))
+    torch.testing.assert_close(h(xs), ref, rtol=0, atol=1e-12)
+    # a single level on the grid: the readout of the probe's cache
+    one = head(in_channels=[6], in_index=[0], patterns=['G']).double()
+    x = xs[1].requires_grad_()
+    out = one([x])
+    torch.testing.assert_close(
+        out, torch.sigmoid(F.conv2d(x, one.conv_seg.weight,
+                                    one.conv_seg.bias)))
+    out.sum().backward()  # gradient still reaches the level
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
 def run_grad(h, xs):
     loss = h.loss(xs)['loss_pos']
     return torch.autograd.grad(loss, xs + list(h.parameters()),

@@ -423,12 +423,8 @@ def test_black_images_zero_padding_reads_position_circular_cannot():
 def test_benchmark_quick(tmp_path):
     """The cached probe and the naive loop compute the same readouts (the
     benchmark's speed is reported, never asserted)."""
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_probe',
-        osp.join(ROOT, 'tools/analysis/benchmark_probe.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    res = tool.main(['--quick', '--out', str(tmp_path / 'bench.json')])
+    from possec.analysis.bench_cli import main  # the tool's whole body
+    res = main('probe', ['--quick', '--out', str(tmp_path / 'bench.json')])
     assert not res['diverged'] and res['spc']['cached']['H'] > 0.5
     assert res['max_spc_diff'] < 1e-3
     for p in ('H', 'V', 'G', 'HS', 'VS'):

@@ -25,15 +25,20 @@ For each model (by default the demo config at 128² and the headline config at
 """
 import contextlib
 import copy
-import ctypes
 import os.path as osp
-import statistics
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence
 
 import torch
 from torch import nn
 
+from .bench_profile import peak_memory, profile_ops
 from .benchmark import format_table, time_interleaved
+
+__all__ = [
+    'DEMO_CONFIG', 'HEADLINE_CONFIG', 'MODELS', 'QUICK', 'build_model',
+    'InferenceForward', 'count_flops', 'fold_batch_norm', 'peak_memory',
+    'profile_ops', 'run', 'format_efficiency'
+]
 
 DEMO_CONFIG = 'configs/demo/parsenet_pos_synthetic.py'
 HEADLINE_CONFIG = 'configs/parsenet_pos_voc.py'
@@ -139,96 +144,16 @@ def count_flops(model: nn.Module, inputs: torch.Tensor) -> dict:
                 macs_by_operator={k: int(v) for k, v in by_op.items()})
 
 
-def _proc_status(key: str) -> int:
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith(key + ':'):
-                return int(line.split()[1]) * 1024
-    raise KeyError(key)
+def fold_batch_norm(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` (in eval mode) with every BatchNorm folded into
+    the convolution before it (:func:`mmcv.cnn.fuse_conv_bn`).
 
-
-def peak_memory(fn: Callable[[], object],
-                repeats: int = 3) -> Tuple[Optional[int], str]:
-    """Median peak RSS growth (bytes) of ``fn`` above the RSS before it.
-
-    Returns:
-        tuple: The bytes (None when unsupported here) and what was measured
-        or why nothing was.
+    At inference a BN is a per-channel affine map, so it can be merged into
+    the preceding convolution's weight and bias: the outputs are the same
+    up to float rounding, and the BN's pass over the activations is gone.
     """
-    try:
-        libc = ctypes.CDLL('libc.so.6')
-        growth = []
-        for _ in range(repeats):
-            libc.malloc_trim(0)
-            before = _proc_status('VmRSS')
-            with open('/proc/self/clear_refs', 'w') as f:
-                f.write('5')  # reset VmHWM to the current RSS
-            fn()
-            growth.append(_proc_status('VmHWM') - before)
-    except (OSError, KeyError, AttributeError) as err:
-        return None, f'peak RSS not measurable here: {err}'
-    return int(statistics.median(growth)), (
-        'peak RSS growth during one inference above the RSS before it '
-        '(VmHWM reset via /proc/self/clear_refs, after malloc_trim)')
-
-
-def _conv_macs(event) -> Optional[int]:
-    """Multiply-adds of one recorded ``aten::convolution`` call."""
-    try:
-        (n, _, h, w), (cout, cin_g, kh, kw) = event.input_shapes[:2]
-        args = event.concrete_inputs
-        stride, padding, dilation = args[3], args[4], args[5]
-        if args[6]:  # transposed
-            return None
-    except (IndexError, TypeError, ValueError):
-        return None
-    hout = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
-    wout = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
-    return n * cout * cin_g * kh * kw * hout * wout
-
-
-def profile_ops(fn: Callable[[], object],
-                limit: int = 10) -> Tuple[List[dict], List[dict]]:
-    """Where one call of ``fn`` spends its time (torch.profiler).
-
-    Returns:
-        tuple: The top ``limit`` operators by self CPU time, and the top
-        ``limit`` convolution shapes by total CPU time with their
-        multiply-adds and achieved GFLOP/s (2 FLOPs per multiply-add).
-    """
-    from torch.profiler import ProfilerActivity, profile
-    with profile(activities=[ProfilerActivity.CPU],
-                 record_shapes=True) as prof:
-        fn()
-    events = prof.key_averages()
-    total = sum(e.self_cpu_time_total for e in events) or 1.
-    rows = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)
-    ops = [
-        dict(op=e.key, self_cpu_s=e.self_cpu_time_total / 1e6,
-             share=e.self_cpu_time_total / total, calls=e.count)
-        for e in rows[:limit]
-    ]
-    convs: Dict[tuple, dict] = {}
-    for event in prof.events():
-        macs = _conv_macs(event) if event.name == 'aten::convolution' \
-            else None
-        if macs is None:
-            continue
-        args = event.concrete_inputs
-        key = (tuple(event.input_shapes[0]), tuple(event.input_shapes[1]),
-               tuple(args[3]), tuple(args[5]))
-        entry = convs.setdefault(key, dict(
-            input=list(key[0]), weight=list(key[1]), stride=list(key[2]),
-            dilation=list(key[3]), calls=0, cpu_s=0., macs=0))
-        entry['calls'] += 1
-        entry['cpu_s'] += event.cpu_time_total / 1e6
-        entry['macs'] += macs
-    conv_rows = sorted(convs.values(), key=lambda c: c['cpu_s'],
-                       reverse=True)[:limit]
-    for c in conv_rows:
-        c['share'] = c['cpu_s'] * 1e6 / total
-        c['gflops_per_s'] = 2 * c['macs'] / max(c['cpu_s'], 1e-9) / 1e9
-    return ops, conv_rows
+    from mmcv.cnn import fuse_conv_bn
+    return fuse_conv_bn(copy.deepcopy(model).eval())
 
 
 def run(models: Sequence[str] = ('demo', 'headline'),
@@ -241,6 +166,7 @@ def run(models: Sequence[str] = ('demo', 'headline'),
         profile_below: float = 0.85,
         top_ops: int = 10,
         channels_last: bool = True,
+        fold_bn: bool = True,
         threads: Optional[int] = None,
         seed: int = 0,
         progress: bool = True) -> dict:
@@ -262,6 +188,10 @@ def run(models: Sequence[str] = ('demo', 'headline'),
         channels_last (bool): Also time each model with weights and input
             in ``torch.channels_last`` memory format (rows named
             ``'<model>, channels_last'``; not profiled). Default: True.
+        fold_bn (bool): Also time each model with its BatchNorms folded
+            into the convolutions (:func:`fold_batch_norm`; rows named
+            ``'<model>, BN folded'``, profiled like the plain model, with
+            ``max_abs_diff`` of the logits against it). Default: True.
         threads (int, optional): ``torch.set_num_threads``. Default: None.
         seed (int): Seed of weights and inputs. Default: 0.
         progress (bool): Print one line per round. Default: True.
@@ -287,9 +217,12 @@ def run(models: Sequence[str] = ('demo', 'headline'),
     c = torch.empty(matmul_size, matmul_size)
     mm_name = f'fp32 matmul {matmul_size}x{matmul_size}'
     variants = {mm_name: lambda: torch.mm(a, b, out=c)}
-    formats = [('', None)]
+    # (row suffix, memory format, BN folded)
+    forms = [('', None, False)]
     if channels_last:
-        formats.append((', channels_last', torch.channels_last))
+        forms.append((', channels_last', torch.channels_last, False))
+    if fold_bn:
+        forms.append((', BN folded', None, True))
     found = {}
     for name in models:
         config, _ = MODELS[name]
@@ -297,10 +230,14 @@ def run(models: Sequence[str] = ('demo', 'headline'),
         net = InferenceForward(build_model(config, size), size).eval()
         x = torch.randn(batch, 3, size, size)
         flops = count_flops(net, x[:1])
-        for suffix, fmt in formats:
-            if fmt is None:
-                run_net, run_x = net, x
-            else:
+        for suffix, fmt, fold in forms:
+            run_net, run_x, extra = net, x, {}
+            if fold:
+                run_net = fold_batch_norm(net)
+                with torch.inference_mode():
+                    extra['max_abs_diff'] = float(
+                        (run_net(x) - net(x)).abs().max())
+            if fmt is not None:
                 run_net = copy.deepcopy(net).to(memory_format=fmt)
                 run_x = x.contiguous(memory_format=fmt)
 
@@ -314,8 +251,8 @@ def run(models: Sequence[str] = ('demo', 'headline'),
             found[name + suffix] = dict(
                 model=name, config=config, size=size, label=label,
                 memory_format='channels_last' if fmt else 'contiguous',
-                infer=infer, peak_memory_bytes=memory,
-                memory_measure=memory_note, **flops)
+                bn_folded=fold, infer=infer, peak_memory_bytes=memory,
+                memory_measure=memory_note, **flops, **extra)
     times = time_interleaved(variants, repeats=repeats, warmup=warmup,
                              baseline=mm_name, progress=progress)
     matmul_gflops = 2 * matmul_size**3 / times[mm_name]['median_s'] / 1e9
@@ -339,7 +276,7 @@ def run(models: Sequence[str] = ('demo', 'headline'),
                     matmul_size=matmul_size, repeats=repeats, warmup=warmup,
                     memory_repeats=memory_repeats,
                     profile_below=profile_below,
-                    channels_last=channels_last,
+                    channels_last=channels_last, fold_bn=fold_bn,
                     threads=torch.get_num_threads())
     return dict(settings=settings,
                 matmul=dict(size=matmul_size, gflops_per_s=matmul_gflops),
@@ -364,6 +301,12 @@ def format_efficiency(rows: Dict[str, dict], matmul_gflops: float,
             f"{r['params'] / 1e6:.2f} | {r['images_per_s']:.2f} | "
             f"{100 * r['spread']:.1f}% | {r['gflops_per_s']:.1f} | "
             f"{100 * r['matmul_share']:.0f}% | {mem} |")
+    folded = [(n, r['max_abs_diff']) for n, r in rows.items()
+              if r.get('bn_folded')]
+    if folded:
+        lines += ['', 'BN folded into the convolutions: largest absolute '
+                  'logit difference to the plain model ' + ', '.join(
+                      f'{d:.2g} ({n})' for n, d in folded) + '.']
     lines += ['', format_table(times, 'interleaved timings')]
     for name, r in rows.items():
         if not r['profile']:

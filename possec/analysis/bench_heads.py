@@ -3,6 +3,10 @@
 Every variant runs the same ResNetV1c-D8 backbone (one shared instance, dilated
 like mmseg's ``*_r50-d8`` models, no pretrained weights) with one decode head,
 on the same random batch; a step is forward, cross-entropy loss and backward.
+One more variant adds possec's ``PosENetHead`` (the position head, as the
+auxiliary head of ``configs/_base_/models/posenet_aux.py``, reading all four
+stages) to the paper-form ParseNetHead, so its training overhead is the
+difference of those two rows.
 The variants are timed interleaved in one process by
 :func:`possec.analysis.benchmark.time_interleaved` and reported as ratios to
 the bare 1x1 classifier.
@@ -12,7 +16,32 @@ from typing import Dict, Optional
 import torch
 
 BASELINE = 'bare 1x1 classifier'
+POSITION = 'ParseNetHead + PosENetHead (position head)'
 QUICK = dict(depth=18, size=64, batch=2, channels=64, repeats=1, warmup=0)
+
+
+def position_head_config(stage_channels) -> dict:
+    """The position head as the zoo configs use it (grad_scale +1).
+
+    Args:
+        stage_channels (Sequence[int]): Channels of the four backbone stages.
+
+    Returns:
+        dict: A ``PosENetHead`` config.
+    """
+    return dict(
+        type='PosENetHead',
+        in_channels=list(stage_channels),
+        in_index=[0, 1, 2, 3],
+        channels=64,
+        patterns=['H', 'V', 'G', 'HS', 'VS'],
+        grid_size=28,
+        num_convs=1,
+        kernel_size=3,
+        conv_padding=0,
+        grad_scale=1.0,
+        loss_weight=1.0,
+        align_corners=False)
 
 
 def head_configs(in_channels: int, channels: int, num_classes: int,
@@ -38,21 +67,35 @@ def head_configs(in_channels: int, channels: int, num_classes: int,
         align_corners=False)
     return {
         BASELINE:
-        dict(type='FCNHead', channels=in_channels, num_convs=0,
-             concat_input=False, **common),
+        dict(
+            type='FCNHead',
+            channels=in_channels,
+            num_convs=0,
+            concat_input=False,
+            **common),
         'ParseNetHead (paper form)':
         dict(type='ParseNetHead', channels=None, **common),
         f'ParseNetHead + {channels}-ch projection':
         dict(type='ParseNetHead', channels=channels, **common),
         'FCNHead':
-        dict(type='FCNHead', channels=channels, num_convs=2,
-             concat_input=True, **common),
+        dict(
+            type='FCNHead',
+            channels=channels,
+            num_convs=2,
+            concat_input=True,
+            **common),
         'PSPHead':
-        dict(type='PSPHead', channels=channels, pool_scales=(1, 2, 3, 6),
-             **common),
+        dict(
+            type='PSPHead',
+            channels=channels,
+            pool_scales=(1, 2, 3, 6),
+            **common),
         'ASPPHead':
-        dict(type='ASPPHead', channels=channels, dilations=(1, 12, 24, 36),
-             **common),
+        dict(
+            type='ASPPHead',
+            channels=channels,
+            dilations=(1, 12, 24, 36),
+            **common),
     }
 
 
@@ -84,7 +127,8 @@ def run(depth: int = 50,
         progress (bool): Print one line per round. Default: True.
 
     Returns:
-        dict[str, dict]: :func:`time_interleaved` results per variant.
+        dict[str, dict]: :func:`time_interleaved` results per variant (the
+        position-head variant last).
     """
     from mmengine.structures import PixelData
     from mmseg.registry import MODELS
@@ -110,36 +154,49 @@ def run(depth: int = 50,
             style='pytorch',
             contract_dilation=True)).to(device)
     backbone.train()  # mmseg's ResNet.train() returns None: no chaining
-    in_channels = 2048 if depth >= 50 else 512
+    expansion = 4 if depth >= 50 else 1
+    stages = [64 * expansion * 2**i for i in range(4)]
     heads = {
-        name: MODELS.build(cfg).to(device)
-        for name, cfg in head_configs(in_channels, channels, num_classes,
+        name: [MODELS.build(cfg).to(device)]
+        for name, cfg in head_configs(stages[-1], channels, num_classes,
                                       norm_cfg).items()
     }
+    heads[POSITION] = [
+        MODELS.build(
+            head_configs(stages[-1], channels, num_classes,
+                         norm_cfg)['ParseNetHead (paper form)']).to(device),
+        MODELS.build(position_head_config(stages)).to(device)
+    ]
     inputs = torch.randn(batch, 3, size, size, device=device)
     samples = []
     for _ in range(batch):
         sample = SegDataSample()
-        sample.gt_sem_seg = PixelData(data=torch.randint(
-            0, num_classes, (1, size, size), device=device))
+        sample.gt_sem_seg = PixelData(
+            data=torch.randint(0, num_classes, (1, size, size), device=device))
         samples.append(sample)
     sync = torch.cuda.synchronize if torch.device(device).type == 'cuda' \
         else (lambda: None)
 
-    def make_step(head):
+    def make_step(parts):
 
         def step():
             backbone.zero_grad(set_to_none=True)
-            head.zero_grad(set_to_none=True)
-            losses = head.loss(backbone(inputs), samples, dict())
-            sum(v for k, v in losses.items() if k.startswith('loss')) \
-                .backward()
+            feats = backbone(inputs)
+            loss = 0
+            for head in parts:
+                head.zero_grad(set_to_none=True)
+                losses = head.loss(feats, samples, dict())
+                loss = loss + sum(
+                    v for k, v in losses.items() if k.startswith('loss'))
+            loss.backward()
             sync()
 
         return step
 
-    return time_interleaved({name: make_step(h)
-                             for name, h in heads.items()},
+    return time_interleaved({
+        name: make_step(h)
+        for name, h in heads.items()
+    },
                             repeats=repeats,
                             warmup=warmup,
                             baseline=BASELINE,

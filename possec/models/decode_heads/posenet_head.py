@@ -193,17 +193,28 @@ class PosENetHead(BaseDecodeHead):
             feats.append(inputs[index])
         return feats
 
+    def _to_grid(self, x: Tensor) -> Tensor:
+        """``x`` with the head's gradient scale, resized to the grid.
+
+        A level already on the grid is not resized: bilinear resizing to
+        the same size is the identity (with or without ``align_corners``),
+        and skipping it saves a full copy of the level per step (the
+        probe's cached features are all on the grid).
+        """
+        x = scale_grad(x, self.grad_scale)
+        if tuple(x.shape[-2:]) == tuple(self.grid_size):
+            return x
+        return F.interpolate(
+            x,
+            size=self.grid_size,
+            mode='bilinear',
+            align_corners=self.align_corners)
+
     def _forward_feature(self, inputs: Sequence[Tensor]) -> Tensor:
         """Resize the selected levels to the grid, concatenate, convolve."""
-        feats = [
-            F.interpolate(
-                scale_grad(x, self.grad_scale),
-                size=self.grid_size,
-                mode='bilinear',
-                align_corners=self.align_corners)
-            for x in self._transform_inputs(inputs)
-        ]
-        return self.convs(torch.cat(feats, dim=1))
+        feats = [self._to_grid(x) for x in self._transform_inputs(inputs)]
+        return self.convs(feats[0] if len(feats) == 1 else torch.cat(
+            feats, dim=1))
 
     def forward(self, inputs: Sequence[Tensor]) -> Tensor:
         """Position maps in [0, 1], shape (N, len(patterns), h, w)."""
