@@ -8,7 +8,7 @@ import torch
 from .conftest import ROOT, run_tool, tiny_overrides
 
 DEMO_FCN = osp.join('configs', 'demo',
-                    'fcn_r18-d8_1xb8-200_synthetic-128x128.py')
+                    'fcn_r18-d8_1xb8-160_synthetic-128x128.py')
 
 
 def _free_port():

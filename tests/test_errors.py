@@ -9,7 +9,7 @@ from possec.apis import UserError, test, train
 from .conftest import ROOT, run_tool
 
 DEMO_FCN = osp.join(ROOT, 'configs', 'demo',
-                    'fcn_r18-d8_1xb8-200_synthetic-128x128.py')
+                    'fcn_r18-d8_1xb8-160_synthetic-128x128.py')
 
 
 def test_missing_config_cli(tmp_path):

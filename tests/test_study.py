@@ -103,6 +103,9 @@ def test_cell_options_make_the_cells_model(head, pos, scales, tmp_path):
     for h in aux[1:]:
         assert h.in_channels == demo[1].in_channels == [64, 128, 256, 512]
     assert cfg.randomness.seed == 5
+    # the study's SGD recipe, not the demo schedule's AdamW
+    assert cfg.optim_wrapper.optimizer == dict(
+        type='SGD', lr=settings['lr'], momentum=0.9, weight_decay=0.0005)
     assert cfg.train_cfg.max_iters == 9 == cfg.param_scheduler[0].end
     assert cfg.train_cfg.val_begin > 9  # evaluated once, after training
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):

@@ -14,7 +14,7 @@ from possec.apis import test, train
 from .conftest import ROOT, tiny_overrides
 
 DEMO_FCN = osp.join(ROOT, 'configs', 'demo',
-                    'fcn_r18-d8_1xb8-200_synthetic-128x128.py')
+                    'fcn_r18-d8_1xb8-160_synthetic-128x128.py')
 
 
 def _options(tiny_voc, work_dir, **kwargs):

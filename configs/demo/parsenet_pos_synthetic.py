@@ -1,5 +1,5 @@
 # The demo: possec's headline model family (ParseNet + PosENet position head)
-# shrunk to R-18-D8 at 128x128, trained for 600 iterations on the synthetic
+# shrunk to R-18-D8 at 128x128, trained for 160 iterations on the synthetic
 # `uniform` layout, which is generated under data/synthetic/ on first use.
 #   python tools/train.py configs/demo/parsenet_pos_synthetic.py   (make demo)
 _base_ = [

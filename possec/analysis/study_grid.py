@@ -24,7 +24,7 @@ CONFIG_DIR = osp.join(
     osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs',
     'demo')
 HEAD_CONFIGS = {
-    'fcn': osp.join(CONFIG_DIR, 'fcn_r18-d8_1xb8-200_synthetic-128x128.py'),
+    'fcn': osp.join(CONFIG_DIR, 'fcn_r18-d8_1xb8-160_synthetic-128x128.py'),
     'parsenet': osp.join(CONFIG_DIR, 'parsenet_pos_synthetic.py'),
 }
 HEADS = tuple(HEAD_CONFIGS)
@@ -203,7 +203,12 @@ def cell_options(cell: Cell,
         'model.backbone.padding_mode': cell.padding,
         'model.data_preprocessor.size': (size, size),
         'model.auxiliary_head': aux,
-        'optim_wrapper.optimizer.lr': s['lr'],
+        # the study's own recipe, whatever the demo schedule uses: SGD as
+        # in mmseg's configs, at the study's learning rate
+        'optim_wrapper': dict(
+            _delete_=True, type='OptimWrapper', clip_grad=None,
+            optimizer=dict(type='SGD', lr=s['lr'], momentum=0.9,
+                           weight_decay=0.0005)),
         'param_scheduler': [dict(type='PolyLR', eta_min=1e-4, power=0.9,
                                  begin=0, end=iters, by_epoch=False)],
         # no validation while training: the study evaluates once, after

@@ -1,17 +1,22 @@
-# A short CPU schedule for the demo family: 200 iterations of batch 8, then
-# one validation (minutes on 2 cores).
-optimizer = dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=0.0005)
+# A short CPU schedule for the demo family: 160 iterations of batch 8, then
+# one validation (about 4 minutes on 2 cores). The demo models start from
+# random weights, where AdamW converges much faster than mmseg's SGD recipe
+# for pretrained backbones. Measured on the demo (uniform layout, 160
+# iterations): AdamW lr 2e-3 reached mIoU 65.0, SGD lr 0.05 39.1, and SGD
+# lr 0.01 (200 iterations) 16.5.
+optimizer = dict(type='AdamW', lr=0.002, betas=(0.9, 0.999),
+                 weight_decay=0.01)
 optim_wrapper = dict(type='OptimWrapper', optimizer=optimizer, clip_grad=None)
 param_scheduler = [
     dict(
         type='PolyLR',
-        eta_min=1e-4,
+        eta_min=1e-5,
         power=0.9,
         begin=0,
-        end=200,
+        end=160,
         by_epoch=False)
 ]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=200, val_interval=200)
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=160, val_interval=160)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(
@@ -19,6 +24,8 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(
-        type='CheckpointHook', by_epoch=False, interval=200, max_keep_ckpts=1),
+        type='CheckpointHook', by_epoch=False, interval=160, max_keep_ckpts=1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
+# A fixed seed: the demo's numbers repeat from run to run (on CPU).
+randomness = dict(seed=0)
