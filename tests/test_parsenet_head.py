@@ -90,6 +90,23 @@ def test_early_fusion_matches_formula():
     torch.testing.assert_close(head(inputs), classify(feats, head.conv_seg))
 
 
+def test_paper_form_gradients_match_the_concatenation():
+    """The paper form classifies without building the concatenation (see
+    ``ParseNetHead._classify_branches``): its gradients with respect to the
+    inputs and every parameter equal those of the classifier on the
+    concatenated branches, in training mode."""
+    head = multi_level_head(fusion='early').train()
+    inputs = [x.requires_grad_() for x in two_levels()]
+    feats = torch.cat(reference_branches(head, inputs), dim=1)
+    ref = classify(feats, head.conv_seg)
+    weight = torch.randn_like(ref)
+    params = [inputs[1], inputs[2]] + list(head.parameters())
+    expected = torch.autograd.grad((ref * weight).sum(), params)
+    found = torch.autograd.grad((head(inputs) * weight).sum(), params)
+    for a, b in zip(found, expected):
+        torch.testing.assert_close(a, b)
+
+
 def test_late_fusion_sums_branch_scores_and_equals_early():
     late = multi_level_head(fusion='late')
     inputs = two_levels()

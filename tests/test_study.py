@@ -12,6 +12,7 @@ from PIL import Image
 
 from possec.analysis import study
 from possec.analysis.study_grid import (DEFAULT_BLOCKS, HEAD_CONFIGS, QUICK,
+                                        RUNTIME_SETTINGS,
                                         Cell, StudyError, build_grid,
                                         cell_options, data_root,
                                         resolve_grid)
@@ -103,9 +104,11 @@ def test_cell_options_make_the_cells_model(head, pos, scales, tmp_path):
     for h in aux[1:]:
         assert h.in_channels == demo[1].in_channels == [64, 128, 256, 512]
     assert cfg.randomness.seed == 5
-    # the study's SGD recipe, not the demo schedule's AdamW
+    # the study's recipe (AdamW by default), set whole by the cell
     assert cfg.optim_wrapper.optimizer == dict(
-        type='SGD', lr=settings['lr'], momentum=0.9, weight_decay=0.0005)
+        type='AdamW', lr=settings['lr'], betas=(0.9, 0.999),
+        weight_decay=0.01)
+    assert cfg.param_scheduler[0].eta_min == 1e-5
     assert cfg.train_cfg.max_iters == 9 == cfg.param_scheduler[0].end
     assert cfg.train_cfg.val_begin > 9  # evaluated once, after training
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
@@ -116,6 +119,12 @@ def test_cell_options_make_the_cells_model(head, pos, scales, tmp_path):
         assert 'border-shift_48px' in ds.data_root
     assert cfg.val_evaluator.type == 'BorderIoUMetric'
     assert cfg.val_evaluator.results_file == 'm.json'
+    sgd = dict(settings, optimizer='sgd', lr=0.05)
+    cfg = Config.fromfile(HEAD_CONFIGS[head])
+    cfg.merge_from_dict(cell_options(cell, sgd, str(tmp_path / 'w'), 'm'))
+    assert cfg.optim_wrapper.optimizer == dict(
+        type='SGD', lr=0.05, momentum=0.9, weight_decay=0.0005)
+    assert cfg.param_scheduler[0].eta_min == 1e-4
 
 
 def test_settings_are_checked():
@@ -286,3 +295,19 @@ def test_cli_parses_signed_position_heads():
     cells, settings = resolve_grid(**options)
     assert {c.pos for c in cells} == {'none', '-1', '+1'}
     assert settings == dict(max_iters=5)
+
+
+def test_folders_from_before_the_optimizer_setting_continue_as_sgd(tmp_path):
+    """A study folder whose settings file predates the ``optimizer`` setting
+    was trained with SGD: it continues with ``optimizer='sgd'`` and refuses
+    AdamW (which would mix two recipes in one report)."""
+    old = study.check_settings(dict(optimizer='sgd', lr=0.05))
+    recorded = {k: v for k, v in old.items()
+                if k not in RUNTIME_SETTINGS and k != 'optimizer'}
+    (tmp_path / study.SETTINGS_FILE).write_text(json.dumps(recorded))
+    study._check_same_settings(str(tmp_path), old)  # continues
+    with pytest.raises(StudyError, match='differing: optimizer'):
+        study._check_same_settings(str(tmp_path),
+                                   dict(old, optimizer='adamw'))
+    with pytest.raises(StudyError, match='optimizer must be one of'):
+        study.check_settings(dict(optimizer='adam'))

@@ -28,8 +28,9 @@ import torch
 from possec.datasets.synthetic import (POSITION_PAIRS, generate_synthetic_voc,
                                        read_generation_meta)
 from possec.fileio import dump_json
-from .study_grid import (DEFAULT_SETTINGS, HEAD_CONFIGS, RUNTIME_SETTINGS,
-                         Cell, StudyError, _heads, cell_options, data_root)
+from .study_grid import (DEFAULT_SETTINGS, HEAD_CONFIGS, OPTIMIZERS,
+                         RUNTIME_SETTINGS, Cell, StudyError, _heads,
+                         cell_options, data_root)
 from .study_report import load_json, write_report
 
 RESULT_FILE = 'result.json'
@@ -52,6 +53,9 @@ def check_settings(settings: Optional[dict]) -> dict:
         if not isinstance(out[key], int) or out[key] < 1:
             raise StudyError(f'{key} must be a positive int, got '
                              f'{out[key]!r}')
+    if out['optimizer'] not in OPTIMIZERS:
+        raise StudyError(f"optimizer must be one of {sorted(OPTIMIZERS)}, "
+                         f"got {out['optimizer']!r}")
     for key in ('lr', 'probe_lr'):
         if not isinstance(out[key], (int, float)) or not out[key] > 0:
             raise StudyError(f'{key} must be a positive number, got '
@@ -157,6 +161,8 @@ def _check_same_settings(out_dir: str, settings: dict) -> None:
     if osp.isfile(path):
         found = {k: v for k, v in load_json(path).items()
                  if k not in RUNTIME_SETTINGS}
+        # folders from before the optimizer setting trained with SGD
+        found.setdefault('optimizer', 'sgd')
         if found != settings:
             diff = sorted(k for k in set(found) | set(settings)
                           if found.get(k) != settings.get(k))

@@ -39,9 +39,17 @@ DEFAULT_BLOCKS = (
          pos_heads=tuple(POS_HEADS)),
     dict(heads=('fcn', ), paddings=('zeros', ), pos_heads=('none', )),
 )
+#: The recipe of each ``optimizer`` setting: the optimizer (at the study's
+#: ``lr``) and the floor of its poly decay. 'adamw' is the demo's (random
+#: weights train much faster with it); 'sgd' is mmseg's usual one.
+OPTIMIZERS = {
+    'sgd': (dict(type='SGD', momentum=0.9, weight_decay=0.0005), 1e-4),
+    'adamw': (dict(type='AdamW', betas=(0.9, 0.999), weight_decay=0.01),
+              1e-5),
+}
 DEFAULT_SETTINGS = dict(
     max_iters=600, batch_size=8, img_size=128, num_train=400, num_val=100,
-    data_seed=0, lr=0.01, num_workers=0, probe_images=128, probe_epochs=10,
+    data_seed=0, optimizer='adamw', lr=0.002, num_workers=0, probe_images=128, probe_epochs=10,
     probe_lr=0.01, probe_patterns=('H', 'V', 'G'), data_root=None,
     threads=None)
 # probe_lr: the paper's 0.1 diverges on the trained R-18 features (the
@@ -57,7 +65,8 @@ QUICK = dict(
     blocks=(dict(heads=('parsenet', ), paddings=('zeros', 'circular'),
                  pos_heads=('none', '-1')), ),
     layouts=('position-coded', 'border-shift'), seeds=(0, ),
-    settings=dict(max_iters=150, batch_size=4, lr=0.05, img_size=64,
+    settings=dict(max_iters=150, batch_size=4, optimizer='adamw', lr=0.002,
+                  img_size=64,
                   num_train=200, num_val=50, probe_images=64, probe_epochs=5,
                   threads=1))
 
@@ -196,6 +205,7 @@ def cell_options(cell: Cell,
     generate = dict(layout=cell.layout, num_train=s['num_train'],
                     num_val=s['num_val'], img_size=size, seed=s['data_seed'],
                     progress=False)
+    optimizer, eta_min = OPTIMIZERS[s['optimizer']]
     opts = {
         'work_dir': work_dir,
         'randomness': dict(seed=cell.seed),
@@ -203,13 +213,11 @@ def cell_options(cell: Cell,
         'model.backbone.padding_mode': cell.padding,
         'model.data_preprocessor.size': (size, size),
         'model.auxiliary_head': aux,
-        # the study's own recipe, whatever the demo schedule uses: SGD as
-        # in mmseg's configs, at the study's learning rate
+        # the study's own recipe, whatever the demo schedule uses
         'optim_wrapper': dict(
             _delete_=True, type='OptimWrapper', clip_grad=None,
-            optimizer=dict(type='SGD', lr=s['lr'], momentum=0.9,
-                           weight_decay=0.0005)),
-        'param_scheduler': [dict(type='PolyLR', eta_min=1e-4, power=0.9,
+            optimizer=dict(optimizer, lr=s['lr'])),
+        'param_scheduler': [dict(type='PolyLR', eta_min=eta_min, power=0.9,
                                  begin=0, end=iters, by_epoch=False)],
         # no validation while training: the study evaluates once, after
         'train_cfg': dict(type='IterBasedTrainLoop', max_iters=iters,

@@ -53,6 +53,8 @@ def parse_args(argv=None):
                              'DEFAULT_SETTINGS)')
     s.add_argument('--max-iters', type=int)
     s.add_argument('--batch-size', type=int)
+    s.add_argument('--optimizer', choices=('adamw', 'sgd'),
+                   help='adamw (default, lr 0.002) or sgd (mmseg\'s)')
     s.add_argument('--lr', type=float)
     s.add_argument('--img-size', type=int)
     s.add_argument('--num-train', type=int)

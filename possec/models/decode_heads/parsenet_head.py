@@ -1,7 +1,8 @@
 """ParseNet decode head: L2-normalised fusion of local and global features."""
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
+import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmengine.model import ModuleList
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
@@ -186,19 +187,11 @@ class ParseNetHead(BaseDecodeHead):
             self.conv_seg = nn.ModuleList(
                 [nn.Conv2d(c, self.out_channels, 1) for c in cls_in])
 
-    def _forward_feature(self, inputs: List[Tensor]) -> Tensor:
-        """Forward function for feature maps before classifying each pixel
-        with ``self.cls_seg``.
-
-        Args:
-            inputs (list[Tensor]): List of multi-level img features.
-
-        Returns:
-            feats (Tensor): A tensor of shape (batch_size, self.channels,
-                H, W), H x W being the size of the finest selected level:
-                the fused (early) or concatenated per-branch (late)
-                features.
-        """
+    def _branches(self, inputs: List[Tensor]
+                  ) -> Tuple[List[Tensor], Optional[Tensor]]:
+        """The normalised level branches, all at the size of the finest
+        selected level, and the normalised pooled global vector of shape
+        (N, C, 1, 1) (None without the global branch)."""
         levels = self._transform_inputs(inputs)
         if self.input_transform is None:
             levels = [levels]
@@ -212,9 +205,28 @@ class ParseNetHead(BaseDecodeHead):
                     mode='bilinear',
                     align_corners=self.align_corners)
             branches.append(norm(x))
+        pooled = None
         if self.use_global:
-            pooled = levels[self.global_level].mean(dim=(2, 3), keepdim=True)
-            branches.append(self.global_norm(pooled).expand(-1, -1, *size))
+            pooled = self.global_norm(levels[self.global_level].mean(
+                dim=(2, 3), keepdim=True))
+        return branches, pooled
+
+    def _forward_feature(self, inputs: List[Tensor]) -> Tensor:
+        """Forward function for feature maps before classifying each pixel
+        with ``self.cls_seg``.
+
+        Args:
+            inputs (list[Tensor]): List of multi-level img features.
+
+        Returns:
+            feats (Tensor): A tensor of shape (batch_size, self.channels,
+                H, W), H x W being the size of the finest selected level:
+                the fused (early) or concatenated per-branch (late)
+                features.
+        """
+        branches, pooled = self._branches(inputs)
+        if pooled is not None:  # unpool: replicate to every position
+            branches.append(pooled.expand(-1, -1, *branches[0].shape[2:]))
         if self.fusion == 'early':
             feats = torch.cat(branches, dim=1)
             return feats if self.proj is None else self.proj(feats)
@@ -234,8 +246,33 @@ class ParseNetHead(BaseDecodeHead):
             output = output + cls(chunk)
         return output
 
+    def _classify_branches(self, branches: List[Tensor],
+                           pooled: Optional[Tensor]) -> Tensor:
+        """``cls_seg(_forward_feature(inputs))`` of the paper form (early
+        fusion, no projection) without building the concatenation.
+
+        A 1x1 convolution of a concatenation is the sum of 1x1
+        convolutions of its parts with the matching slices of the weight,
+        and the unpooled global branch is the same at every position, so
+        its scores are computed once per image and broadcast. Dropout is
+        channel-wise (``nn.Dropout2d``), so dropping channels of each part
+        follows the same distribution as dropping channels of the whole.
+        The parameters (one ``conv_seg`` over all channels) are unchanged.
+        """
+        parts = branches + ([pooled] if pooled is not None else [])
+        weights = self.conv_seg.weight.split(self.branch_channels, dim=1)
+        output = None
+        for part, weight in zip(parts, weights):
+            if self.dropout is not None:
+                part = self.dropout(part)
+            score = F.conv2d(part, weight)
+            output = score if output is None else output + score
+        return output + self.conv_seg.bias.view(1, -1, 1, 1)
+
     def forward(self, inputs: List[Tensor]) -> Tensor:
         """Forward function."""
+        if self.fusion == 'early' and self.proj is None:
+            return self._classify_branches(*self._branches(inputs))
         output = self._forward_feature(inputs)
         output = self.cls_seg(output)
         return output

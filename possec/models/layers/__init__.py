@@ -4,7 +4,9 @@ from .l2norm import L2Norm
 from .padding import (PADDING_MODES, PaddedMaxPool2d, convert_padding,
                       resolve_padding_mode)
 from .partial_conv import PartialConv2d
+from .resize import bilinear_resize, interp_matrix
 
 __all__ = ['GradScale', 'L2Norm', 'PADDING_MODES', 'PaddedMaxPool2d',
            'PartialConv2d', 'convert_padding', 'resolve_padding_mode',
-           'scale_grad', 'CircularConv2d', 'circular_pad']
+           'scale_grad', 'CircularConv2d', 'circular_pad', 'bilinear_resize',
+           'interp_matrix']
