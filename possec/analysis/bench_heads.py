@@ -21,7 +21,9 @@ QUICK = dict(depth=18, size=64, batch=2, channels=64, repeats=1, warmup=0)
 
 
 def position_head_config(stage_channels) -> dict:
-    """The position head as the zoo configs use it (grad_scale +1).
+    """The position head as the zoo configs use it: the ``posenet_head`` of
+    ``configs/_base_/models/posenet_aux.py`` (grad_scale +1), reading the
+    four stages of the benchmarked backbone.
 
     Args:
         stage_channels (Sequence[int]): Channels of the four backbone stages.
@@ -29,19 +31,13 @@ def position_head_config(stage_channels) -> dict:
     Returns:
         dict: A ``PosENetHead`` config.
     """
-    return dict(
-        type='PosENetHead',
-        in_channels=list(stage_channels),
-        in_index=[0, 1, 2, 3],
-        channels=64,
-        patterns=['H', 'V', 'G', 'HS', 'VS'],
-        grid_size=28,
-        num_convs=1,
-        kernel_size=3,
-        conv_padding=0,
-        grad_scale=1.0,
-        loss_weight=1.0,
-        align_corners=False)
+    from mmengine.config import Config
+
+    from .bench_efficiency import resolve_config
+    piece = Config.fromfile(
+        resolve_config('configs/_base_/models/posenet_aux.py'))
+    return dict(piece.posenet_head.to_dict(),
+                in_channels=list(stage_channels))
 
 
 def head_configs(in_channels: int, channels: int, num_classes: int,

@@ -24,19 +24,28 @@ def row(measure: str,
         met=met)
 
 
+def ratio_rows(results: dict, baseline: str, judged: str,
+               limit: float) -> list:
+    """A row per variant but ``baseline``: its ratio to the baseline, and
+    for the ``judged`` variant the target ``<= limit`` and whether it is
+    met."""
+    rows = []
+    for name, res in results.items():
+        if name == baseline:
+            continue
+        target = name == judged
+        rows.append(
+            row(f'{name} / {baseline}', res['ratio'], '{:.3f}x',
+                f'<= {limit:g}x' if target else None,
+                res['ratio'] <= limit if target else None))
+    return rows
+
+
 def report_heads(results, settings):
     from .bench_heads import BASELINE, POSITION
     title = (f"one training step, ResNetV1c-{settings['depth']}-D8, "
              f"{settings['batch']}x3x{settings['size']}x{settings['size']}")
-    rows = []
-    for name, res in results.items():
-        if name == BASELINE:
-            continue
-        paper = name == 'ParseNetHead (paper form)'
-        rows.append(
-            row(f'{name} / {BASELINE}', res['ratio'], '{:.3f}x',
-                '<= 1.03x' if paper else None,
-                res['ratio'] <= 1.03 if paper else None))
+    rows = ratio_rows(results, BASELINE, 'ParseNetHead (paper form)', 1.03)
     paper = results.get('ParseNetHead (paper form)')
     if POSITION in results and paper:
         rows.append(
@@ -82,15 +91,7 @@ def report_metric(results, settings):
     title = (f"one evaluation of {settings['images']} images of "
              f"{settings['size']}x{settings['size']}, {settings['classes']} "
              f"classes")
-    rows = []
-    for name, res in results.items():
-        if name == 'IoUMetric':
-            continue
-        main = name == 'BorderIoUMetric'
-        rows.append(
-            row(f'{name} / IoUMetric', res['ratio'], '{:.3f}x',
-                '<= 1.3x' if main else None,
-                res['ratio'] <= 1.3 if main else None))
+    rows = ratio_rows(results, 'IoUMetric', 'BorderIoUMetric', 1.3)
     return format_table(results, title), rows
 
 

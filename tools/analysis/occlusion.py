@@ -2,29 +2,22 @@
 
     python tools/analysis/occlusion.py \\
         configs/demo/parsenet_pos_synthetic.py \\
-        --checkpoint work_dirs/parsenet_pos_synthetic/iter_600.pth
+        --checkpoint work_dirs/parsenet_pos_synthetic/iter_160.pth
     python tools/analysis/occlusion.py CONFIG --img photo.jpg --class 15 \\
         --region 100 120 300 260 --occluder 48 --stride 16 --score prob
 
 Writes occlusion.png and occlusion.json into --out-dir.
 """
-import argparse
-
-from mmengine.config import DictAction
-
 from possec.analysis.occlusion import SCORES, run_occlusion
+from possec.analysis.vis_cli import common_kwargs, tool_parser
 from possec.apis.cli import run_cli
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(
-        description='Slide a grey square over an image and map how much a '
-        "class's score over a region drops")
-    p.add_argument('config', help='segmentor config file')
-    p.add_argument('--checkpoint', help='weights (default: random init)')
-    p.add_argument('--img', help='image file (default: a test set image)')
-    p.add_argument('--index', type=int, default=0,
-                   help='test set image used without --img')
+    p = tool_parser(
+        'Slide a grey square over an image and map how much a '
+        "class's score over a region drops",
+        'work_dirs/occlusion', batch_size=16)
     p.add_argument('--class', dest='cls', type=int,
                    help='class (default: the most frequent predicted '
                    'non-background class)')
@@ -36,23 +29,15 @@ def parse_args(argv=None):
                    help='side of the grey square (default: side/8)')
     p.add_argument('--stride', type=int, help='default: --occluder / 2')
     p.add_argument('--score', choices=SCORES, default='logit')
-    p.add_argument('--batch-size', type=int, default=16)
-    p.add_argument('--image-size', type=int, nargs=2, metavar=('H', 'W'))
-    p.add_argument('--cfg-options', nargs='+', action=DictAction)
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--no-progress', action='store_true')
-    p.add_argument('--out-dir', default='work_dirs/occlusion')
     return p.parse_args(argv)
 
 
 def main(argv=None):
     a = parse_args(argv)
     result = run_cli(
-        run_occlusion, a.config, checkpoint=a.checkpoint, img=a.img,
-        index=a.index, cls=a.cls, region=a.region, occluder=a.occluder,
-        image_size=a.image_size, cfg_options=a.cfg_options,
-        out_dir=a.out_dir, seed=a.seed, stride=a.stride, score=a.score,
-        batch_size=a.batch_size, progress=not a.no_progress)
+        run_occlusion, a.config, cls=a.cls, region=a.region,
+        occluder=a.occluder, stride=a.stride, score=a.score,
+        **common_kwargs(a))
     print(f'class {result["cls_name"]}: clean {result["score"]} '
           f'{result["clean_score"]:.4g} over {result["region_pixels"]} px, '
           f'largest drop {result["max_drop"]:.4g} at {tuple(result["peak"])}'

@@ -13,6 +13,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from .conv_copy import conv_sharing_params
+
 
 def _wrap(x: Tensor, ph: int, pw: int) -> Tensor:
     h, w = x.shape[-2:]
@@ -104,20 +106,7 @@ class CircularConv2d(nn.Conv2d):
     @classmethod
     def from_conv(cls, conv: nn.Conv2d) -> 'CircularConv2d':
         """Build one that shares ``conv``'s weight and bias."""
-        new = cls(
-            conv.in_channels,
-            conv.out_channels,
-            conv.kernel_size,
-            stride=conv.stride,
-            padding=conv.padding,
-            dilation=conv.dilation,
-            groups=conv.groups,
-            bias=conv.bias is not None,
-            device='meta')
-        new.weight = conv.weight
-        new.bias = conv.bias
-        new.train(conv.training)
-        return new
+        return conv_sharing_params(cls, conv)
 
     def _conv_forward(self, x: Tensor, weight: Tensor, bias) -> Tensor:
         ph, pw = self.padding

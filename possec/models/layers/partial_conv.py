@@ -7,6 +7,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from .conv_copy import conv_sharing_params
+
 
 class PartialConv2d(nn.Conv2d):
     """2D convolution whose zero padding is re-weighted as in partial conv.
@@ -61,20 +63,7 @@ class PartialConv2d(nn.Conv2d):
         The parameters are the same objects, so ``requires_grad`` flags,
         optimiser references and state dict keys are unchanged.
         """
-        new = cls(
-            conv.in_channels,
-            conv.out_channels,
-            conv.kernel_size,
-            stride=conv.stride,
-            padding=conv.padding,
-            dilation=conv.dilation,
-            groups=conv.groups,
-            bias=conv.bias is not None,
-            device='meta')
-        new.weight = conv.weight
-        new.bias = conv.bias
-        new.train(conv.training)
-        return new
+        return conv_sharing_params(cls, conv)
 
     def border_scale(self, height: int, width: int, device: torch.device,
                      dtype: torch.dtype) -> Tensor:
