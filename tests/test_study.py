@@ -58,9 +58,12 @@ def test_grid_refuses_bad_values(kwargs, word):
 
 def test_resolve_grid_quick_and_one_block():
     cells, settings = resolve_grid(quick=True)
-    block = QUICK['blocks'][0]
-    assert len(cells) == (len(QUICK['layouts']) * len(block['paddings']) *
-                          len(block['pos_heads']))
+    # zeros and circular without a position head, zeros with +1, per layout
+    assert sorted((c.layout, c.padding, c.pos) for c in cells) == sorted(
+        (layout, padding, pos) for layout in ('position-coded', 'uniform')
+        for padding, pos in (('zeros', 'none'), ('circular', 'none'),
+                             ('zeros', '+1')))
+    assert {(c.head, c.seed) for c in cells} == {('parsenet', 0)}
     assert settings == QUICK['settings']
     cells, settings = resolve_grid(layouts=['uniform'], seeds=[3],
                                    heads=['fcn'], max_iters=7,

@@ -3,7 +3,8 @@
     # the default grid: ParseNet x {zeros, circular} x pos head {none, +1,
     # -1}, and FCN at zeros, on every synthetic layout, seeds 0 and 1
     python tools/analysis/position_study.py --out work_dirs/position_study
-    # about 15 minutes on 2 CPU cores
+    # zeros vs circular padding and the +1 head on position-coded and
+    # uniform, one seed: 7.5 minutes on 2 CPU cores
     python tools/analysis/position_study.py --quick
     # a chosen grid
     python tools/analysis/position_study.py --layouts border-shift \\
@@ -35,7 +36,7 @@ def parse_args(argv=None):
     p.add_argument('--out', default='work_dirs/position_study',
                    help='study folder (continue a study by reusing it)')
     p.add_argument('--quick', action='store_true',
-                   help='small preset (~15 min on 2 cores): ' + ', '.join(
+                   help='small preset (7.5 min on 2 cores): ' + ', '.join(
                        f'{k}={v}' for k, v in QUICK['settings'].items()))
     g = p.add_argument_group('grid (default: ParseNet x {zeros, circular} '
                              'x {none, +1, -1}, plus FCN at zeros)')
