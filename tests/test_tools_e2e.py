@@ -53,14 +53,19 @@ def test_resume_continues_counter_and_optimizer(trained, tiny_voc):
     runner = train(DEMO_FCN, resume='auto', cfg_options=opts)
     start = torch.load(osp.join(work_dir, 'start_state.pt'),
                        weights_only=False)
-    # The loop starts at iteration 4, not 0, with the saved momentum.
+    # The loop starts at iteration 4, not 0, with the saved optimizer state
+    # (the demo schedule's AdamW: step count and both moment estimates).
     assert start['iter'] == 4
     saved_state = saved['optimizer']['state']
     start_state = start['optimizer']['state']
     assert len(saved_state) > 0 and saved_state.keys() == start_state.keys()
     for key in saved_state:
-        assert torch.equal(saved_state[key]['momentum_buffer'],
-                           start_state[key]['momentum_buffer'])
+        assert set(saved_state[key]) == {'step', 'exp_avg', 'exp_avg_sq'}
+        assert saved_state[key].keys() == start_state[key].keys()
+        for name, value in saved_state[key].items():
+            assert torch.equal(torch.as_tensor(value),
+                               torch.as_tensor(start_state[key][name]))
+        assert float(saved_state[key]['step']) == 4
     assert runner.iter == 6
     assert osp.isfile(osp.join(work_dir, 'iter_6.pth'))
     # The resumed run executed iterations 5 and 6 only (0-based 4 and 5).
