@@ -27,15 +27,21 @@ def test_grid_is_the_union_of_blocks_seed_major():
     per_layout_seed = sum(
         len(b['heads']) * len(b['paddings']) * len(b['pos_heads'])
         for b in DEFAULT_BLOCKS)
-    assert per_layout_seed == 7  # 2 paddings x 3 pos heads + FCN zeros
+    # ParseNet x {zeros, circular}, ParseNet zeros x {+1, -1}, FCN x 2
+    assert per_layout_seed == 6
+    assert {(c.head, c.padding, c.pos) for c in cells} == {
+        ('parsenet', 'zeros', 'none'), ('parsenet', 'circular', 'none'),
+        ('parsenet', 'zeros', '+1'), ('parsenet', 'zeros', '-1'),
+        ('fcn', 'zeros', 'none'), ('fcn', 'circular', 'none')}
     assert len(cells) == 2 * 2 * per_layout_seed == len(set(cells))
     # the first half holds every variant and layout for seed 0
-    assert {c.seed for c in cells[:14]} == {0}
-    assert {c.layout for c in cells[:14]} == {'position-coded',
+    assert {c.seed for c in cells[:12]} == {0}
+    assert {c.layout for c in cells[:12]} == {'position-coded',
                                               'border-shift'}
     # overlapping blocks give each cell once
-    twice = build_grid(['uniform'], [0], [DEFAULT_BLOCKS[1]] * 2)
-    assert twice == [Cell('uniform', 'fcn', 'zeros', 'none', 0)]
+    twice = build_grid(['uniform'], [0], [DEFAULT_BLOCKS[2]] * 2)
+    assert twice == [Cell('uniform', 'fcn', 'zeros', 'none', 0),
+                     Cell('uniform', 'fcn', 'circular', 'none', 0)]
 
 
 @pytest.mark.parametrize('kwargs, word', [

@@ -1,7 +1,9 @@
 """Does absolute position help or hurt segmentation? The position study.
 
-    # the default grid: ParseNet x {zeros, circular} x pos head {none, +1,
-    # -1}, and FCN at zeros, on every synthetic layout, seeds 0 and 1
+    # the default grid (docs/position_study.md): ParseNet with zeros and
+    # circular padding, ParseNet + position head +1 and -1 (zeros), FCN
+    # with zeros and circular; every synthetic layout, seeds 0 and 1: 36
+    # cells of about 2 minutes each
     python tools/analysis/position_study.py --out work_dirs/position_study
     # zeros vs circular padding and the +1 head on position-coded and
     # uniform, one seed: 7.5 minutes on 2 CPU cores
@@ -38,8 +40,9 @@ def parse_args(argv=None):
     p.add_argument('--quick', action='store_true',
                    help='small preset (7.5 min on 2 cores): ' + ', '.join(
                        f'{k}={v}' for k, v in QUICK['settings'].items()))
-    g = p.add_argument_group('grid (default: ParseNet x {zeros, circular} '
-                             'x {none, +1, -1}, plus FCN at zeros)')
+    g = p.add_argument_group(
+        'grid (default: ParseNet x {zeros, circular}, ParseNet + pos head '
+        '{+1, -1} at zeros, FCN x {zeros, circular})')
     g.add_argument('--layouts', nargs='+', choices=STUDY_LAYOUTS)
     g.add_argument('--seeds', nargs='+', type=int)
     g.add_argument('--heads', nargs='+', choices=HEADS)
