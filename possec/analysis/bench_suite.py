@@ -90,8 +90,8 @@ def _registry() -> Dict[str, Benchmark]:
                   bench_padding.QUICK, bench_reports.report_padding),
         Benchmark('probe', 'cached position probe vs the naive loop',
                   bench_probe.benchmark_probe,
-                  dict(bench_probe.QUICK,
-                       repeats=1), bench_reports.report_probe),
+                  dict(bench_probe.QUICK, repeats=1),
+                  bench_reports.report_probe),
         Benchmark('metric', 'BorderIoUMetric vs IoUMetric', bench_metric.run,
                   bench_metric.QUICK, bench_reports.report_metric),
         Benchmark(
