@@ -8,14 +8,9 @@ from .study_report import mean_sd, variant_name
 
 def plot_bands(grouped: dict, band_names: List[str], path: str) -> None:
     """mIoU by border band, a line per variant, a panel per layout."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    layouts = list(grouped)
-    fig, axes = plt.subplots(1, len(layouts), figsize=(4.6 * len(layouts),
-                                                       3.6), squeeze=False)
+    fig, axes = _panels(len(grouped))
     x = list(range(len(band_names)))
-    for ax, layout in zip(axes[0], layouts):
+    for ax, layout in zip(axes, grouped):
         for key, seeds in grouped[layout].items():
             stats = [mean_sd([s.get(f'band{i}') for s in seeds.values()])
                      for i in x]
@@ -28,24 +23,14 @@ def plot_bands(grouped: dict, band_names: List[str], path: str) -> None:
                         markersize=4)
         ax.set_xticks(x)
         ax.set_xticklabels(band_names, fontsize=7)
-        ax.set_xlabel('distance to border (share of short side)',
-                      fontsize=8)
-        ax.set_ylabel('mIoU (%)', fontsize=8)
-        ax.set_title(layout, fontsize=9)
-        ax.grid(alpha=0.3)
-    _legend(fig, axes[0])
-    _save(fig, path)
+    _finish(fig, axes, list(grouped),
+            'distance to border (share of short side)', path)
 
 
 def plot_spc(grouped: dict, path: str) -> None:
     """Probe SPC (mean over patterns) against mIoU, a point per cell."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    layouts = list(grouped)
-    fig, axes = plt.subplots(1, len(layouts), figsize=(4.6 * len(layouts),
-                                                       3.6), squeeze=False)
-    for ax, layout in zip(axes[0], layouts):
+    fig, axes = _panels(len(grouped))
+    for ax, layout in zip(axes, grouped):
         for key, seeds in grouped[layout].items():
             style = _style(key)
             xs = [s['spc'] for s in seeds.values()]
@@ -54,12 +39,29 @@ def plot_spc(grouped: dict, path: str) -> None:
                        marker=style['marker'], s=30,
                        facecolors=style['color'] if key[0] == 'parsenet'
                        else 'none', edgecolors=style['color'])
-        ax.set_xlabel('probe SPC of the trained backbone (mean of patterns)',
-                      fontsize=8)
+    _finish(fig, axes, list(grouped),
+            'probe SPC of the trained backbone (mean of patterns)', path)
+
+
+def _panels(num: int):
+    """A figure with one mIoU panel per layout, side by side."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, num, figsize=(4.6 * num, 3.6),
+                             squeeze=False)
+    return fig, list(axes[0])
+
+
+def _finish(fig, axes, layouts: List[str], xlabel: str, path: str) -> None:
+    """Label every panel (x label, mIoU, the layout), add the shared
+    legend and write the PNG."""
+    for ax, layout in zip(axes, layouts):
+        ax.set_xlabel(xlabel, fontsize=8)
         ax.set_ylabel('mIoU (%)', fontsize=8)
         ax.set_title(layout, fontsize=9)
         ax.grid(alpha=0.3)
-    _legend(fig, axes[0])
+    _legend(fig, axes)
     _save(fig, path)
 
 
