@@ -23,6 +23,10 @@ def parse_args(argv=None):
     parser.add_argument('--size', type=int, nargs='+', default=[128],
                         metavar='N', help='image size: N, or H W')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--tilt', type=float, default=None,
+                        help='shortcut layouts only: stripes of a pair '
+                        'tilted by +/- TILT degrees (default: '
+                        'possec.datasets.synthetic.SHORTCUT_TILT)')
     parser.add_argument('--quiet', action='store_true',
                         help='print no progress')
     return parser.parse_args(argv)
@@ -38,7 +42,8 @@ def main(argv=None):
         num_val=args.num_val,
         img_size=size,
         seed=args.seed,
-        progress=not args.quiet)
+        progress=not args.quiet,
+        tilt=args.tilt)
     print(f'wrote {out}')
 
 

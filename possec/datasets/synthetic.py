@@ -7,7 +7,7 @@ are drawn procedurally with numpy (stripes, checkers, dots, smooth value
 noise) in the object's own coordinates, so an object looks the same wherever
 it is placed and the generator needs nothing beyond numpy and Pillow.
 
-Three layouts ask the position question in a controlled way:
+Five layouts ask the position question in a controlled way:
 
 - ``uniform``: the class is given by appearance; positions are uniformly
   random, so position carries no label information.
@@ -19,6 +19,20 @@ Three layouts ask the position question in a controlled way:
   look and random positions.
 - ``border-shift``: training objects are centred near the image centre,
   validation objects near the image border.
+- ``shortcut``: position is a shortcut that breaks. For each pair
+  ``(a, b)`` of :data:`SHORTCUT_PAIRS` (the pairs of ``position-coded``),
+  ``b`` has the shape and colour of ``a``, and one real but subtle
+  appearance cue separates them: their stripes are tilted by
+  ``+tilt`` (``a``) and ``-tilt`` (``b``) degrees from horizontal
+  (:data:`SHORTCUT_TILT` unless given). In training ``a`` lies wholly in the
+  top half and ``b`` wholly in the bottom half, so location separates the
+  pair perfectly as well; in validation each object's half is a coin flip,
+  independent of its class. A network that can read absolute position may
+  take the easy cue and fail on validation; one that cannot has to learn
+  the tilt, which transfers.
+- ``shortcut-swap``: as ``shortcut``, but in validation the halves are
+  swapped (``a`` at the bottom, ``b`` at the top), so a network that
+  relies on location alone is wrong on every pair pixel.
 
 Masks follow VOC: palette-indexed PNGs with the VOC palette, and 255 (ignore)
 on a thin band along every boundary between two labels.
@@ -36,11 +50,14 @@ from PIL import Image
 
 from possec.fileio import atomic_path
 from .synthetic_render import (CLASSES, IGNORE_INDEX, LAYOUTS, POSITION_PAIRS,
-                               SHAPES, TEXTURES, class_look, render_sample)
+                               SHAPES, SHORTCUT_LAYOUTS, SHORTCUT_PAIRS,
+                               SHORTCUT_TILT, TEXTURES, class_look,
+                               render_sample, stripe_tilt)
 
 __all__ = [
     'CLASSES', 'IGNORE_INDEX', 'LAYOUTS', 'POSITION_PAIRS', 'SHAPES',
-    'TEXTURES', 'class_look', 'render_sample', 'voc_palette',
+    'SHORTCUT_LAYOUTS', 'SHORTCUT_PAIRS', 'SHORTCUT_TILT', 'TEXTURES',
+    'class_look', 'render_sample', 'stripe_tilt', 'voc_palette',
     'generation_meta', 'read_generation_meta', 'generate_synthetic_voc'
 ]
 
@@ -69,9 +86,12 @@ def generation_meta(layout: str = 'uniform',
                     num_train: int = 300,
                     num_val: int = 100,
                     img_size: Union[int, Sequence[int]] = 128,
-                    seed: int = 0) -> dict:
+                    seed: int = 0,
+                    tilt: Optional[float] = None) -> dict:
     """Check generation arguments and return them in canonical form (the
-    content of the tree's ``possec_synthetic.json``)."""
+    content of the tree's ``possec_synthetic.json``; ``tilt`` is recorded
+    for the ``shortcut`` layouts only, so the other layouts' records are
+    unchanged)."""
     if layout not in LAYOUTS:
         raise ValueError(f'unknown layout {layout!r}; expected one of '
                          f'{", ".join(map(repr, LAYOUTS))}')
@@ -85,10 +105,23 @@ def generation_meta(layout: str = 'uniform',
                          f'ints >= {MIN_SIZE}, got {img_size!r}')
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f'seed must be a non-negative int, got {seed!r}')
-    return dict(generator='possec.datasets.synthetic', version=1,
+    meta = dict(generator='possec.datasets.synthetic', version=1,
                 layout=layout, num_train=int(num_train),
                 num_val=int(num_val), img_size=[int(s) for s in size],
                 seed=int(seed))
+    if layout in SHORTCUT_LAYOUTS:
+        tilt = SHORTCUT_TILT if tilt is None else tilt
+        if (isinstance(tilt, bool) or not isinstance(tilt, (int, float))
+                or not 0 < tilt <= 45):
+            raise ValueError(f'tilt must be a number of degrees in (0, 45] '
+                             f'(the stripes of a pair differ by 2 * tilt), '
+                             f'got {tilt!r}')
+        meta['tilt'] = float(tilt)
+    elif tilt is not None:
+        raise ValueError(f'tilt is the cue of the shortcut layouts '
+                         f'{SHORTCUT_LAYOUTS}; layout {layout!r} has none: '
+                         f'leave tilt unset')
+    return meta
 
 
 def read_generation_meta(data_root: str) -> Optional[dict]:
@@ -115,7 +148,8 @@ def generate_synthetic_voc(data_root: str,
                            num_val: int = 100,
                            img_size: Union[int, Sequence[int]] = 128,
                            seed: int = 0,
-                           progress: bool = True) -> str:
+                           progress: bool = True,
+                           tilt: Optional[float] = None) -> str:
     """Write a synthetic VOC2012-format tree to ``data_root``.
 
     The tree is ``JPEGImages/*.jpg``, ``SegmentationClass/*.png``,
@@ -128,8 +162,9 @@ def generate_synthetic_voc(data_root: str,
     Args:
         data_root (str): Output folder. An existing tree written by this
             function is replaced; any other non-empty folder is refused.
-        layout (str): ``'uniform'``, ``'position-coded'`` or
-            ``'border-shift'`` (see the module docstring). Default: 'uniform'.
+        layout (str): ``'uniform'``, ``'position-coded'``,
+            ``'border-shift'``, ``'shortcut'`` or ``'shortcut-swap'``
+            (see the module docstring). Default: 'uniform'.
         num_train (int): Training images. Default: 300.
         num_val (int): Validation images. Default: 100.
         img_size (int | tuple[int, int]): Image size, ``(h, w)`` if a pair;
@@ -137,11 +172,14 @@ def generate_synthetic_voc(data_root: str,
         seed (int): Random seed. Default: 0.
         progress (bool): Print progress lines (every 10%) on stderr.
             Default: True.
+        tilt (float, optional): The shortcut layouts' cue: stripes of a
+            pair tilted by +/- ``tilt`` degrees, in (0, 45]. Only for those
+            layouts. Default: None (:data:`SHORTCUT_TILT`).
 
     Returns:
         str: ``data_root``.
     """
-    meta = generation_meta(layout, num_train, num_val, img_size, seed)
+    meta = generation_meta(layout, num_train, num_val, img_size, seed, tilt)
     root = osp.abspath(data_root)
     if osp.exists(root) and not osp.isdir(root):
         raise ValueError(f'data root {data_root} is a file; expected a '
@@ -172,7 +210,8 @@ def generate_synthetic_voc(data_root: str,
             names = [f'{split}_{i:06d}' for i in range(num)]
             for i, name in enumerate(names):
                 image, label = render_sample(layout, split, i, seed,
-                                             meta['img_size'])
+                                             meta['img_size'],
+                                             meta.get('tilt'))
                 _write_sample(tmp, name, image, label, palette)
                 done += 1
                 if progress and done * 10 // total > (done - 1) * 10 // total:

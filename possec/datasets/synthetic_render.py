@@ -3,11 +3,14 @@
 See :mod:`possec.datasets.synthetic` for the layouts and the files written.
 """
 import colorsys
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
-LAYOUTS = ('uniform', 'position-coded', 'border-shift')
+#: Layout names; new ones are appended, since a layout's index seeds its
+#: random streams (appending keeps the bytes of the older layouts).
+LAYOUTS = ('uniform', 'position-coded', 'border-shift', 'shortcut',
+           'shortcut-swap')
 SHAPES = ('disc', 'square', 'triangle', 'diamond', 'cross')
 TEXTURES = ('hstripes', 'vstripes', 'checker', 'dots')
 #: Class names: ``background`` then ``{shape}-{texture}``; class
@@ -17,18 +20,49 @@ CLASSES = ('background', ) + tuple(f'{s}-{t}' for s in SHAPES
 #: ``(a, b)`` class pairs of the ``position-coded`` layout: ``b`` looks like
 #: ``a``; ``a`` lies in the top half, ``b`` in the bottom half.
 POSITION_PAIRS = tuple((1 + 4 * s, 2 + 4 * s) for s in range(len(SHAPES)))
+#: ``(a, b)`` class pairs of the ``shortcut`` layouts: the same pairs as
+#: :data:`POSITION_PAIRS`, so the study's "pairs mIoU" covers them.
+SHORTCUT_PAIRS = POSITION_PAIRS
+#: The appearance cue of the ``shortcut`` layouts: ``a`` has stripes tilted
+#: by ``+SHORTCUT_TILT`` degrees from horizontal, ``b`` by
+#: ``-SHORTCUT_TILT`` (shape and colour are shared). Smaller is subtler.
+SHORTCUT_TILT = 20.0
+SHORTCUT_LAYOUTS = ('shortcut', 'shortcut-swap')
 IGNORE_INDEX = 255
 
 
 def class_look(cls: int, layout: str) -> Tuple[str, str, tuple]:
-    """``(shape, texture, rgb)`` that class ``cls`` (1..20) is drawn with."""
-    if layout == 'position-coded':
+    """``(shape, texture, rgb)`` that class ``cls`` (1..20) is drawn with
+    (the ``shortcut`` layouts tilt the stripes, see :func:`stripe_tilt`)."""
+    if layout == 'position-coded' or layout in SHORTCUT_LAYOUTS:
         cls = {b: a for a, b in POSITION_PAIRS}.get(cls, cls)
     shape, texture = divmod(cls - 1, len(TEXTURES))
     # Hue steps of 9/20 of a turn: consecutive classes get far-apart hues.
     hue = ((cls - 1) * 9 % 20) / 20
     rgb = tuple(255 * v for v in colorsys.hsv_to_rgb(hue, 0.8, 0.9))
     return SHAPES[shape], TEXTURES[texture], rgb
+
+
+def stripe_tilt(cls: int, layout: str,
+                tilt: Optional[float] = None) -> float:
+    """Angle (degrees, anticlockwise from horizontal) by which the texture
+    of class ``cls`` is rotated: ``+tilt`` for ``a`` and ``-tilt`` for
+    ``b`` of each :data:`SHORTCUT_PAIRS` pair in the ``shortcut`` layouts,
+    0 otherwise.
+
+    Args:
+        cls (int): Class id, 1..20.
+        layout (str): Layout name.
+        tilt (float, optional): The cue's strength in degrees. Default:
+            None (:data:`SHORTCUT_TILT`).
+    """
+    if layout not in SHORTCUT_LAYOUTS:
+        return 0.0
+    tilt = SHORTCUT_TILT if tilt is None else float(tilt)
+    for a, b in SHORTCUT_PAIRS:
+        if cls in (a, b):
+            return tilt if cls == a else -tilt
+    return 0.0
 
 
 def _value_noise(rng, h, w, cells):
@@ -79,13 +113,28 @@ def _texture(texture, ly, lx, period):
     return cy * cy + cx * cx > (period / 3.2)**2
 
 
+def _top_half(rng, cls, split, layout):
+    """Whether a pair class goes wholly into the top half (True), the
+    bottom half (False), or anywhere (None; not a pair class here)."""
+    pairs = dict(POSITION_PAIRS)
+    if cls not in pairs and cls not in pairs.values():
+        return None
+    if layout == 'position-coded' or (layout in SHORTCUT_LAYOUTS
+                                      and split == 'train'):
+        return cls in pairs
+    if layout == 'shortcut':  # val: the half is a coin flip
+        return bool(rng.integers(2))
+    if layout == 'shortcut-swap':  # val: a at the bottom, b at the top
+        return cls not in pairs
+    return None
+
+
 def _centre(rng, cls, split, layout, h, w, r):
     """Object centre ``(cy, cx)`` as the layout prescribes."""
-    pairs = dict(POSITION_PAIRS)
-    if layout == 'position-coded' and (cls in pairs or
-                                       cls in pairs.values()):
+    top = _top_half(rng, cls, split, layout)
+    if top is not None:
         cx = rng.uniform(0, w - 1)
-        if cls in pairs:  # top half: rows cy - r .. cy + r all < h / 2
+        if top:  # top half: rows cy - r .. cy + r all < h / 2
             return rng.uniform(r, h / 2 - r - 1), cx
         return rng.uniform(h / 2 + r, h - 1 - r), cx
     if layout == 'border-shift' and split == 'train':
@@ -113,11 +162,22 @@ def _ignore_band(label, half_width):
 
 
 def render_sample(layout: str, split: str, index: int, seed: int,
-                  img_size: Tuple[int, int]) -> Tuple[np.ndarray, np.ndarray]:
+                  img_size: Tuple[int, int],
+                  tilt: Optional[float] = None
+                  ) -> Tuple[np.ndarray, np.ndarray]:
     """Draw one image (H, W, 3 uint8 RGB) and its mask (H, W uint8).
 
     Each sample has its own random stream seeded by ``(seed, split, index)``,
     so sample ``i`` does not depend on how many others are generated.
+
+    Args:
+        layout (str): One of :data:`LAYOUTS`.
+        split (str): ``'train'`` or ``'val'``.
+        index (int): Sample index within the split.
+        seed (int): Data seed.
+        img_size (tuple[int, int]): ``(h, w)``.
+        tilt (float, optional): Stripe tilt of the ``shortcut`` layouts in
+            degrees. Default: None (:data:`SHORTCUT_TILT`).
     """
     h, w = img_size
     rng = np.random.default_rng([seed, LAYOUTS.index(layout),
@@ -138,9 +198,13 @@ def render_sample(layout: str, split: str, index: int, seed: int,
         x0, x1 = max(0, int(cx - r)), min(w, int(cx + r) + 2)
         dy, dx = ys[y0:y1] - cy, xs[:, x0:x1] - cx
         mask = _shape_mask(shape, dy, dx, r)
-        light = np.broadcast_to(
-            _texture(texture, dy + r + phase[0], dx + r + phase[1], period),
-            mask.shape)
+        ly, lx = dy + r + phase[0], dx + r + phase[1]
+        angle = np.deg2rad(stripe_tilt(cls, layout, tilt))
+        if angle:  # texture coordinates rotated by the angle
+            ly, lx = (ly * np.cos(angle) + lx * np.sin(angle),
+                      lx * np.cos(angle) - ly * np.sin(angle))
+        light = np.broadcast_to(_texture(texture, ly, lx, period),
+                                mask.shape)
         colour = np.where(light[..., None], rgb, 0.45 * np.asarray(rgb))
         image[y0:y1, x0:x1][mask] = gain * colour[mask]
         label[y0:y1, x0:x1][mask] = cls

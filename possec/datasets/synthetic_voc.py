@@ -32,9 +32,9 @@ class SyntheticVOCDataset(PascalVOCDataset):
             ``'ImageSets/Segmentation/train.txt'``.
         generate (dict, optional): Keyword arguments of
             ``generate_synthetic_voc`` (``layout``, ``num_train``,
-            ``num_val``, ``img_size``, ``seed``, ``progress``) used when
-            ``data_root`` does not exist. Default: None (never generate;
-            a missing root fails as in ``PascalVOCDataset``).
+            ``num_val``, ``img_size``, ``seed``, ``progress``, ``tilt``)
+            used when ``data_root`` does not exist. Default: None (never
+            generate; a missing root fails as in ``PascalVOCDataset``).
         **kwargs: Passed on to ``PascalVOCDataset``.
     """
     METAINFO = dict(classes=CLASSES, palette=voc_palette(len(CLASSES)))
