@@ -24,9 +24,9 @@ def parse_args(argv=None):
                         metavar='N', help='image size: N, or H W')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--tilt', type=float, default=None,
-                        help='shortcut layouts only: stripes of a pair '
-                        'tilted by +/- TILT degrees (default: '
-                        'possec.datasets.synthetic.SHORTCUT_TILT)')
+                        help='shortcut layouts only: how far the stripes of '
+                        'the second class of a pair are tilted (degrees; '
+                        'default: possec.datasets.synthetic.SHORTCUT_TILT)')
     parser.add_argument('--quiet', action='store_true',
                         help='print no progress')
     return parser.parse_args(argv)

@@ -22,9 +22,10 @@ Five layouts ask the position question in a controlled way:
 - ``shortcut``: position is a shortcut that breaks. For each pair
   ``(a, b)`` of :data:`SHORTCUT_PAIRS` (the pairs of ``position-coded``),
   ``b`` has the shape and colour of ``a``, and one real but subtle
-  appearance cue separates them: their stripes are tilted by
-  ``+tilt`` (``a``) and ``-tilt`` (``b``) degrees from horizontal
-  (:data:`SHORTCUT_TILT` unless given). In training ``a`` lies wholly in the
+  appearance cue separates them: ``a`` has horizontal stripes, ``b``
+  stripes tilted by ``tilt`` degrees (:data:`SHORTCUT_TILT` unless given),
+  clockwise or anticlockwise at random, so that the horizontal flip of
+  training keeps each class's look. In training ``a`` lies wholly in the
   top half and ``b`` wholly in the bottom half, so location separates the
   pair perfectly as well; in validation each object's half is a coin flip,
   independent of its class. A network that can read absolute position may
@@ -112,10 +113,10 @@ def generation_meta(layout: str = 'uniform',
     if layout in SHORTCUT_LAYOUTS:
         tilt = SHORTCUT_TILT if tilt is None else tilt
         if (isinstance(tilt, bool) or not isinstance(tilt, (int, float))
-                or not 0 < tilt <= 45):
-            raise ValueError(f'tilt must be a number of degrees in (0, 45] '
-                             f'(the stripes of a pair differ by 2 * tilt), '
-                             f'got {tilt!r}')
+                or not 0 < tilt <= 90):
+            raise ValueError(f'tilt must be a number of degrees in (0, 90] '
+                             f'(how far the stripes of b are tilted from '
+                             f'those of a), got {tilt!r}')
         meta['tilt'] = float(tilt)
     elif tilt is not None:
         raise ValueError(f'tilt is the cue of the shortcut layouts '
@@ -172,9 +173,10 @@ def generate_synthetic_voc(data_root: str,
         seed (int): Random seed. Default: 0.
         progress (bool): Print progress lines (every 10%) on stderr.
             Default: True.
-        tilt (float, optional): The shortcut layouts' cue: stripes of a
-            pair tilted by +/- ``tilt`` degrees, in (0, 45]. Only for those
-            layouts. Default: None (:data:`SHORTCUT_TILT`).
+        tilt (float, optional): The shortcut layouts' cue: how far the
+            stripes of ``b`` are tilted from the horizontal ones of ``a``,
+            in degrees, in (0, 90]. Only for those layouts. Default: None
+            (:data:`SHORTCUT_TILT`).
 
     Returns:
         str: ``data_root``.

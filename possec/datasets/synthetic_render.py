@@ -23,9 +23,11 @@ POSITION_PAIRS = tuple((1 + 4 * s, 2 + 4 * s) for s in range(len(SHAPES)))
 #: ``(a, b)`` class pairs of the ``shortcut`` layouts: the same pairs as
 #: :data:`POSITION_PAIRS`, so the study's "pairs mIoU" covers them.
 SHORTCUT_PAIRS = POSITION_PAIRS
-#: The appearance cue of the ``shortcut`` layouts: ``a`` has stripes tilted
-#: by ``+SHORTCUT_TILT`` degrees from horizontal, ``b`` by
-#: ``-SHORTCUT_TILT`` (shape and colour are shared). Smaller is subtler.
+#: The appearance cue of the ``shortcut`` layouts: ``a`` has horizontal
+#: stripes, ``b`` stripes tilted by ``SHORTCUT_TILT`` degrees, clockwise or
+#: anticlockwise at random per object (so a horizontal flip, the training
+#: augmentation, keeps each class's look); shape and colour are shared.
+#: Smaller is subtler.
 SHORTCUT_TILT = 20.0
 SHORTCUT_LAYOUTS = ('shortcut', 'shortcut-swap')
 IGNORE_INDEX = 255
@@ -45,10 +47,10 @@ def class_look(cls: int, layout: str) -> Tuple[str, str, tuple]:
 
 def stripe_tilt(cls: int, layout: str,
                 tilt: Optional[float] = None) -> float:
-    """Angle (degrees, anticlockwise from horizontal) by which the texture
-    of class ``cls`` is rotated: ``+tilt`` for ``a`` and ``-tilt`` for
-    ``b`` of each :data:`SHORTCUT_PAIRS` pair in the ``shortcut`` layouts,
-    0 otherwise.
+    """How far (degrees) the stripes of class ``cls`` are tilted from
+    horizontal: ``tilt`` for ``b`` of each :data:`SHORTCUT_PAIRS` pair in
+    the ``shortcut`` layouts (the renderer draws the direction at random
+    per object), 0 otherwise.
 
     Args:
         cls (int): Class id, 1..20.
@@ -58,10 +60,8 @@ def stripe_tilt(cls: int, layout: str,
     """
     if layout not in SHORTCUT_LAYOUTS:
         return 0.0
-    tilt = SHORTCUT_TILT if tilt is None else float(tilt)
-    for a, b in SHORTCUT_PAIRS:
-        if cls in (a, b):
-            return tilt if cls == a else -tilt
+    if cls in {b for _, b in SHORTCUT_PAIRS}:
+        return SHORTCUT_TILT if tilt is None else float(tilt)
     return 0.0
 
 
@@ -200,7 +200,8 @@ def render_sample(layout: str, split: str, index: int, seed: int,
         mask = _shape_mask(shape, dy, dx, r)
         ly, lx = dy + r + phase[0], dx + r + phase[1]
         angle = np.deg2rad(stripe_tilt(cls, layout, tilt))
-        if angle:  # texture coordinates rotated by the angle
+        if angle:  # texture coordinates rotated by +-angle
+            angle *= rng.choice((-1, 1))
             ly, lx = (ly * np.cos(angle) + lx * np.sin(angle),
                       lx * np.cos(angle) - ly * np.sin(angle))
         light = np.broadcast_to(_texture(texture, ly, lx, period),
