@@ -7,8 +7,10 @@ from mmengine.config import Config
 from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader, load_checkpoint
 
-import possec  # noqa: F401  (registers the trusted local loader)
-from possec.runtime import replace_sync_bn, setup_cpu_distributed
+import possec  # noqa: F401
+from possec.errors import CheckpointError
+from possec.runtime import (checkpoint_loading, replace_sync_bn,
+                            setup_cpu_distributed, slurm_environment)
 
 
 def test_local_checkpoint_with_python_objects_loads(tmp_path):
@@ -20,26 +22,52 @@ def test_local_checkpoint_with_python_objects_loads(tmp_path):
     # torch's own default refuses it: this is the failure being fixed.
     with pytest.raises(Exception, match='HistoryBuffer'):
         torch.load(path)
-    ckpt = CheckpointLoader.load_checkpoint(path, map_location='cpu')
-    assert ckpt['meta']['hub'].current() == 1.5
-    model = torch.nn.Linear(2, 1)
-    model.register_buffer('w', torch.zeros(2))
-    load_checkpoint(model, path, strict=False)
+    # outside a possec run, mmengine's loader is untouched (torch's default)
+    with pytest.raises(Exception, match='HistoryBuffer'):
+        CheckpointLoader.load_checkpoint(path, map_location='cpu')
+    with checkpoint_loading():
+        ckpt = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+        assert ckpt['meta']['hub'].current() == 1.5
+        model = torch.nn.Linear(2, 1)
+        model.register_buffer('w', torch.zeros(2))
+        load_checkpoint(model, path, strict=False)
     assert torch.equal(model.w, torch.ones(2))
 
 
 def test_remote_schemes_keep_mmengine_loaders():
-    from mmengine.runner.checkpoint import load_from_http
-    from possec.runtime.checkpoint import load_local_checkpoint
-    assert CheckpointLoader._get_checkpoint_loader('https://x/y.pth') is \
-        load_from_http
+    from mmengine.runner.checkpoint import load_from_http, load_from_local
+    with checkpoint_loading():
+        assert CheckpointLoader._get_checkpoint_loader('https://x/y.pth') \
+            is load_from_http
+        assert CheckpointLoader._get_checkpoint_loader('/tmp/y.pth') is not \
+            load_from_local
     assert CheckpointLoader._get_checkpoint_loader('/tmp/y.pth') is \
-        load_local_checkpoint
+        load_from_local
 
 
 def test_missing_local_checkpoint_message(tmp_path):
-    with pytest.raises(FileNotFoundError, match='not found: expected'):
-        CheckpointLoader.load_checkpoint(str(tmp_path / 'nope.pth'))
+    with pytest.raises(CheckpointError, match='not found: expected'):
+        with checkpoint_loading():
+            CheckpointLoader.load_checkpoint(str(tmp_path / 'nope.pth'))
+
+
+def test_slurm_environment(monkeypatch):
+    for key in ('MASTER_ADDR', 'MASTER_PORT'):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv('PATH', '/nonexistent')  # no scontrol
+    monkeypatch.setenv('SLURM_PROCID', '3')
+    monkeypatch.setenv('SLURM_NTASKS', '4')
+    monkeypatch.setenv('SLURM_LOCALID', '1')
+    monkeypatch.setenv('SLURM_NODELIST', 'nodeA,nodeB')
+    for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK'):
+        monkeypatch.delenv(key, raising=False)
+    slurm_environment()
+    assert [os.environ[k] for k in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK',
+                                    'MASTER_ADDR', 'MASTER_PORT')] == \
+        ['3', '4', '1', 'nodeA', '29500']
+    monkeypatch.delenv('SLURM_NTASKS')
+    with pytest.raises(RuntimeError, match='SLURM_NTASKS is not set'):
+        slurm_environment()
 
 
 def test_replace_sync_bn_everywhere():

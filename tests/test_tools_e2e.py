@@ -116,3 +116,49 @@ def test_test_tool_writes_predictions_and_metrics(trained, tiny_voc,
     assert [osp.splitext(osp.basename(p))[0] for p in pngs] == sorted(names)
     assert Image.open(pngs[0]).mode == 'P'
     assert osp.isfile(osp.join(out, 'metrics.csv'))
+
+
+def test_fuse_conv_bn_equals_plain_model(trained, tiny_voc, tmp_path):
+    """tools/test.py --fuse-conv-bn: the folded model's logits equal the
+    plain model's within float32 rounding, and so do the test metrics."""
+    import copy
+    from types import SimpleNamespace
+
+    from mmengine.config import Config
+    from mmseg.registry import MODELS
+    from torch.nn.modules.batchnorm import _BatchNorm
+
+    from possec.apis.test import FuseConvBNHook
+    from possec.runtime import load_model_checkpoint
+    work_dir, _ = trained
+    ckpt = osp.join(work_dir, 'iter_4.pth')
+    plain = MODELS.build(Config.fromfile(DEMO_FCN).model)
+    load_model_checkpoint(plain, ckpt)
+    plain.eval()
+    bns = [m for m in plain.modules() if isinstance(m, _BatchNorm)]
+    # trained statistics, not the identity BN of a fresh model
+    assert max(float(m.running_mean.abs().max()) for m in bns) > 1e-2
+    fused = copy.deepcopy(plain)
+    FuseConvBNHook().before_test(SimpleNamespace(model=fused))
+    assert not [m for m in fused.modules() if isinstance(m, _BatchNorm)]
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        a, b = plain._forward(x), fused._forward(x)
+    assert a.shape == (2, 21, 8, 8)
+    scale = float(a.abs().max())
+    assert torch.allclose(a, b, rtol=1e-4, atol=1e-5 * scale), \
+        float((a - b).abs().max())
+
+    opts = tiny_overrides(tiny_voc, str(tmp_path / 'wd'))
+    opts['model.data_preprocessor.size'] = (64, 64)
+    base = test(DEMO_FCN, ckpt, out=str(tmp_path / 'plain'),
+                cfg_options=opts)
+    folded = test(DEMO_FCN, ckpt, out=str(tmp_path / 'fused'),
+                  cfg_options=opts, fuse_conv_bn=True)
+    assert folded['mIoU'] == pytest.approx(base['mIoU'], abs=1e-6)
+    names = sorted(glob.glob(str(tmp_path / 'plain' / 'pred' / '*.png')))
+    assert names
+    for name in names:
+        other = name.replace(str(tmp_path / 'plain'), str(tmp_path / 'fused'))
+        assert np.array_equal(np.array(Image.open(name)),
+                              np.array(Image.open(other)))

@@ -3,6 +3,7 @@
     python tools/test.py CONFIG CHECKPOINT --out results/
         -> results/pred/*.png (palette), results/metrics.json, metrics.csv
     bash tools/dist_test.sh CONFIG CHECKPOINT 2 --out results/
+    python tools/test.py CONFIG CHECKPOINT --fuse-conv-bn   # BN folded
 """
 import argparse
 
@@ -22,6 +23,9 @@ def parse_args():
     parser.add_argument('--tta', action='store_true',
                         help='test-time augmentation (the config\'s '
                         'tta_model and tta_pipeline)')
+    parser.add_argument('--fuse-conv-bn', action='store_true',
+                        help='fold BatchNorm into the preceding convs '
+                        '(same outputs up to float rounding, faster)')
     add_common_args(parser)
     return parser.parse_args()
 
@@ -31,6 +35,9 @@ def main():
     run_cli(test, args.config, args.checkpoint, work_dir=args.work_dir,
             out=args.out, show_dir=args.show_dir, tta=args.tta,
             cfg_options=args.cfg_options, launcher=args.launcher,
+            fuse_conv_bn=args.fuse_conv_bn,
+            trust_checkpoint=args.trust_checkpoint,
+            partial_load=args.partial_load, debug=args.debug,
             local_rank=args.local_rank)
 
 

@@ -27,7 +27,9 @@ def main():
     args = parse_args()
     run_cli(train, args.config, work_dir=args.work_dir, resume=args.resume,
             amp=args.amp, cfg_options=args.cfg_options,
-            launcher=args.launcher, local_rank=args.local_rank)
+            launcher=args.launcher, trust_checkpoint=args.trust_checkpoint,
+            partial_load=args.partial_load, debug=args.debug,
+            local_rank=args.local_rank)
 
 
 if __name__ == '__main__':

@@ -8,15 +8,14 @@ from typing import Iterator, List, Optional, Tuple
 
 from mmengine.config import Config
 from mmengine.registry import Registry
-from mmengine.runner import find_latest_checkpoint
+
+# UserError lives in possec.errors; re-exported here for the modules that
+# import it from possec.apis.checks.
+from ..errors import UserError  # noqa: F401
+from ..runtime.atomic_save import latest_checkpoint
 
 DEMO_HINT = ('or try the demo, which makes its own data: '
              'python tools/train.py configs/demo/parsenet_pos_synthetic.py')
-
-
-class UserError(Exception):
-    """An error caused by the user's input; tools print it without a
-    traceback and exit with status 2."""
 
 
 def check_file(path: str, what: str, hint: str) -> str:
@@ -189,13 +188,12 @@ def resolve_resume(resume: Optional[str], work_dir: str) -> Optional[str]:
                           'pass an existing .pth file, or --resume alone to '
                           'continue from the latest checkpoint in the work '
                           'dir')
-    latest = None
-    if osp.isdir(work_dir):
-        latest = find_latest_checkpoint(work_dir)
-    if not latest or not osp.isfile(latest):
+    latest = latest_checkpoint(work_dir)
+    if not latest:
         raise UserError(
             f'--resume: no checkpoint to resume from in work dir '
             f'{work_dir!r} (expected a last_checkpoint file naming an '
-            f'existing iter_N.pth): train without --resume first, check '
-            f'--work-dir, or pass a checkpoint path: --resume PATH')
+            f'existing iter_N.pth, or a complete iter_N.pth): train without '
+            f'--resume first, check --work-dir, or pass a checkpoint path: '
+            f'--resume PATH')
     return latest

@@ -4,11 +4,14 @@ import os.path as osp
 from typing import Optional
 
 from mmengine.config import Config
+from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-from ..runtime import drop_closed_file_handlers, setup_cpu_distributed
+from ..runtime import insert_label_checks, setup_cpu_distributed, trust
 from .checks import UserError, check_data, check_file, check_types
-from .train import build_runner, prepare_config
+from .train import build_runner, prepare_config, run_guarded
+
+TEST_OPT_IN = 'if you trust this file, pass --trust-checkpoint'
 
 _PLAIN_IOU = ('IoUMetric', 'mmseg.IoUMetric')
 
@@ -53,7 +56,10 @@ def test(config: str,
          show_dir: Optional[str] = None,
          tta: bool = False,
          cfg_options: Optional[dict] = None,
-         launcher: str = 'none') -> dict:
+         launcher: str = 'none',
+         fuse_conv_bn: bool = False,
+         trust_checkpoint: bool = False,
+         partial_load: bool = False) -> dict:
     """Evaluate ``checkpoint`` on the config's test set.
 
     Args:
@@ -68,6 +74,15 @@ def test(config: str,
         tta (bool): Use the config's test-time augmentation. Default: False.
         cfg_options (dict, optional): Overrides as ``--cfg-options``.
         launcher (str): 'none' or 'pytorch' (torchrun), 'slurm', 'mpi'.
+        fuse_conv_bn (bool): Fold every BatchNorm that follows a conv into
+            the conv's weights before testing (mmcv's ``fuse_conv_bn``):
+            the same outputs up to float rounding, faster. Default: False.
+        trust_checkpoint (bool): Unpickle ``checkpoint`` fully (it can run
+            code: only for a file you trust). Default: False (safe loading,
+            see :mod:`possec.runtime.checkpoint`).
+        partial_load (bool): Test a checkpoint whose weights fit the model
+            only in part (the rest keeps its initialisation). Default: False
+            (refused with the counts of missing and unexpected keys).
 
     Returns:
         dict: The metrics returned by the test loop.
@@ -77,6 +92,8 @@ def test(config: str,
                'work_dirs/NAME/iter_N.pth')
     cfg = prepare_config(config, work_dir, cfg_options, launcher)
     cfg.load_from = checkpoint
+    if trust_checkpoint:
+        trust(checkpoint)
     if tta:
         if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
             raise UserError('--tta needs tta_model and tta_pipeline in the '
@@ -86,6 +103,7 @@ def test(config: str,
         cfg.model = cfg.tta_model
     check_types(cfg, ['test_dataloader'])
     check_data(cfg, ['test_dataloader'])
+    insert_label_checks(cfg, ['test_dataloader'])
     if show_dir:
         enable_visualization(cfg, show_dir)
     if out:
@@ -94,8 +112,21 @@ def test(config: str,
                           [evaluators]):
             _route_outputs(evaluator, out)
     setup_cpu_distributed(cfg, launcher)
-    runner: Runner = build_runner(cfg)
-    try:
-        return runner.test()
-    finally:
-        drop_closed_file_handlers()
+    runner: Runner = build_runner(cfg, cfg_options)
+    if fuse_conv_bn:
+        runner.register_hook(FuseConvBNHook(), priority='VERY_HIGH')
+    return run_guarded(cfg, cfg_options, runner.test, TEST_OPT_IN,
+                       partial_load=partial_load)
+
+
+class FuseConvBNHook(Hook):
+    """Fold BatchNorm into the preceding conv once the weights are loaded
+    (``before_test`` runs after the Runner's ``load_from``)."""
+
+    def before_test(self, runner) -> None:
+        from mmcv.cnn import fuse_conv_bn
+        from mmengine.model import is_model_wrapper
+        model = runner.model.module if is_model_wrapper(runner.model) \
+            else runner.model
+        model.eval()
+        fuse_conv_bn(model)

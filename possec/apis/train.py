@@ -10,10 +10,17 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 from mmengine.utils import import_modules_from_strings
 
-from ..runtime import (degrade_sync_bn_on_cpu, drop_closed_file_handlers,
-                       setup_cpu_distributed)
+from ..runtime import (atomic_checkpoint_saving, checkpoint_loading,
+                       degrade_sync_bn_on_cpu, drop_closed_file_handlers,
+                       insert_label_checks, remove_partial_saves,
+                       setup_cpu_distributed, trust)
 from .checks import (UserError, check_data, check_file, check_types,
-                     explain_build_error, load_config, resolve_resume)
+                     load_config, resolve_resume)
+from .config_keys import check_model_args, check_option_keys
+from .explain import user_errors
+
+TRAIN_OPT_IN = ('if you trust this file, pass --trust-checkpoint (or set '
+                'trust_load_from=True in the config for its load_from)')
 
 
 def default_work_dir(config_path: str) -> str:
@@ -28,6 +35,7 @@ def prepare_config(config: str,
                    launcher: str = 'none') -> Config:
     """Load ``config``, apply command-line overrides and the stack fixes."""
     cfg = load_config(config)
+    before = cfg.copy()
     cfg.launcher = launcher
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
@@ -35,6 +43,8 @@ def prepare_config(config: str,
             # Config.fromfile honoured the file's custom_imports; honour
             # those added or changed by --cfg-options too.
             import_modules_from_strings(**cfg['custom_imports'])
+    check_option_keys(before, cfg, cfg_options)
+    check_model_args(cfg, cfg_options)
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
@@ -69,19 +79,27 @@ def _fresh_visualizer_name(cfg: Config) -> None:
         vis['name'] = f"{vis.get('name', 'visualizer')}_{uuid.uuid4().hex[:8]}"
 
 
-def build_runner(cfg: Config) -> Runner:
-    """Build the Runner, turning registry errors into :class:`UserError`."""
+def build_runner(cfg: Config, cfg_options: Optional[dict] = None) -> Runner:
+    """Build the Runner, turning failures caused by the config into
+    :class:`UserError` (see :mod:`possec.apis.explain`)."""
     _fresh_visualizer_name(cfg)
-    try:
+    with user_errors(cfg, cfg_options):
         if 'runner_type' in cfg:
             from mmengine.registry import RUNNERS
             return RUNNERS.build(cfg)
         return Runner.from_cfg(cfg)
-    except (KeyError, TypeError, ValueError) as exc:
-        message = explain_build_error(exc)
-        if message is None:
-            raise
-        raise UserError(message) from exc
+
+
+def run_guarded(cfg: Config, cfg_options: Optional[dict], fn,
+                opt_in: Optional[str] = None, partial_load: bool = False):
+    """Call ``fn()`` (``runner.train`` or ``runner.test``) with safe
+    checkpoint loading, atomic checkpoint saving and user errors."""
+    try:
+        with checkpoint_loading(opt_in, partial=partial_load), \
+                atomic_checkpoint_saving(), user_errors(cfg, cfg_options):
+            return fn()
+    finally:
+        drop_closed_file_handlers()
 
 
 def train(config: str,
@@ -89,7 +107,9 @@ def train(config: str,
           resume: Optional[str] = None,
           amp: bool = False,
           cfg_options: Optional[dict] = None,
-          launcher: str = 'none') -> Runner:
+          launcher: str = 'none',
+          trust_checkpoint: bool = False,
+          partial_load: bool = False) -> Runner:
     """Train a model from a config, as ``tools/train.py`` does.
 
     Args:
@@ -101,6 +121,12 @@ def train(config: str,
         amp (bool): Mixed precision (CUDA only in mmengine). Default: False.
         cfg_options (dict, optional): Overrides as ``--cfg-options``.
         launcher (str): 'none' or 'pytorch' (torchrun), 'slurm', 'mpi'.
+        trust_checkpoint (bool): Unpickle the resumed or ``load_from``
+            checkpoint fully (it can run code: only for a file you trust).
+            Default: False (safe loading, see
+            :mod:`possec.runtime.checkpoint`).
+        partial_load (bool): Let ``load_from`` load a checkpoint that fits
+            the model only in part. Default: False (refused).
 
     Returns:
         Runner: The runner after training.
@@ -113,19 +139,24 @@ def train(config: str,
     check_data(cfg, loaders)
     if amp:
         enable_amp(cfg)
+    insert_label_checks(cfg, loaders)
+    if resume == 'auto':
+        remove_partial_saves(cfg.work_dir)
     checkpoint = resolve_resume(resume, cfg.work_dir)
     cfg.resume = checkpoint is not None
     if checkpoint is not None:
         cfg.load_from = checkpoint
+        if trust_checkpoint:
+            trust(checkpoint)
     elif cfg.get('load_from'):
         if '://' not in cfg.load_from:
             check_file(cfg.load_from, 'load_from checkpoint',
                        'fix load_from in the config or with --cfg-options')
+            if trust_checkpoint or cfg.get('trust_load_from'):
+                trust(cfg.load_from)
     setup_cpu_distributed(cfg, launcher)
-    runner = build_runner(cfg)
-    try:
-        runner.train()
-    finally:
-        drop_closed_file_handlers()
+    runner = build_runner(cfg, cfg_options)
+    run_guarded(cfg, cfg_options, runner.train, TRAIN_OPT_IN,
+                partial_load=partial_load)
     return runner
 

@@ -1,18 +1,25 @@
 """Fixes for the mmcv 2.1 / mmengine 0.10.7 / torch >= 2.6 stack.
 
-Importing possec applies :func:`register_trusted_local_loader`; the CPU
-distributed recipe and the SyncBN fallback are applied by possec's tools.
+Importing possec changes no global state here: it only registers the
+:class:`CheckSegLabel` transform. Safe checkpoint loading, atomic saving,
+the CPU distributed recipe and the SyncBN fallback are applied by possec's
+entry points (:mod:`possec.apis`) for the duration of a run.
 """
-from .checkpoint import load_local_checkpoint, register_trusted_local_loader
-from .log_handlers import drop_closed_file_handlers
+from .atomic_save import (atomic_checkpoint_saving, latest_checkpoint,
+                          remove_partial_saves, save_checkpoint_atomic)
+from .checkpoint import (allowed_globals, check_weights_fit,
+                         checkpoint_loading, is_trusted,
+                         load_local_checkpoint, load_model_checkpoint, trust)
 from .distributed import (degrade_sync_bn_on_cpu, replace_sync_bn,
-                          setup_cpu_distributed)
-
-register_trusted_local_loader()
+                          setup_cpu_distributed, slurm_environment)
+from .label_check import CheckSegLabel, insert_label_checks
+from .log_handlers import drop_closed_file_handlers
 
 __all__ = [
-    'degrade_sync_bn_on_cpu', 'drop_closed_file_handlers',
-    'load_local_checkpoint',
-    'register_trusted_local_loader', 'replace_sync_bn',
-    'setup_cpu_distributed'
+    'CheckSegLabel', 'allowed_globals', 'atomic_checkpoint_saving',
+    'check_weights_fit', 'checkpoint_loading', 'degrade_sync_bn_on_cpu',
+    'drop_closed_file_handlers', 'insert_label_checks', 'is_trusted',
+    'latest_checkpoint', 'load_local_checkpoint', 'load_model_checkpoint',
+    'remove_partial_saves', 'replace_sync_bn', 'save_checkpoint_atomic',
+    'setup_cpu_distributed', 'slurm_environment', 'trust'
 ]

@@ -1,47 +1,324 @@
-"""Trusted loading of the user's own local checkpoints on torch >= 2.6.
+"""Safe loading of checkpoints: ``weights_only=True`` plus a short allowlist.
 
-torch 2.6 switched ``torch.load`` to ``weights_only=True``. mmengine 0.10.7
-calls ``torch.load`` without that argument, and its own checkpoints hold
-Python objects (``HistoryBuffer`` in the message hub, numpy scalars in
-``meta``), so ``--resume`` and ``load_from`` fail with "Unsupported global:
-mmengine.logging.history_buffer.HistoryBuffer".
+A ``.pth`` file is a pickle, and unpickling can run any code the file's
+author chose. torch >= 2.6 therefore loads with ``weights_only=True``, whose
+unpickler builds only tensors, containers and the globals allowlisted for
+the call. mmengine 0.10.7 calls ``torch.load`` without arguments, and its
+checkpoints hold a few Python objects, so possec loads local files itself:
 
-:func:`load_local_checkpoint` replaces mmengine's loader for the empty prefix,
-i.e. for **local file paths only**. Local checkpoints are files the user wrote
-(or chose to place on disk) and are trusted as such: they are unpickled with
-``weights_only=False``, which can execute code stored in the file, exactly as
-``torch.load`` did before torch 2.6. Remote URLs (``http://``, ``https://``,
-``torchvision://``, ...) keep mmengine's loaders and torch's safe default.
+- with ``weights_only=True`` and :data:`ALLOWED` (below), exactly what
+  mmengine/mmseg checkpoints written by possec's runs contain; anything else
+  is refused with :class:`~possec.errors.UntrustedCheckpointError`, one line
+  naming the offending global and the per-file opt-in;
+- with ``weights_only=False`` only for a file the user trusts explicitly:
+  :func:`trust` (``--trust-checkpoint`` of ``tools/test.py`` and
+  ``tools/train.py``, ``trust_load_from=True`` in a config for its
+  ``load_from``). The opt-in applies to that file only.
+
+Importing possec changes nothing: mmengine's loaders stay as they are.
+possec's entry points run inside :func:`checkpoint_loading`, which routes
+mmengine's *local-file* loader through :func:`load_local_checkpoint` for
+the duration of the run, and makes the Runner's ``load_from`` / resume
+refuse weights that do not fit the model unless a partial load is asked
+for. Remote URLs (``http://``, ``torchvision://``, ...) keep mmengine's
+loaders and torch's safe default. Library code outside a run (analysis
+tools) calls :func:`load_model_checkpoint` or :func:`load_local_checkpoint`.
+
+The allowlist (found by saving real checkpoints of the demo configs and
+listing their globals with ``torch.serialization.
+get_unsafe_globals_in_checkpoint``):
+
+- ``mmengine.logging.history_buffer.HistoryBuffer`` (the message hub's
+  logged scalars): a plain data class; loading creates it with
+  ``__new__`` and sets its ``__dict__``, no method of it runs.
+- ``numpy.ndarray``, ``numpy.core/_core.multiarray._reconstruct``,
+  ``numpy.dtype``, ``numpy.core/_core.multiarray.scalar``: numpy arrays and
+  scalars rebuilt from raw bytes of a dtype.
+- numpy's numeric and boolean dtype classes (``numpy.dtypes.Float64DType``,
+  ...): needed to set the state of a dtype; object and void dtypes are not
+  admitted, so no array can hold Python objects.
+
+``builtins.getattr`` is never admitted (with it, a pickle can reach any
+attribute of an admitted class, e.g. a function's ``__globals__``).
 """
+import contextlib
 import os.path as osp
+import pickle
+import re
+import zipfile
+from typing import Iterator, List, Optional, Set
 
 import torch
-from mmengine.runner.checkpoint import CheckpointLoader
+
+from ..errors import (CheckpointError, UntrustedCheckpointError,
+                      WeightsMismatchError)
+
+__all__ = [
+    'allowed_globals', 'checkpoint_loading', 'is_trusted',
+    'load_local_checkpoint', 'load_model_checkpoint', 'trust',
+    'check_weights_fit'
+]
+
+DEFAULT_OPT_IN = ('if you trust this file, load it with --trust-checkpoint '
+                  '(tools/test.py, tools/train.py), trust_load_from=True in '
+                  'the config (load_from), or possec.runtime.checkpoint.'
+                  'trust(path) in Python')
+
+_TRUSTED: Set[str] = set()
+_OPT_IN: List[str] = [DEFAULT_OPT_IN]
 
 
-def load_local_checkpoint(filename: str, map_location=None):
-    """Load a checkpoint from a local path with ``weights_only=False``.
+def _key(path: str) -> str:
+    return osp.realpath(osp.expanduser(path))
+
+
+def trust(path: str) -> None:
+    """Allow full unpickling (``weights_only=False``) of this one file.
+
+    Use only for a file you wrote or trust: unpickling it can run code.
+
+    Args:
+        path (str): A local checkpoint path.
+    """
+    _TRUSTED.add(_key(path))
+
+
+def is_trusted(path: str) -> bool:
+    """Whether :func:`trust` was called for ``path``."""
+    return _key(path) in _TRUSTED
+
+
+def allowed_globals() -> list:
+    """The allowlist as ``torch.serialization.safe_globals`` takes it:
+    objects, and ``(object, 'module.name')`` pairs for names under which
+    older numpy versions pickled the same object."""
+    import numpy as np
+    from mmengine.logging.history_buffer import HistoryBuffer
+    try:
+        from numpy._core import multiarray
+    except ImportError:  # numpy < 2
+        from numpy.core import multiarray
+    names = []
+    for mod in ('numpy.core.multiarray', 'numpy._core.multiarray'):
+        names += [(multiarray._reconstruct, f'{mod}._reconstruct'),
+                  (multiarray.scalar, f'{mod}.scalar')]
+    dtypes = [type(np.dtype(code)) for code in '?bBhHiIlLqQefdgFDG']
+    return [HistoryBuffer, np.ndarray, np.dtype] + names + sorted(
+        set(dtypes), key=lambda t: t.__name__)
+
+
+def _allowed_names() -> Set[str]:
+    names = set()
+    for item in allowed_globals():
+        if isinstance(item, tuple):
+            names.add(item[1])
+        else:
+            names.add(f'{item.__module__}.{item.__qualname__}')
+    return names
+
+
+def _unsafe_globals(filename: str) -> List[str]:
+    """Globals of a zip checkpoint outside torch's and possec's lists."""
+    try:
+        found = torch.serialization.get_unsafe_globals_in_checkpoint(filename)
+    except Exception:
+        return []
+    allowed = _allowed_names()
+    return [name for name in found if name not in allowed]
+
+
+def _corrupt(filename: str, exc: BaseException) -> CheckpointError:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else \
+        type(exc).__name__
+    return CheckpointError(
+        f'checkpoint {filename!r} cannot be read ({reason}): expected a '
+        f'complete file written by torch.save; it is truncated or not a '
+        f'checkpoint, so copy it again or pick another one (a work dir\'s '
+        f'last_checkpoint names its newest complete checkpoint)')
+
+
+def _untrusted(filename: str, exc: BaseException) -> UntrustedCheckpointError:
+    names = _unsafe_globals(filename)
+    if not names:
+        match = re.search(r'GLOBAL (\S+) was not an allowed global', str(exc))
+        names = [match.group(1)] if match else []
+    what = (f'the global {names[0]}' if len(names) == 1 else
+            f'the globals {", ".join(names[:4])}' if names else
+            'an object outside the allowlist '
+            f'({str(exc).strip().splitlines()[0][:120]})')
+    return UntrustedCheckpointError(
+        f'checkpoint {filename!r} was not loaded: it holds {what}, which '
+        f'possec\'s safe loader does not allow (unpickling it could run '
+        f'code); {_OPT_IN[-1]}')
+
+
+def load_local_checkpoint(filename: str, map_location=None,
+                          trusted: Optional[bool] = None):
+    """Load a local checkpoint safely (see the module docstring).
 
     Args:
         filename (str): Local checkpoint path (``~`` is expanded).
         map_location (str | torch.device | callable, optional): As in
             :func:`torch.load`. Default: None.
+        trusted (bool, optional): Full unpickling for this call. Default:
+            None (whether :func:`trust` was called for the file).
 
     Returns:
         dict: The loaded checkpoint.
     """
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
-        raise FileNotFoundError(
+        raise CheckpointError(
             f'checkpoint {filename!r} not found: expected a local .pth file '
             f'written by a possec/mmseg run (e.g. work_dirs/NAME/iter_N.pth)')
-    return torch.load(filename, map_location=map_location, weights_only=False)
+    if trusted is None:
+        trusted = is_trusted(filename)
+    try:
+        if trusted:
+            return torch.load(filename, map_location=map_location,
+                              weights_only=False)
+        with torch.serialization.safe_globals(allowed_globals()):
+            return torch.load(filename, map_location=map_location,
+                              weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if trusted or 'weights_only' not in str(exc) and \
+                'allowed global' not in str(exc) and \
+                'allowlisted' not in str(exc):
+            raise _corrupt(filename, exc) from exc
+        raise _untrusted(filename, exc) from exc
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError,
+            OSError) as exc:
+        raise _corrupt(filename, exc) from exc
 
 
-def register_trusted_local_loader() -> None:
-    """Make mmengine load local files through :func:`load_local_checkpoint`.
+def _state_dict(checkpoint) -> dict:
+    if isinstance(checkpoint, dict) and 'state_dict' in checkpoint:
+        return checkpoint['state_dict']
+    return checkpoint
 
-    Idempotent. Only the empty prefix (plain local paths) is overridden.
+
+def _revise(state_dict: dict, revise_keys) -> dict:
+    for pattern, repl in revise_keys or []:
+        state_dict = {re.sub(pattern, repl, k): v
+                      for k, v in state_dict.items()}
+    return state_dict
+
+
+def check_weights_fit(model: torch.nn.Module, state_dict: dict,
+                      source: str,
+                      opt_in: str = 'pass --partial-load to load only the '
+                      'weights that fit') -> None:
+    """Raise :class:`~possec.errors.WeightsMismatchError` unless every key
+    of ``model`` is in ``state_dict`` with its shape, and nothing else is.
+
+    BatchNorm's ``num_batches_tracked`` counters are ignored, as mmengine
+    does.
+
+    Args:
+        model (nn.Module): The model (a DDP wrapper is unwrapped).
+        state_dict (dict): The weights, keys already revised.
+        source (str): The checkpoint path, for the message.
+        opt_in (str): How to ask for a partial load, for the message.
     """
-    CheckpointLoader.register_scheme(
-        prefixes='', loader=load_local_checkpoint, force=True)
+    from mmengine.model import is_model_wrapper
+    if is_model_wrapper(model):
+        model = model.module
+    own = model.state_dict()
+    missing = [k for k in own if k not in state_dict
+               and not k.endswith('num_batches_tracked')]
+    unexpected = [k for k in state_dict if k not in own]
+    shapes = [k for k in own if k in state_dict
+              and hasattr(state_dict[k], 'shape')
+              and tuple(state_dict[k].shape) != tuple(own[k].shape)]
+    if not (missing or unexpected or shapes):
+        return
+    parts = []
+    for what, keys in (('missing from it', missing),
+                       ('unexpected in it', unexpected),
+                       ('of another shape', shapes)):
+        if keys:
+            few = ', '.join(keys[:3]) + (', ...' if len(keys) > 3 else '')
+            parts.append(f'{len(keys)} {what} ({few})')
+    raise WeightsMismatchError(
+        f'checkpoint {source!r} does not fit the model ({len(own)} weights): '
+        f'{"; ".join(parts)}; expected a checkpoint of this config\'s model: '
+        f'check the config/checkpoint pair, or {opt_in}')
+
+
+def load_model_checkpoint(model: torch.nn.Module, filename: str,
+                          map_location='cpu', partial: bool = False,
+                          revise_keys=((r'^module\.', ''), )):
+    """Load a local checkpoint into ``model``; a drop-in for mmengine's
+    ``load_checkpoint`` that loads safely and refuses weights that do not
+    fit unless ``partial``.
+
+    Args:
+        model (nn.Module): The model.
+        filename (str): Local checkpoint path.
+        map_location (str): As in :func:`torch.load`. Default: 'cpu'.
+        partial (bool): Load the fitting weights and skip the rest (with
+            mmengine's logged warning). Default: False.
+        revise_keys (list): (pattern, replacement) pairs applied to the
+            keys. Default: strip ``module.``.
+
+    Returns:
+        dict: The checkpoint.
+    """
+    from mmengine.runner.checkpoint import _load_checkpoint_to_model
+    checkpoint = load_local_checkpoint(filename, map_location)
+    if not partial:
+        check_weights_fit(model, _revise(dict(_state_dict(checkpoint)),
+                                         revise_keys), filename)
+    return _load_checkpoint_to_model(model, checkpoint, strict=False,
+                                     revise_keys=list(revise_keys))
+
+
+@contextlib.contextmanager
+def checkpoint_loading(opt_in: Optional[str] = None,
+                       partial: bool = False) -> Iterator[None]:
+    """Inside, mmengine loads local checkpoints through
+    :func:`load_local_checkpoint` and the Runner's ``load_from``/resume
+    refuse weights that do not fit (unless ``partial``); everything is
+    restored on exit.
+
+    Args:
+        opt_in (str, optional): How this tool's user trusts a file, for the
+            refusal message. Default: all the ways.
+        partial (bool): Let the Runner load a checkpoint that fits the model
+            only in part. Default: False.
+    """
+    from mmengine.runner import runner as runner_module
+    from mmengine.runner.checkpoint import CheckpointLoader
+    schemes = CheckpointLoader._schemes
+    previous = schemes.get('')
+    original = runner_module._load_checkpoint_to_model
+
+    def to_model(model, checkpoint, strict=False, logger='current',
+                 revise_keys=[(r'^module\.', '')]):
+        if not partial:
+            check_weights_fit(
+                model, _revise(dict(_state_dict(checkpoint)), revise_keys),
+                _LOADING[-1] if _LOADING else 'the checkpoint')
+        return original(model, checkpoint, strict, logger, revise_keys)
+
+    def local(filename, map_location=None):
+        _LOADING.append(filename)
+        return load_local_checkpoint(filename, map_location)
+
+    schemes[''] = local
+    runner_module._load_checkpoint_to_model = to_model
+    _OPT_IN.append(opt_in or DEFAULT_OPT_IN)
+    try:
+        yield
+    finally:
+        _OPT_IN.pop()
+        runner_module._load_checkpoint_to_model = original
+        if previous is None:
+            schemes.pop('', None)
+        else:
+            schemes[''] = previous
+        _LOADING.clear()
+
+
+_LOADING: List[str] = []
+

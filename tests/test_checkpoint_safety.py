@@ -1,0 +1,190 @@
+"""Checkpoints load with weights_only=True and possec's allowlist: a payload
+pickle never runs through tools/test.py, resume or load_from; possec's own
+checkpoints load with no flag; the opt-in is per file; importing possec
+changes nothing global."""
+import os
+import os.path as osp
+import pickle
+import zipfile
+
+import pytest
+import torch
+
+import possec  # noqa: F401
+from possec.apis import train
+from possec.errors import (CheckpointError, UntrustedCheckpointError,
+                           WeightsMismatchError)
+from possec.runtime import checkpoint as ckpt_mod
+
+from .conftest import ROOT, run_tool, tiny_overrides
+
+DEMO_FCN = osp.join(ROOT, 'configs', 'demo',
+                    'fcn_r18-d8_1xb8-160_synthetic-128x128.py')
+
+
+class _Payload:
+    """Unpickling calls os.system('touch MARKER')."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f'touch {self.marker}', )
+
+
+def _evil(tmp_path):
+    marker = tmp_path / 'PWNED'
+    path = str(tmp_path / 'evil.pth')
+    torch.save({'state_dict': {'w': torch.zeros(1)},
+                'meta': {'x': _Payload(marker)}}, path)
+    return path, marker
+
+
+def _opts(tiny_voc, work_dir):
+    opts = tiny_overrides(tiny_voc, work_dir, max_iters=2, interval=2)
+    opts['model.data_preprocessor.size'] = (64, 64)
+    return opts
+
+
+def _cli(opts):
+    out = []
+    for key, value in opts.items():
+        if isinstance(value, dict):
+            out += [f'{key}.{k}={v}' for k, v in value.items()]
+        elif isinstance(value, (list, tuple)):
+            out.append(f'{key}=[{",".join(map(str, value))}]')
+        else:
+            out.append(f'{key}={value}')
+    return out
+
+
+def test_payload_never_runs_through_test_tool(tiny_voc, tmp_path):
+    path, marker = _evil(tmp_path)
+    proc = run_tool(['tools/test.py', DEMO_FCN, path, '--cfg-options'] +
+                    _cli(_opts(tiny_voc, str(tmp_path / 'wd'))))
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert not marker.exists()
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: checkpoint '{path}' was not loaded: it "
+                           'holds the global posix.system')
+    assert '--trust-checkpoint' in last
+    assert 'Traceback' not in proc.stderr
+
+
+@pytest.mark.parametrize('how', ['resume', 'load_from'])
+def test_payload_never_runs_through_training(tiny_voc, tmp_path, how):
+    path, marker = _evil(tmp_path)
+    opts = _opts(tiny_voc, str(tmp_path / 'wd'))
+    kwargs = dict(resume=path) if how == 'resume' else {}
+    if how == 'load_from':
+        opts['load_from'] = path
+    with pytest.raises(UntrustedCheckpointError) as info:
+        train(DEMO_FCN, cfg_options=opts, **kwargs)
+    assert not marker.exists()
+    message = str(info.value)
+    assert 'holds the global posix.system' in message
+    assert '--trust-checkpoint' in message
+    assert '\n' not in message
+
+
+def test_trust_is_per_file(tmp_path):
+    path, marker = _evil(tmp_path)
+    (tmp_path / 'x').mkdir()
+    other, other_marker = _evil(tmp_path / 'x')
+    ckpt_mod.trust(path)
+    try:
+        ckpt_mod.load_local_checkpoint(path)
+        assert marker.exists()  # the opt-in does load the trusted file
+        with pytest.raises(UntrustedCheckpointError):
+            ckpt_mod.load_local_checkpoint(other)
+        assert not other_marker.exists()
+    finally:
+        ckpt_mod._TRUSTED.clear()
+
+
+def test_import_changes_nothing_global():
+    from mmengine.runner.checkpoint import CheckpointLoader, load_from_local
+    assert CheckpointLoader._get_checkpoint_loader('/x/y.pth') is \
+        load_from_local
+    assert torch.serialization.get_safe_globals() == []
+    with ckpt_mod.checkpoint_loading():
+        assert CheckpointLoader._get_checkpoint_loader('/x/y.pth') is not \
+            load_from_local
+        from mmengine.runner.checkpoint import load_from_http
+        assert CheckpointLoader._get_checkpoint_loader('https://a/b.pth') \
+            is load_from_http
+    assert CheckpointLoader._get_checkpoint_loader('/x/y.pth') is \
+        load_from_local
+    assert torch.serialization.get_safe_globals() == []
+
+
+@pytest.fixture(scope='module')
+def real_checkpoint(tiny_voc, tmp_path_factory):
+    """A checkpoint written by a real 2-iteration run of the FCN demo."""
+    work_dir = str(tmp_path_factory.mktemp('real'))
+    train(DEMO_FCN, cfg_options=_opts(tiny_voc, work_dir))
+    return osp.join(work_dir, 'iter_2.pth')
+
+
+def test_own_checkpoint_globals_are_allowlisted(real_checkpoint):
+    found = set(torch.serialization.get_unsafe_globals_in_checkpoint(
+        real_checkpoint))
+    # what an mmengine checkpoint pickles (besides torch's own types)
+    assert 'mmengine.logging.history_buffer.HistoryBuffer' in found
+    assert found <= ckpt_mod._allowed_names()
+    assert 'builtins.getattr' not in ckpt_mod._allowed_names()
+    loaded = ckpt_mod.load_local_checkpoint(real_checkpoint)
+    full = torch.load(real_checkpoint, weights_only=False)
+    assert loaded['state_dict'].keys() == full['state_dict'].keys()
+    for key, value in full['state_dict'].items():
+        assert torch.equal(loaded['state_dict'][key], value)
+    hub = loaded['message_hub']['log_scalars']
+    assert all(type(v).__name__ == 'HistoryBuffer' for v in hub.values())
+
+
+def test_getattr_gadget_is_refused(tmp_path):
+    # builtins.getattr reaches a function's __globals__ and from there
+    # anything; the allowlist must not admit it.
+    path = str(tmp_path / 'gadget.pth')
+    with open(path, 'wb') as f:
+        torch.save({'x': 1}, f)
+    data = pickle.dumps(getattr, protocol=2)
+    with zipfile.ZipFile(path) as z:
+        names = z.namelist()
+        contents = {n: z.read(n) for n in names}
+    pkl = [n for n in names if n.endswith('data.pkl')][0]
+    contents[pkl] = data
+    with zipfile.ZipFile(path, 'w') as z:
+        for name in names:
+            z.writestr(name, contents[name])
+    with pytest.raises(UntrustedCheckpointError, match='builtins.getattr'):
+        ckpt_mod.load_local_checkpoint(path)
+
+
+def test_corrupt_and_truncated_checkpoints(real_checkpoint, tmp_path):
+    truncated = str(tmp_path / 'truncated.pth')
+    with open(real_checkpoint, 'rb') as f:
+        data = f.read()
+    with open(truncated, 'wb') as f:
+        f.write(data[:len(data) // 2])
+    garbage = str(tmp_path / 'garbage.pth')
+    with open(garbage, 'wb') as f:
+        f.write(b'not a checkpoint at all' * 10)
+    for path in (truncated, garbage):
+        with pytest.raises(CheckpointError) as info:
+            ckpt_mod.load_local_checkpoint(path)
+        message = str(info.value)
+        assert message.startswith(f'checkpoint {path!r} cannot be read (')
+        assert 'truncated or not a checkpoint' in message
+        assert '\n' not in message
+
+
+def test_weights_of_another_model_are_refused(real_checkpoint):
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3))
+    with pytest.raises(WeightsMismatchError) as info:
+        ckpt_mod.load_model_checkpoint(model, real_checkpoint)
+    message = str(info.value)
+    assert 'does not fit the model (2 weights): 2 missing from it ' \
+        '(0.weight, 0.bias)' in message
+    assert 'unexpected in it (backbone.' in message
+    assert '--partial-load' in message

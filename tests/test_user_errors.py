@@ -1,0 +1,228 @@
+"""Every bad input of issue 17's list ends in one line on stderr (expected /
+found / what to do) and exit status 2, through possec.apis.cli.run_cli (what
+tools/train.py and tools/test.py call), without a traceback."""
+import os.path as osp
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from possec.apis import test, train
+from possec.apis.cli import run_cli
+from possec.apis.explain import min_input_size
+from possec.apis.train import prepare_config
+
+from .conftest import ROOT, run_tool, tiny_overrides
+
+DEMO_FCN = osp.join(ROOT, 'configs', 'demo',
+                    'fcn_r18-d8_1xb8-160_synthetic-128x128.py')
+PARSENET_DEMO = osp.join(ROOT, 'configs', 'demo',
+                         'parsenet_pos_synthetic.py')
+
+
+def _opts(root, work_dir, **extra):
+    opts = tiny_overrides(root, work_dir, max_iters=2, interval=2)
+    opts['model.data_preprocessor.size'] = (64, 64)
+    opts.update(extra)
+    return opts
+
+
+def _one_line(capsys, fn, *args, **kwargs):
+    """Run through run_cli; assert exit 2 and return the error line."""
+    with pytest.raises(SystemExit) as info:
+        run_cli(fn, *args, **kwargs)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert 'Traceback' not in err
+    lines = [line for line in err.splitlines() if line.startswith('error:')]
+    assert len(lines) == 1, err[-2000:]
+    return lines[0]
+
+
+@pytest.fixture
+def bad_voc(tiny_voc, tmp_path):
+    """A copy of the tiny dataset whose train split holds one image, and
+    the paths of that image and its label."""
+    root = str(tmp_path / 'VOC2012')
+    shutil.copytree(tiny_voc, root)
+    split = osp.join(root, 'ImageSets', 'Segmentation', 'train.txt')
+    name = open(split).read().split()[0]
+    with open(split, 'w') as f:
+        f.write(name + '\n')
+    return root, osp.join(root, 'JPEGImages', f'{name}.jpg'), osp.join(
+        root, 'SegmentationClass', f'{name}.png')
+
+
+def test_corrupt_jpeg_names_the_image(bad_voc, tmp_path):
+    root, img, _ = bad_voc
+    with open(img, 'r+b') as f:  # keep the JPEG header, garble the rest
+        f.seek(20)
+        f.write(b'\x00' * 200)
+        f.truncate(400)
+    opts = _opts(root, str(tmp_path / 'wd'))
+    args = ['tools/train.py', DEMO_FCN, '--cfg-options']
+    for key, value in opts.items():
+        if isinstance(value, dict):
+            args += [f'{key}.{k}={v}' for k, v in value.items()]
+        elif isinstance(value, (list, tuple)):
+            args.append(f'{key}=[{",".join(map(str, value))}]')
+        else:
+            args.append(f'{key}={value}')
+    proc = run_tool(args)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert 'Traceback' not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last == (f"error: image {img!r} cannot be decoded: expected a "
+                    'readable image file (JPEG/PNG), found a corrupt or '
+                    'truncated one; replace it, or remove its name from the '
+                    'split file')
+
+
+def test_label_of_another_size_names_the_image(bad_voc, tmp_path, capsys):
+    root, img, label = bad_voc
+    Image.fromarray(np.zeros((48, 64), np.uint8)).save(label)
+    line = _one_line(capsys, train, DEMO_FCN,
+                     cfg_options=_opts(root, str(tmp_path / 'wd')))
+    assert line.startswith(f'error: label {label!r} is 64x48 (WxH) but its '
+                           f'image {img!r} is 64x64: expected a label of '
+                           "the image's size")
+
+
+def test_label_value_out_of_range_names_the_image(bad_voc, tmp_path,
+                                                  capsys):
+    root, img, label = bad_voc
+    array = np.array(Image.open(label))
+    array[3, 5] = 40
+    array[0, 0] = 255  # the ignore index is fine
+    Image.fromarray(array).save(label)
+    # with a DataLoader worker process: the worker's error still gives one
+    # line
+    opts = _opts(root, str(tmp_path / 'wd'), **{
+        'train_dataloader.num_workers': 1})
+    line = _one_line(capsys, train, DEMO_FCN, cfg_options=opts)
+    assert line == (
+        f'error: label {label!r} (image {img!r}) holds class value(s) 40: '
+        'expected 0..20 (num_classes=21) or the ignore index 255; fix the '
+        "label, or set the model's num_classes (decode_head.num_classes) "
+        'to match the dataset')
+
+
+def test_leftover_base_keys_after_switching_head(tmp_path, capsys):
+    config = tmp_path / 'psp.py'
+    config.write_text(f'_base_ = [{DEMO_FCN!r}]\n'
+                      "model = dict(decode_head=dict(type='PSPHead', "
+                      'pool_scales=(1, 2, 3, 6)))\n')
+    line = _one_line(capsys, prepare_config, str(config))
+    assert line.startswith(
+        "error: model.decode_head (PSPHead) takes no argument 'num_convs', "
+        "'concat_input'")
+    assert "decode_head=dict(_delete_=True, type='PSPHead', ...)" in line
+
+
+def test_unknown_padding_mode_from_options(tiny_voc, tmp_path, capsys):
+    opts = _opts(tiny_voc, str(tmp_path / 'wd'), **{
+        'model.backbone.type': 'PadResNetV1c',
+        'model.backbone.padding_mode': 'mirror'})
+    line = _one_line(capsys, train, DEMO_FCN, cfg_options=opts)
+    assert line.startswith(
+        'error: model.backbone (PadResNetV1c) rejected its config: unknown '
+        "padding_mode 'mirror'; expected one of")
+    assert 'set by --cfg-options model.backbone.type=PadResNetV1c ' \
+        'model.backbone.padding_mode=mirror' in line
+
+
+def test_min_input_size_of_valid_convolution_backbones():
+    # the sizes the docs state (configs/_base_/padding, docs/benchmarks.md)
+    base = dict(type='PadResNetV1c', padding_mode='none', num_stages=4,
+                out_indices=(0, 1, 2, 3), dilations=(1, 1, 2, 4),
+                strides=(1, 2, 1, 1), contract_dilation=True,
+                norm_cfg=dict(type='BN', requires_grad=True))
+    assert min_input_size(dict(base, depth=18)) == 311
+    assert min_input_size(dict(base, depth=50)) == 431
+
+
+def test_no_padding_on_too_small_images(tiny_voc, tmp_path, capsys):
+    opts = _opts(tiny_voc, str(tmp_path / 'wd'), **{
+        'model.backbone.type': 'PadResNetV1c',
+        'model.backbone.padding_mode': 'none'})
+    line = _one_line(capsys, train, DEMO_FCN, cfg_options=opts)
+    assert line.startswith(
+        "error: model.backbone PadResNetV1c (depth 18) with padding_mode="
+        "'none' needs inputs of at least 311x311 pixels")
+
+
+@pytest.fixture(scope='module')
+def fcn_checkpoint(tiny_voc, tmp_path_factory):
+    work_dir = str(tmp_path_factory.mktemp('fcn'))
+    train(DEMO_FCN, cfg_options=_opts(tiny_voc, work_dir))
+    return osp.join(work_dir, 'iter_2.pth')
+
+
+def test_truncated_checkpoint(fcn_checkpoint, tiny_voc, tmp_path, capsys):
+    path = str(tmp_path / 'cut.pth')
+    with open(fcn_checkpoint, 'rb') as f:
+        data = f.read()
+    with open(path, 'wb') as f:
+        f.write(data[:100000])
+    line = _one_line(capsys, test, DEMO_FCN, path,
+                     cfg_options=_opts(tiny_voc, str(tmp_path / 'wd')))
+    assert line.startswith(f'error: checkpoint {path!r} cannot be read (')
+    assert 'it is truncated or not a checkpoint' in line
+
+
+def test_checkpoint_of_another_model(fcn_checkpoint, tiny_voc, tmp_path,
+                                     capsys):
+    opts = _opts(tiny_voc, str(tmp_path / 'wd'))
+    line = _one_line(capsys, test, PARSENET_DEMO, fcn_checkpoint,
+                     cfg_options=opts)
+    assert line.startswith(f'error: checkpoint {fcn_checkpoint!r} does not '
+                           'fit the model (')
+    assert ' missing from it (' in line and ' unexpected in it (' in line
+    assert line.endswith('or pass --partial-load to load only the weights '
+                         'that fit')
+    assert not osp.exists(osp.join(str(tmp_path / 'wd'), 'metrics.json'))
+    # the explicit opt-in runs the half-fitting model
+    metrics = test(PARSENET_DEMO, fcn_checkpoint, cfg_options=opts,
+                   partial_load=True)
+    assert 'mIoU' in metrics
+
+
+def test_misspelt_top_level_option(capsys):
+    line = _one_line(capsys, prepare_config, DEMO_FCN, cfg_options={
+        'test_evalutor.type': 'BorderIoUMetric'})
+    assert line.startswith("error: --cfg-options test_evalutor.type: the "
+                           "config has no top-level key 'test_evalutor'")
+    assert 'closest valid names: test_evaluator' in line
+
+
+def test_misspelt_module_argument_option(capsys):
+    line = _one_line(capsys, prepare_config, DEMO_FCN, cfg_options={
+        'model.backbone.type': 'PadResNetV1c',
+        'model.backbone.paddng_mode': 'reflect'})
+    assert line.startswith(
+        "error: --cfg-options model.backbone.paddng_mode: model.backbone "
+        "(PadResNetV1c) takes no argument 'paddng_mode'; closest valid "
+        'names: padding_mode')
+
+
+def test_misspelt_loop_argument_option(capsys):
+    line = _one_line(capsys, prepare_config, DEMO_FCN, cfg_options={
+        'train_cfg.max_iter': 10})
+    assert line.startswith(
+        "error: --cfg-options train_cfg.max_iter: train_cfg "
+        "(IterBasedTrainLoop) takes no argument 'max_iter'; closest valid "
+        'names: max_iters')
+
+
+def test_legitimate_additions_pass():
+    cfg = prepare_config(DEMO_FCN, cfg_options={
+        'model.backbone.type': 'PadResNetV1c',
+        'model.backbone.padding_mode': 'reflect',
+        'test_evaluator.type': 'BorderIoUMetric',
+        'train_cfg.max_iters': 10,
+        'default_hooks.checkpoint.max_keep_ckpts': 2,
+        'optim_wrapper.optimizer.lr': 0.01,
+        'trust_load_from': True})
+    assert cfg.model.backbone.padding_mode == 'reflect'
+    assert cfg.test_evaluator.type == 'BorderIoUMetric'
