@@ -1,3 +1,6 @@
+# ParseNet R-50-D8 in its paper form on Pascal VOC 2012 + SBD, 512x512, 20k
+# iterations; also the model zoo's zero-padding ParseNet (its other paddings
+# are configs/zoo/parsenet_r50-d8-{padding}_4xb4-20k_voc12aug-512x512.py).
 _base_ = [
     '../_base_/models/parsenet_r50-d8.py',
     'mmseg::_base_/datasets/pascal_voc12_aug.py',

@@ -1,3 +1,5 @@
+# ParseNet R-50-D8 in its paper form on Pascal VOC 2012 + SBD, 512x512, 40k
+# iterations.
 _base_ = [
     '../_base_/models/parsenet_r50-d8.py',
     'mmseg::_base_/datasets/pascal_voc12_aug.py',

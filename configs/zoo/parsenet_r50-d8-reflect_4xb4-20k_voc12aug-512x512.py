@@ -1,3 +1,5 @@
-# Model zoo: ParseNet (global context), no position head, with reflect padding in the backbone.
-_base_ = ['./parsenet_r50-d8-zeros_4xb4-20k_voc12aug-512x512.py']
+# Model zoo: ParseNet (global context), no position head,
+# with 'reflect' padding in the backbone; everything else as in its
+# zero-padding sibling.
+_base_ = '../parsenet/parsenet_r50-d8_4xb4-20k_voc12aug-512x512.py'
 model = dict(backbone=dict(padding_mode='reflect'))
