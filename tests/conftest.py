@@ -5,7 +5,15 @@ import sys
 
 import pytest
 
+#: The repository root; test modules import it (or take the ``repo_root``
+#: fixture) instead of computing it again.
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+@pytest.fixture(scope='session')
+def repo_root():
+    """The repository root (tools are run and found from there)."""
+    return ROOT
 
 
 def tiny_overrides(data_root, work_dir, max_iters=4, interval=2):

@@ -1,4 +1,4 @@
-"""Tests of the position probe (possec.analysis.probe*): inputs, cache,
+"""Tests of the position probe (possec.analysis.probe): inputs, cache,
 readout = PosENetHead, training, reports, CLI, and the paper's findings."""
 import csv
 import importlib.util
@@ -14,20 +14,18 @@ import torch.nn.functional as F
 from scipy.stats import spearmanr
 from torch import nn
 
-from possec.analysis.probe import (cached_features, extract, make_readout,
-                                   predict_readout, readout_loss,
-                                   train_readout)
-from possec.analysis.probe_data import (ProbeError, load_images,
-                                        split_indices)
-from possec.analysis.probe_encoders import FrozenEncoder, build_encoder
-from possec.analysis.probe_report import format_table, write_results
-from possec.analysis.probe_run import run_probe
-from possec.analysis.probe_score import score
+from possec.analysis.probe import (FrozenEncoder, ProbeError, build_encoder,
+                                   cached_features, extract, format_table,
+                                   make_readout, predict_readout,
+                                   probe_images, run_probe, score,
+                                   split_indices, train_readout,
+                                   write_results)
+from possec.analysis.probe.readout import readout_loss
 from possec.models.decode_heads import PosENetHead
 from possec.models.layers import convert_padding
 from possec.position import position_maps
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from .conftest import ROOT
 
 
 @pytest.fixture(autouse=True, scope='module')
@@ -75,13 +73,13 @@ def h_spc(result, setting=None):
 
 
 def test_generated_images():
-    black = load_images('black', 16, 3)
-    white = load_images('white', 16, 3)
-    noise = load_images('noise', 16, 3, seed=1)
+    black = probe_images('black', 16, 3)
+    white = probe_images('white', 16, 3)
+    noise = probe_images('noise', 16, 3, seed=1)
     assert black.shape == (3, 3, 16, 16) and black.dtype == torch.uint8
     assert int(black.max()) == 0 and int(white.min()) == 255
-    assert torch.equal(noise, load_images('noise', 16, 3, seed=1))
-    assert not torch.equal(noise, load_images('noise', 16, 3, seed=2))
+    assert torch.equal(noise, probe_images('noise', 16, 3, seed=1))
+    assert not torch.equal(noise, probe_images('noise', 16, 3, seed=2))
     # uniform over 0..255: mean 127.5, sd 73.9
     assert abs(noise.double().mean().item() - 127.5) < 3
     assert abs(noise.double().std().item() - 73.9) < 3
@@ -95,23 +93,23 @@ def test_folder_images(tmp_path):
     (tmp_path / 'c.png').write_bytes(b'not an image')
     (tmp_path / 'notes.txt').write_text('ignored')
     with pytest.warns(UserWarning, match='c.png'):
-        imgs = load_images(str(tmp_path), 8)
+        imgs = probe_images(str(tmp_path), 8)
     assert imgs.shape == (2, 3, 8, 8)
     assert imgs[0, 0].min() == 255 and imgs[0, 1:].max() == 0  # RGB order
-    assert load_images(str(tmp_path), 8, num=1).shape[0] == 1
+    assert probe_images(str(tmp_path), 8, num=1).shape[0] == 1
 
 
 def test_bad_image_sources(tmp_path):
     with pytest.raises(ValueError, match='no images found'):
-        load_images(str(tmp_path))
+        probe_images(str(tmp_path))
     (tmp_path / 'x.jpg').write_bytes(b'broken')
     with pytest.warns(UserWarning), pytest.raises(ValueError,
                                                   match='could be read'):
-        load_images(str(tmp_path))
+        probe_images(str(tmp_path))
     with pytest.raises(ValueError, match='black, white, noise'):
-        load_images('no/such/folder')
+        probe_images('no/such/folder')
     with pytest.raises(ValueError, match='number of images'):
-        load_images('noise')
+        probe_images('noise')
 
 
 def test_split_indices():
@@ -129,7 +127,7 @@ def test_split_indices():
 
 @pytest.mark.parametrize('budget', [1e9, 0])
 def test_cache_memory_and_disk(budget, capsys):
-    images = load_images('noise', 12, 5)
+    images = probe_images('noise', 12, 5)
     enc = tiny_encoder()
     cache = extract(enc, images, grid=6, budget_bytes=budget, batch_size=2,
                     progress=True)
@@ -156,7 +154,7 @@ def test_cache_memory_and_disk(budget, capsys):
 
 
 def test_disk_cache_gives_the_same_probe():
-    images = load_images('noise', 16, 20)
+    images = probe_images('noise', 16, 20)
     kw = dict(grid=8, train=dict(epochs=2, batch_size=4), progress=False)
     mem = run_probe(images, tiny_encoder(), **kw)
     disk = run_probe(images, tiny_encoder(), cache_budget=0, **kw)
@@ -177,19 +175,19 @@ def test_build_encoder_errors():
 
 
 def test_posenet_encoder_is_the_raw_image():
-    images = load_images('noise', 8, 2)
+    images = probe_images('noise', 8, 2)
     (level, ) = build_encoder('posenet')(images)
     torch.testing.assert_close(level, images.float() / 255)
 
 
 def test_vgg16_encoder_padding_and_frozen():
     zeros = build_encoder('vgg16', seed=0)
-    levels = zeros(load_images('noise', 32, 1))
+    levels = zeros(probe_images('noise', 32, 1))
     assert [f.shape[1] for f in levels] == [64, 128, 256, 512, 512]
     assert [f.shape[-1] for f in levels] == [32, 16, 8, 4, 2]
     # each 3x3 conv without padding loses 2 pixels (PadVGG's formula)
     none = build_encoder('vgg16', padding_mode='none', seed=0)
-    levels = none(load_images('noise', 224, 1))
+    levels = none(probe_images('noise', 224, 1))
     assert [f.shape[-1] for f in levels] == [220, 106, 47, 17, 2]
     assert not any(p.requires_grad for p in zeros.parameters())
     zeros.train()
@@ -237,7 +235,7 @@ def test_config_and_checkpoint(tmp_path):
 def test_readout_is_the_posenet_head():
     """Trained on the cache, the readout's weights make a full PosENetHead
     (one input per encoder level) that predicts the same maps."""
-    images = load_images('noise', 32, 10)
+    images = probe_images('noise', 32, 10)
     enc = tiny_encoder()
     cache = extract(enc, images, grid=10, progress=False)
     head = make_readout([40], grid=10, num_convs=2, kernel_size=3,
@@ -261,7 +259,7 @@ def test_readout_is_the_posenet_head():
 def test_joint_training_equals_one_pattern_at_a_time():
     """The summed loss gives each pattern of a one-layer readout exactly the
     updates it gets when trained alone."""
-    images = load_images('noise', 16, 12)
+    images = probe_images('noise', 16, 12)
     cache = extract(tiny_encoder(), images, grid=8, progress=False)
     feats = cached_features(cache)
     opts = dict(epochs=3, batch_size=4, lr_step=2, progress=False)
@@ -303,7 +301,7 @@ def test_loss_and_score_formulas():
 
 
 def test_divergence_warns():
-    images = load_images('noise', 16, 20)
+    images = probe_images('noise', 16, 20)
     with pytest.warns(UserWarning, match='readout diverged'):
         res = run_probe(images, tiny_encoder(), grid=8,
                         train=dict(epochs=3, batch_size=4, lr=100.),
@@ -312,7 +310,7 @@ def test_divergence_warns():
 
 
 def test_run_probe_errors():
-    images = load_images('black', 8, 4)
+    images = probe_images('black', 8, 4)
     enc = build_encoder('posenet')
     with pytest.raises(ValueError, match='unknown ablation'):
         run_probe(images, enc, ablate='width', progress=False)
@@ -368,7 +366,7 @@ def test_reports_and_cli(tmp_path, capsys):
 
 
 def test_write_results_levels_ablation(tmp_path):
-    images = load_images('noise', 16, 10)
+    images = probe_images('noise', 16, 10)
     result = run_probe(images, tiny_encoder(), grid=8, ablate='levels',
                        train=dict(epochs=1, batch_size=4), progress=False)
     assert [r['setting'] for r in result['rows']] == ['f1', 'f2', 'f3',
@@ -383,7 +381,7 @@ def test_write_results_levels_ablation(tmp_path):
 def test_posenet_alone_reads_position_only_through_padding():
     """Paper Table 3 (PosENet on raw images): readout padding 0/1/2 gives
     H SPC .012 / .274 / .397."""
-    images = load_images('noise', 56, 256)
+    images = probe_images('noise', 56, 256)
     result = run_probe(images, build_encoder('posenet'), grid=28,
                        ablate='padding', progress=False)
     p0, p1, p2 = (h_spc(result, s) for s in ('0', '1', '2'))
@@ -394,7 +392,7 @@ def test_posenet_alone_reads_position_only_through_padding():
 
 
 def test_zero_padding_carries_more_position_than_circular_or_none():
-    images = load_images('noise', 32, 64)
+    images = probe_images('noise', 32, 64)
     kw = dict(grid=16, train=dict(batch_size=16), progress=False)
     spcs = {mode: h_spc(run_probe(images, tiny_encoder(mode), **kw))
             for mode in ('zeros', 'circular', 'none')}
@@ -406,7 +404,7 @@ def test_zero_padding_carries_more_position_than_circular_or_none():
 
 
 def test_black_images_zero_padding_reads_position_circular_cannot():
-    images = load_images('black', 32, 20)
+    images = probe_images('black', 32, 20)
     result = run_probe(images, lambda mode: tiny_encoder(mode or 'zeros'),
                        grid=16, ablate='encoder-padding',
                        values=['zeros', 'circular'],
@@ -418,20 +416,3 @@ def test_black_images_zero_padding_reads_position_circular_cannot():
     spread = pred.flatten(2).amax(-1) - pred.flatten(2).amin(-1)
     assert spread.max() < 1e-6
     assert abs(h_spc(result, 'circular')) < 0.01
-
-
-def test_benchmark_quick(tmp_path):
-    """The cached probe and the naive loop compute the same readouts (the
-    benchmark's speed is reported, never asserted)."""
-    from possec.analysis.bench_cli import main  # the tool's whole body
-    res = main('probe', ['--quick', '--out', str(tmp_path / 'bench.json')])
-    assert not res['diverged'] and res['spc']['cached']['H'] > 0.5
-    assert res['max_spc_diff'] < 1e-3
-    for p in ('H', 'V', 'G', 'HS', 'VS'):
-        assert res['mae']['cached'][p] == pytest.approx(
-            res['mae']['naive'][p], abs=1e-4)
-    assert res['times']['naive']['ratio'] == 1.0
-    assert res['speedup'] == pytest.approx(
-        1 / res['times']['cached']['ratio'])
-    with open(tmp_path / 'bench.json') as f:
-        assert json.load(f)['settings']['num_images'] == 8

@@ -10,14 +10,14 @@ import pytest
 from mmengine.config import Config
 from PIL import Image
 
-from possec.analysis import study
-from possec.analysis.study_grid import (DEFAULT_BLOCKS, HEAD_CONFIGS, QUICK,
-                                        RUNTIME_SETTINGS,
-                                        Cell, StudyError, build_grid,
-                                        cell_options, data_root,
-                                        resolve_grid)
-from possec.analysis.study_report import (contrasts, group, mean_sd,
-                                          write_report)
+from possec.analysis.common import config_path
+from possec.analysis.study import cells as study
+from possec.analysis.study.aggregate import contrasts, group, mean_sd
+from possec.analysis.study.grid import (DEFAULT_BLOCKS, DEFAULT_SETTINGS,
+                                        HEAD_CONFIGS, RUNTIME_SETTINGS, Cell,
+                                        StudyError, build_grid, cell_options,
+                                        data_root, resolve_grid)
+from possec.analysis.study.report import write_report
 
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
 
@@ -70,7 +70,13 @@ def test_resolve_grid_quick_and_one_block():
         for padding, pos in (('zeros', 'none'), ('circular', 'none'),
                              ('zeros', '+1')))
     assert {(c.head, c.seed) for c in cells} == {('parsenet', 0)}
-    assert settings == QUICK['settings']
+    assert len(cells) == 6
+    # the full study's training recipe and length, on smaller data
+    for key in ('max_iters', 'batch_size', 'optimizer', 'lr', 'img_size',
+                'num_train', 'probe_images'):
+        assert settings[key] == DEFAULT_SETTINGS[key], key
+    assert settings['num_val'] < DEFAULT_SETTINGS['num_val']
+    assert settings['probe_epochs'] < DEFAULT_SETTINGS['probe_epochs']
     cells, settings = resolve_grid(layouts=['uniform'], seeds=[3],
                                    heads=['fcn'], max_iters=7,
                                    img_size=None)
@@ -96,7 +102,7 @@ def test_cell_options_make_the_cells_model(head, pos, scales, tmp_path):
     settings = study.check_settings(dict(img_size=48, max_iters=9,
                                          data_root=str(tmp_path)))
     cell = Cell('border-shift', head, 'circular', pos, 5)
-    cfg = Config.fromfile(HEAD_CONFIGS[head])
+    cfg = Config.fromfile(config_path(HEAD_CONFIGS[head]))
     cfg.merge_from_dict(cell_options(cell, settings, str(tmp_path / 'w'),
                                      'm.json'))
     model = cfg.model
@@ -109,7 +115,8 @@ def test_cell_options_make_the_cells_model(head, pos, scales, tmp_path):
         scales)
     assert [h.grad_scale for h in aux[1:]] == scales
     # the PosENet head reads R-18's four stages, as the demo's does
-    demo = Config.fromfile(HEAD_CONFIGS['parsenet']).model.auxiliary_head
+    demo = Config.fromfile(config_path(
+        HEAD_CONFIGS['parsenet'])).model.auxiliary_head
     for h in aux[1:]:
         assert h.in_channels == demo[1].in_channels == [64, 128, 256, 512]
     assert cfg.randomness.seed == 5
@@ -129,7 +136,7 @@ def test_cell_options_make_the_cells_model(head, pos, scales, tmp_path):
     assert cfg.val_evaluator.type == 'BorderIoUMetric'
     assert cfg.val_evaluator.results_file == 'm.json'
     sgd = dict(settings, optimizer='sgd', lr=0.05)
-    cfg = Config.fromfile(HEAD_CONFIGS[head])
+    cfg = Config.fromfile(config_path(HEAD_CONFIGS[head]))
     cfg.merge_from_dict(cell_options(cell, sgd, str(tmp_path / 'w'), 'm'))
     assert cfg.optim_wrapper.optimizer == dict(
         type='SGD', lr=0.05, momentum=0.9, weight_decay=0.0005)
@@ -289,12 +296,11 @@ def test_study_runs_resumes_and_skips(tmp_path, monkeypatch):
         study.run_study(cells, out, dict(settings, max_iters=3))
 
 
-def test_cli_parses_signed_position_heads():
+def test_cli_parses_signed_position_heads(repo_root):
     import importlib.util
-    from .conftest import ROOT
     spec = importlib.util.spec_from_file_location(
         'position_study_tool',
-        osp.join(ROOT, 'tools', 'analysis', 'position_study.py'))
+        osp.join(repo_root, 'tools', 'analysis', 'position_study.py'))
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     args = tool.parse_args(['--pos-heads', 'none', '-1', '+1', '--seeds',

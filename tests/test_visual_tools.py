@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from captum.attr import Deconvolution, Occlusion
 from PIL import Image
 from torch import nn
 
-from possec.analysis.deconvnet import layer_fn, project
-from possec.analysis.invariance import feature_change, transform, undo
-from possec.analysis.occlusion import occlusion, occlusion_map
-from possec.analysis.receptive_field import receptive_field
-from possec.analysis.theoretical_field import theoretical_field
+from possec.analysis.fields import (layer_fn, occlusion, occlusion_map,
+                                    project, receptive_field,
+                                    theoretical_field)
+from possec.analysis.fields.invariance import feature_change, transform, undo
 from possec.apis.checks import UserError
 
 from .conftest import ROOT
@@ -157,6 +157,39 @@ def test_occlusion_map_matches_explicit_loops():
     np.testing.assert_allclose(heat.numpy(),
                                _numpy_occlusion(x[0, 0].numpy(), 6, 4),
                                rtol=1e-12, atol=1e-15)
+    with pytest.raises(UserError, match='stride 7 is larger'):
+        occlusion_map(lambda b: b, x, 0, torch.ones(20, 23, dtype=bool),
+                      size=6, stride=7)
+
+
+def test_occlusion_equals_captum_where_windows_align():
+    """Captum's Occlusion crops its last window at the stride grid, possec
+    puts it flush with the border: on a 22x26 image, 6-pixel squares every
+    4 pixels align on both axes and the maps agree; on 23 columns they
+    differ only where Captum's cropped window lies. (Captum divides by the
+    window count in float32: the maps agree to float32 rounding.)"""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 4, 5, padding=2).double()
+
+    def fn(b):
+        return conv(b)
+
+    region = torch.zeros(22, 26, dtype=torch.bool)
+    region[5:15, 8:20] = True
+    for width in (26, 23):
+        x = torch.randn(1, 3, 22, width, dtype=torch.float64)
+        mask = region[:, :width]
+        heat, _ = occlusion_map(fn, x, 2, mask, size=6, stride=4,
+                                batch_size=5)
+        ref = Occlusion(lambda b: fn(b)[:, 2][:, mask].mean(1)).attribute(
+            x, sliding_window_shapes=(3, 6, 6), strides=(3, 4, 4),
+            perturbations_per_eval=5)[0, 0].double()
+        if width == 26:
+            torch.testing.assert_close(heat, ref, rtol=1e-6, atol=1e-7)
+        else:  # Captum's last column window starts at 20, possec's at 17
+            torch.testing.assert_close(heat[:, :17], ref[:, :17], rtol=1e-6,
+                                       atol=1e-7)
+            assert (heat[:, 17:] - ref[:, 17:]).abs().max() > 1e-3
 
 
 def test_occlusion_peaks_over_a_planted_object():
@@ -204,9 +237,14 @@ def test_deconvnet_matches_explicit_and_stays_in_the_field():
     act = fn(x).detach()
     channel = int(act.amax(dim=(0, 2, 3)).argmax())
     unit = divmod(int(act[0, channel].argmax()), act.shape[-1])
-    proj = project(fn, x, channel, [unit])[0]
+    proj = project(net, fn, x, channel, [unit])[0]
     expected = _explicit_deconvnet(net, x, channel, unit)[0]
     torch.testing.assert_close(proj, expected, rtol=1e-12, atol=1e-12)
+    # Captum's Deconvolution starts from 1, possec from the activation
+    captum = Deconvolution(net).attribute(
+        x.clone(), target=(channel, ) + tuple(unit))[0].detach()
+    torch.testing.assert_close(proj / act[0, channel][unit], captum,
+                               rtol=0, atol=1e-12)
     # field: conv3 (3 px), pool 2 (4 px, stride 2, centre 0.5), conv3
     # (8 px): unit u sees rows 2u-3 .. 2u+4
     rows, cols = np.nonzero(proj.abs().sum(0).detach().numpy())

@@ -1,35 +1,23 @@
-from .deconvnet import deconvnet, project, run_deconvnet
-from .invariance import feature_change, run_invariance
-from .occlusion import occlusion, occlusion_map, run_occlusion
-from .receptive_field import change_map, receptive_field, run_receptive_field
-from .probe import (cached_features, extract, make_readout, predict_readout,
-                    train_readout)
-from .probe_data import ProbeError, load_images, split_indices
-from .probe_encoders import FrozenEncoder, build_encoder
-from .probe_report import write_results
-from .probe_run import ABLATIONS, position_probe, run_probe
-from .probe_score import score
-from .study import run_cell, run_study
-from .study_grid import Cell, StudyError, build_grid, resolve_grid
-from .study_report import write_report as write_study_report
-from .theoretical_field import Field, theoretical_field
-from .vis_common import load_segmentor
+"""possec's analyses: the library code behind ``tools/analysis/``.
+
+- :mod:`.probe`: the position probe (PosENet readout of a frozen encoder);
+- :mod:`.study`: the position study (a grid of trainings and its report);
+- :mod:`.fields`: what a unit sees (receptive fields, occlusion,
+  deconvnet, invariance to translation, rotation and scaling);
+- :mod:`.common`: what they share (config lookup, the offline model
+  builder, images, figures, JSON, logging, command-line options).
+
+:mod:`.fields` is not imported here: it loads Captum, which adds about two
+seconds to the start of every tool that does not need it. The benchmarks
+are a package of their own, :mod:`possec.benchmarks`.
+"""
+from . import common, probe, study
+from .common import config_path, load_segmentor
+from .probe import build_encoder, position_probe, run_probe
+from .study import resolve_grid, run_study, write_report
 
 __all__ = [
-    'ABLATIONS', 'FrozenEncoder', 'ProbeError', 'build_encoder',
-    'cached_features', 'extract', 'load_images', 'make_readout',
-    'position_probe', 'predict_readout', 'run_probe', 'score',
-    'split_indices', 'train_readout', 'write_results'
-]
-
-__all__ += [
-    'Field', 'change_map', 'deconvnet', 'feature_change', 'load_segmentor',
-    'occlusion', 'occlusion_map', 'project', 'receptive_field',
-    'run_deconvnet', 'run_invariance', 'run_occlusion',
-    'run_receptive_field', 'theoretical_field'
-]
-
-__all__ += [
-    'Cell', 'StudyError', 'build_grid', 'resolve_grid', 'run_cell',
-    'run_study', 'write_study_report'
+    'build_encoder', 'common', 'config_path', 'load_segmentor',
+    'position_probe', 'probe', 'resolve_grid', 'run_probe', 'run_study',
+    'study', 'write_report'
 ]

@@ -9,8 +9,8 @@ Fergus).
 
 Writes deconvnet.png and deconvnet.json into --out-dir.
 """
-from possec.analysis.deconvnet import run_deconvnet
-from possec.analysis.vis_cli import common_kwargs, tool_parser
+from possec.analysis.common.cli import common_kwargs, tool_parser
+from possec.analysis.fields.deconvnet import run_deconvnet
 from possec.apis.cli import run_cli
 
 

@@ -9,9 +9,9 @@ border rule, at each backbone level (Zeiler & Fergus, Fig. 5).
 
 Writes invariance.png and invariance.json into --out-dir.
 """
-from possec.analysis.invariance import DEFAULT_MODES, TRANSFORMS, \
+from possec.analysis.common.cli import common_kwargs, tool_parser
+from possec.analysis.fields.invariance import DEFAULT_MODES, TRANSFORMS, \
     run_invariance
-from possec.analysis.vis_cli import common_kwargs, tool_parser
 from possec.apis.cli import run_cli
 
 

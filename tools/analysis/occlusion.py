@@ -8,8 +8,8 @@
 
 Writes occlusion.png and occlusion.json into --out-dir.
 """
-from possec.analysis.occlusion import SCORES, run_occlusion
-from possec.analysis.vis_cli import common_kwargs, tool_parser
+from possec.analysis.common.cli import common_kwargs, tool_parser
+from possec.analysis.fields.occlusion import SCORES, run_occlusion
 from possec.apis.cli import run_cli
 
 

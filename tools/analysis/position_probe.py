@@ -18,7 +18,7 @@ import argparse
 
 from mmengine.config import DictAction
 
-from possec.analysis.probe_run import ABLATIONS, position_probe
+from possec.analysis.probe.run import ABLATIONS, position_probe
 from possec.apis.cli import run_cli
 from possec.models.layers import PADDING_MODES
 from possec.position import PATTERNS

@@ -24,8 +24,8 @@ import argparse
 import shlex
 import sys
 
-from possec.analysis.study import run_study
-from possec.analysis.study_grid import (HEADS, POS_HEADS, QUICK,
+from possec.analysis.study.cells import run_study
+from possec.analysis.study.grid import (HEADS, POS_HEADS, QUICK,
                                         STUDY_LAYOUTS, resolve_grid)
 from possec.apis.cli import run_cli
 from possec.models.layers import PADDING_MODES

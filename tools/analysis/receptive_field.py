@@ -8,8 +8,8 @@
 
 Writes receptive_field.png and receptive_field.json into --out-dir.
 """
-from possec.analysis.receptive_field import run_receptive_field
-from possec.analysis.vis_cli import common_kwargs, tool_parser
+from possec.analysis.common.cli import common_kwargs, tool_parser
+from possec.analysis.fields.receptive import run_receptive_field
 from possec.apis.cli import run_cli
 
 

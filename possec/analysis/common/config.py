@@ -1,0 +1,50 @@
+"""Find possec's own configs the way mmengine finds ``_base_`` files.
+
+possec ships its configs inside the package (under ``possec/.mim/configs``,
+as mmseg does), so ``possec::demo/x.py`` names a config whether possec is
+installed editable or not. Package code never looks for the repository's
+``configs/`` folder through ``__file__``.
+"""
+import os.path as osp
+
+from mmengine.config import Config
+
+from possec.errors import UserError
+
+SCHEME = 'possec::'
+
+
+def config_path(name: str) -> str:
+    """The file of a config: ``possec::<path>`` or a path of the user's.
+
+    ``possec::<path>`` is resolved by mmengine's own resolver, the one that
+    reads ``_base_ = ['possec::<path>']`` in a config file
+    (:meth:`mmengine.config.Config._get_cfg_path`); anything else is a file
+    path, relative to the working directory.
+
+    Args:
+        name (str): ``'possec::demo/parsenet_pos_synthetic.py'`` or a file
+            path such as ``'work_dirs/my_config.py'``.
+
+    Returns:
+        str: The path of an existing config file.
+
+    Raises:
+        UserError: When the file does not exist.
+    """
+    if name.startswith(SCHEME):
+        try:
+            path, _ = Config._get_cfg_path(name, '')
+        except (FileNotFoundError, ModuleNotFoundError) as exc:
+            raise UserError(
+                f'config {name!r} not found in the installed possec package '
+                f'({exc}): reinstall possec (pip install .) so that its '
+                f'configs are shipped with it') from None
+    else:
+        path = name
+    if not osp.isfile(path):
+        raise UserError(f'config {name!r} not found (looked for {path!r}): '
+                        f'pass an existing config file, or possec::<path> '
+                        f'for one shipped with possec')
+    return path
+

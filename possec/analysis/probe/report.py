@@ -1,0 +1,103 @@
+"""Reports of the position probe: a markdown table, CSV, JSON and a figure.
+
+The table follows the layout of the tables of `How Much Position Information
+Do Convolutional Neural Networks Encode? <https://arxiv.org/abs/2001.08248>`_:
+one row per setting (encoder, readout depth, kernel, padding, level or
+encoder padding), and an SPC and an MAE column per pattern.
+"""
+import csv
+import os
+import os.path as osp
+import re
+from typing import Optional
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from possec.fileio import atomic_path, dump_json
+from possec.position import position_maps
+from ..common import to_jsonable
+
+
+def format_table(result: dict, title: str = '') -> str:
+    """The result of :func:`.run.run_probe` as a markdown table."""
+    pats = result['patterns']
+    lines = [f'### {title}', ''] if title else []
+    lines.append(f'| {result["column"]} | ' +
+                 ' | '.join(f'{p} SPC | {p} MAE' for p in pats) + ' |')
+    lines.append('|---|' + '---:|' * (2 * len(pats)))
+    for row in result['rows']:
+        cells = [f'{row["spc"][p]:.3f} | {row["mae"][p]:.3f}' for p in pats]
+        lines.append(f'| {row["setting"]} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def plot_predictions(result: dict, row: dict, path: str,
+                     title: str = '') -> None:
+    """A PNG grid: ground truth on top, then one row per shown image (the
+    image, then its predicted map of every pattern)."""
+    pats, pred, show = result['patterns'], row['pred'], result['show']
+    gt = position_maps(pats, tuple(pred.shape[-2:]))[0]
+    rows, cols = 1 + len(pred), 1 + len(pats)
+    # a bare Agg figure: no pyplot, so the user's backend stays untouched
+    fig = Figure(figsize=(1.6 * cols, 1.6 * rows))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0, 0].axis('off')
+    axes[0, 0].text(0.5, 0.5, 'ground\ntruth', ha='center', va='center')
+    for k, p in enumerate(pats):
+        axes[0, k + 1].imshow(gt[k].numpy(), cmap='gray', vmin=0, vmax=1)
+        axes[0, k + 1].set_title(p)
+    for i in range(len(pred)):
+        axes[i + 1, 0].imshow(show[i].permute(1, 2, 0).numpy())
+        for k, p in enumerate(pats):
+            axes[i + 1, k + 1].imshow(
+                pred[i, k].numpy(), cmap='gray', vmin=0, vmax=1)
+            axes[i + 1, k + 1].set_xlabel(f'SPC {row["spc"][p]:.2f}'
+                                          if i == len(pred) - 1 else '')
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format='png', dpi=80)
+
+
+def write_results(result: dict, out_dir: str, meta: Optional[dict] = None,
+                  title: str = '') -> dict:
+    """Write ``results.md``, ``results.csv``, ``results.json`` and one
+    ``pred_<setting>.png`` per row into ``out_dir``; return their paths.
+
+    Args:
+        result (dict): From :func:`.run.run_probe`.
+        out_dir (str): Folder, created if needed.
+        meta (dict, optional): The run's settings, stored in the JSON.
+        title (str): Title of the table and figures. Default: ''.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    paths = dict(md=osp.join(out_dir, 'results.md'),
+                 csv=osp.join(out_dir, 'results.csv'),
+                 json=osp.join(out_dir, 'results.json'))
+    with atomic_path(paths['md']) as tmp, open(tmp, 'w') as f:
+        f.write(format_table(result, title) + '\n')
+    with atomic_path(paths['csv']) as tmp, open(tmp, 'w', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow([result['column'], 'pattern', 'spc', 'mae'])
+        for row in result['rows']:
+            for p in result['patterns']:
+                writer.writerow([row['setting'], p, f'{row["spc"][p]:.6f}',
+                                 f'{row["mae"][p]:.6f}'])
+    summary = {k: v for k, v in result.items() if k not in ('rows', 'show')}
+    summary['rows'] = [{k: v for k, v in row.items() if k != 'pred'}
+                       for row in result['rows']]
+    summary['meta'] = meta or {}
+    dump_json(to_jsonable(summary), paths['json'])
+    for row in result['rows']:
+        slug = re.sub(r'[^A-Za-z0-9_.-]+', '_', row['setting']).strip('_')
+        png = osp.join(out_dir, f'pred_{slug or "run"}.png')
+        plot_predictions(result, row, png,
+                         f'{title} {result["column"]}={row["setting"]}')
+        paths[f'png:{row["setting"]}'] = png
+    return paths
