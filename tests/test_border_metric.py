@@ -10,7 +10,6 @@ import torch
 from possec.evaluation.border_bands import (band_areas, band_index_map,
                                             band_name, parse_bands)
 
-from .conftest import run_tool
 
 PIXEL_BANDS = [(0, 2), (2, 5), (5, 9), (9, None)]
 FRACTION_BANDS = [(0, 0.0625), (0.0625, 0.125), (0.125, 0.25), (0.25, None)]
@@ -298,18 +297,3 @@ def test_bad_metric_arguments():
                            bands=[(0, 8), (4, None)]))
     with pytest.raises(ValueError, match='pass bands explicitly'):
         METRICS.build(dict(type='BorderIoUMetric', band_unit='pixel'))
-
-
-def test_benchmark_quick(tmp_path):
-    out = str(tmp_path / 'bench.json')
-    proc = run_tool(['tools/analysis/benchmark_metric.py', '--quick',
-                     '--out', out])
-    assert proc.returncode == 0, proc.stderr
-    assert '| BorderIoUMetric |' in proc.stdout
-    with open(out) as f:
-        result = json.load(f)
-    assert result['settings']['images'] == 4
-    assert result['result']['IoUMetric']['ratio'] == 1.0
-    border = result['result']['BorderIoUMetric']
-    assert border['ratio'] == pytest.approx(
-        border['median_s'] / result['result']['IoUMetric']['median_s'])

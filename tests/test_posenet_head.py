@@ -20,7 +20,7 @@ import possec  # noqa: F401  (registers the heads)
 from possec.models.decode_heads.posenet_head import PosENetHead
 from possec.models.layers.grad_scale import GradScale, scale_grad
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from .conftest import ROOT
 CHANNELS = [4, 6, 8]
 
 

@@ -13,7 +13,7 @@ from possec.datasets import synthetic, synthetic_render
 from possec.datasets.synthetic import (CLASSES, LAYOUTS, POSITION_PAIRS,
                                        generate_synthetic_voc)
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from .conftest import ROOT as REPO
 TINY = dict(num_train=6, num_val=3, img_size=32, progress=False)
 
 
