@@ -199,15 +199,50 @@ def test_band_numbers_match_numpy(tmp_path):
                 if np.isnan(ref):
                     assert row[key] is None
                 else:
-                    assert row[key] == pytest.approx(100 * ref, rel=1e-12)
+                    # a clean decimal: float32's shortest repr of the value
+                    assert row[key] == pytest.approx(100 * ref, rel=1e-6)
+                    assert np.float32(row[key]) == np.float32(100 * ref)
+                    assert len(repr(row[key])) <= len(
+                        repr(np.float32(100 * ref)))
     # the overall per-class file of PerClassIoUMetric is still there
     assert written['mIoU'] == pytest.approx(float(got['mIoU']))
     assert len(written['classes']) == len(CLASSES)
     with open(str(tmp_path / 'out' / 'metrics_bands.csv')) as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == len(PIXEL_BANDS) * len(CLASSES)
+    # per band: its classes, then a 'mean' row holding the band's summary
+    assert len(rows) == len(PIXEL_BANDS) * (len(CLASSES) + 1)
     assert rows[0]['band'] == 'band0_2' and rows[0]['name'] == 'background'
-    assert osp.isfile(str(tmp_path / 'out' / 'metrics.csv'))
+    for b, band in enumerate(bands):
+        mean_row = rows[(b + 1) * (len(CLASSES) + 1) - 1]
+        assert mean_row['name'] == 'mean' and mean_row['band'] == band['name']
+        assert float(mean_row['IoU']) == pytest.approx(
+            100 * np.nanmean(iou[b]), abs=0.006)
+        assert float(mean_row['Acc']) == pytest.approx(
+            100 * np.nanmean(acc[b]), abs=0.006)
+    with open(str(tmp_path / 'out' / 'metrics.csv')) as f:
+        overall_rows = list(csv.DictReader(f))
+    assert [r['name'] for r in overall_rows[:-1]] == list(CLASSES)
+    assert overall_rows[-1]['name'] == 'mean (mIoU, mAcc)'
+    ious = [float(r['IoU']) for r in overall_rows[:-1] if r['IoU']]
+    assert float(overall_rows[-1]['IoU']) == pytest.approx(
+        np.mean(ious), abs=0.006)
+
+
+def test_results_json_holds_clean_decimals(tmp_path):
+    """metrics.json holds mmseg's rounded summaries, not float32 noise."""
+    from mmseg.evaluation import IoUMetric
+
+    from possec.evaluation import PerClassIoUMetric
+    pairs = make_pairs(seed=4)
+    ref = evaluate(IoUMetric(), pairs)  # np.float32, rounded to 2 decimals
+    path = str(tmp_path / 'metrics.json')
+    evaluate(PerClassIoUMetric(results_file=path), pairs)
+    with open(path) as f:
+        text = f.read()
+    written = json.loads(text)
+    for key in ('aAcc', 'mIoU', 'mAcc'):
+        assert written[key] == round(float(ref[key]), 2), key
+        assert repr(written[key]) in text
 
 
 def test_band_counts_add_up_to_overall():

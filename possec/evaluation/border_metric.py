@@ -16,7 +16,7 @@ from prettytable import PrettyTable
 from ..fileio import atomic_path
 from .border_bands import (band_areas, band_index_map, band_name,
                            parse_bands)
-from .per_class_iou import PerClassIoUMetric, _plain
+from .per_class_iou import PerClassIoUMetric, _plain, summary_row
 
 DEFAULT_BANDS = ((0, 0.05), (0.05, 0.1), (0.1, 0.25), (0.25, None))
 AUTO_FILE = 'border_metric.json'
@@ -65,7 +65,8 @@ class BorderIoUMetric(PerClassIoUMetric):
     :class:`PerClassIoUMetric` (summary, per-class values) plus a
     ``border_bands`` entry holding every band's summary and per-class values,
     the per-class CSV beside it, and ``<name>_bands.csv`` with one row per
-    band and class. With ``results_file='auto'`` the JSON is
+    band and class and, after each band's classes, a ``mean`` row with that
+    band's summary. With ``results_file='auto'`` the JSON is
     ``border_metric.json`` in the folder of the current log file (the
     runner's ``work_dir/<timestamp>/``), rewritten at every evaluation; when
     no log file exists nothing is written.
@@ -225,6 +226,9 @@ class BorderIoUMetric(PerClassIoUMetric):
                               classes=per_class))
             csv_rows += [dict(band=row['name'], lo=lo, hi=hi, **values)
                          for values in per_class]
+            csv_rows.append(summary_row(row['summary'], keys,
+                                        name='mean', band=row['name'],
+                                        lo=lo, hi=hi))
         extra = dict(border_bands=dict(unit=self.band_unit, bands=bands))
         configured, self.results_file = self.results_file, results_file
         try:  # write_results reads self.results_file

@@ -16,9 +16,37 @@ from ..fileio import atomic_path, dump_json
 
 
 def _plain(value) -> Optional[float]:
-    """A numpy/torch scalar as a JSON-ready float (NaN -> None)."""
+    """A metric (percent) as a clean JSON-ready float; NaN becomes None.
+
+    mmseg computes its summaries in float32, so ``float()`` of them prints
+    float32 noise (``97.48999786376953``). The value is written as the
+    shortest decimal that reads back as the same float32 (``97.49``): no
+    digit is invented and none that float32 holds is lost.
+    """
     value = float(value)
-    return None if math.isnan(value) else value
+    if math.isnan(value):
+        return None
+    if math.isinf(value):
+        return value
+    return float(np.format_float_positional(np.float32(value), unique=True,
+                                            trim='-'))
+
+
+def summary_row(metrics: dict, fields: Sequence[str], name: str = 'all',
+                **extra) -> dict:
+    """The CSV row that summarises the per-class rows above it.
+
+    Each per-class column ``X`` (``IoU``, ``Acc``, ...) takes the summary
+    ``mX`` of ``metrics`` (mmseg's mean over classes), so a spreadsheet shows
+    the headline numbers under the classes they average.
+    """
+    row = dict(extra, name=name)
+    for field in fields:
+        if field in metrics:
+            row[field] = _plain(metrics[field])
+        elif f'm{field}' in metrics:
+            row[field] = _plain(metrics[f'm{field}'])
+    return row
 
 
 @METRICS.register_module()
@@ -29,10 +57,11 @@ class PerClassIoUMetric(IoUMetric):
     summary is computed by the parent class). In addition:
 
     - ``results_file``: a JSON file with the summary and, for every class,
-      its IoU and Acc (percent, plain floats; ``null`` for a class absent from
-      both prediction and ground truth), and a CSV of the per-class values
-      beside it (same name, ``.csv``). Written atomically on the main
-      process.
+      its IoU and Acc (percent, clean decimals; ``null`` for a class absent
+      from both prediction and ground truth), and a CSV of the per-class
+      values beside it (same name, ``.csv``) whose last row,
+      ``mean (mIoU, mAcc)``, holds the summary. Written atomically on the
+      main process.
     - ``output_dir``: one PNG per image with the predicted class indices as
       a palette image coloured with the dataset's palette (read back with
       PIL it is the plain index map, as mmseg's grayscale output is).
@@ -121,5 +150,7 @@ class PerClassIoUMetric(IoUMetric):
                 writer = csv.DictWriter(f, fieldnames=['name', 'IoU', 'Acc'])
                 writer.writeheader()
                 writer.writerows(rows)
+                writer.writerow(summary_row(metrics, ['IoU', 'Acc'],
+                                            name='mean (mIoU, mAcc)'))
         print_log(f'per-class results written to {self.results_file} and '
                   f'{csv_path}', logger='current')
