@@ -3,7 +3,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
-from mmcv.cnn import ConvModule
+from mmcv.cnn import ConvModule, build_norm_layer
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 from mmseg.utils import OptConfigType, SampleList
@@ -13,6 +13,10 @@ from ...position import PATTERNS, check_patterns, position_maps
 from ...position.metrics import position_metrics
 from ..layers.grad_scale import scale_grad
 from ..layers.resize import bilinear_resize
+
+
+#: The head's losses (``loss_type``).
+LOSS_TYPES = ('bce', 'mse')
 
 
 def _pair(grid_size) -> Tuple[int, int]:
@@ -46,9 +50,20 @@ class PosENetHead(BaseDecodeHead):
     ``grad_scale`` decides what the head does to the backbone: ``1.0`` is an
     ordinary auxiliary task (the backbone is encouraged to encode position),
     ``0.0`` a probe (the features are detached: the head measures and
-    changes nothing), a negative value a gradient-reversal adversary (the
-    head still learns to read position, and the backbone is pushed to
-    remove it). Whatever the setting, :meth:`loss` also returns the SPC and
+    changes nothing), a negative value gradient reversal (`Ganin &
+    Lempitsky, 2015 <https://arxiv.org/abs/1409.7495>`_: the head learns to
+    read position, and the backbone is pushed to make it wrong). Measured,
+    gradient reversal does **not** remove position: in the position study
+    (``docs/position_study.md``, point 4; ParseNet R-18-D8, zero padding,
+    AdamW, 300 iterations, 3 layouts x 2 seeds) ``grad_scale=-1`` *raised*
+    the freshly trained probe's SPC by +0.32 to +0.46, to the level of the
+    ``+1`` head, and cost mIoU: the backbone makes the readout wrong by
+    encoding position differently (an inverted map is as informative as
+    the map). To remove position use
+    :class:`~possec.models.decode_heads.PosConfusionHead` or the
+    translation-consistency segmentor
+    :class:`~possec.models.segmentors.ShiftConsistencyEncoderDecoder`.
+    Whatever the setting, :meth:`loss` also returns the SPC and
     MAE of every pattern as ``pos_spc_<P>`` and ``pos_mae_<P>``: keys
     without ``loss`` in their name are logged but not added to the total
     loss by mmengine's ``BaseModel.parse_losses``.
@@ -85,12 +100,22 @@ class PosENetHead(BaseDecodeHead):
             Default: 0.5.
         periods (float): Periods of the ``'HS'`` and ``'VS'`` maps.
             Default: 2.5.
-        norm_cfg (dict | None): Norm layer between convolutions.
-            Default: dict(type='BN').
+        norm_cfg (dict | None): Norm layer between convolutions, and of
+            ``out_norm`` (``dict(type='BN')`` when None). Default:
+            dict(type='BN').
         dropout_ratio (float): Dropout before the last convolution.
             Default: 0.
+        loss_type (str): ``'bce'`` (binary cross-entropy with logits against
+            the soft maps) or ``'mse'`` (the paper's mean squared error of
+            the sigmoid output). Default: 'bce'.
+        out_norm (bool): A norm layer (one channel per pattern) between the
+            last convolution and the sigmoid, as the reference module's
+            ``BatchNorm2d(1)``. Default: False.
+        align_corners (bool): ``align_corners`` of the bilinear resize to
+            the grid; the reference uses True (the two differ by up to 1.57
+            in the output of an untrained head). Default: False.
         **kwargs: Passed to :class:`BaseDecodeHead` (``conv_cfg``,
-            ``act_cfg``, ``align_corners``, ``init_cfg``).
+            ``act_cfg``, ``init_cfg``).
     """
 
     def __init__(self,
@@ -108,8 +133,14 @@ class PosENetHead(BaseDecodeHead):
                  periods: float = 2.5,
                  norm_cfg: OptConfigType = dict(type='BN'),
                  dropout_ratio: float = 0.,
+                 loss_type: str = 'bce',
+                 out_norm: bool = False,
+                 align_corners: bool = False,
                  **kwargs):
         patterns = check_patterns(patterns)
+        if loss_type not in LOSS_TYPES:
+            raise ValueError(f'unknown loss_type {loss_type!r}; expected one '
+                             f'of {", ".join(map(repr, LOSS_TYPES))}')
         if isinstance(in_index, int) and isinstance(in_channels, int):
             in_index, in_channels = [in_index], [in_channels]
         if not (isinstance(in_index, (list, tuple))
@@ -146,7 +177,8 @@ class PosENetHead(BaseDecodeHead):
             input_transform='multiple_select',
             norm_cfg=norm_cfg,
             dropout_ratio=dropout_ratio,
-            loss_decode=[],  # the loss is MSE, computed in loss_by_feat
+            align_corners=bool(align_corners),
+            loss_decode=[],  # the loss is computed in loss_by_feat
             **kwargs)
         del self.loss_decode
         self.patterns = patterns
@@ -158,6 +190,7 @@ class PosENetHead(BaseDecodeHead):
         self.loss_weight = loss_weight
         self.sigma = sigma
         self.periods = periods
+        self.loss_type = loss_type
 
         width = sum(self.in_channels)
         convs = []
@@ -175,6 +208,9 @@ class PosENetHead(BaseDecodeHead):
         self.convs = nn.Sequential(*convs)
         self.conv_seg = nn.Conv2d(
             width, len(patterns), kernel_size, padding=conv_padding)
+        self.out_norm = build_norm_layer(
+            self.norm_cfg or dict(type='BN'),
+            len(patterns))[1] if out_norm else None
 
     def _transform_inputs(self, inputs: Sequence[Tensor]) -> List[Tensor]:
         """Select the levels, checking index and channels against them."""
@@ -216,9 +252,14 @@ class PosENetHead(BaseDecodeHead):
         return self.convs(feats[0] if len(feats) == 1 else torch.cat(
             feats, dim=1))
 
+    def logits(self, inputs: Sequence[Tensor]) -> Tensor:
+        """Position maps before the sigmoid, (N, len(patterns), h, w)."""
+        out = self.cls_seg(self._forward_feature(inputs))
+        return out if self.out_norm is None else self.out_norm(out)
+
     def forward(self, inputs: Sequence[Tensor]) -> Tensor:
         """Position maps in [0, 1], shape (N, len(patterns), h, w)."""
-        return self.cls_seg(self._forward_feature(inputs)).sigmoid()
+        return self.logits(inputs).sigmoid()
 
     def targets(self, pos_maps: Tensor) -> Tensor:
         """Ground-truth maps matching ``pos_maps`` in shape, device, dtype."""
@@ -236,18 +277,39 @@ class PosENetHead(BaseDecodeHead):
              batch_data_samples: Optional[SampleList] = None,
              train_cfg: OptConfigType = None) -> Dict[str, Tensor]:
         """Position loss and metrics; segmentation labels are not used."""
-        return self.loss_by_feat(self.forward(inputs), batch_data_samples)
+        return self.loss_by_feat(self.logits(inputs), batch_data_samples,
+                                 logits=True)
 
-    def loss_by_feat(
-            self,
-            pos_maps: Tensor,
-            batch_data_samples: Optional[SampleList] = None
-    ) -> Dict[str, Tensor]:
-        """``loss_pos`` (MSE x ``loss_weight``), ``pos_spc_<P>`` and
-        ``pos_mae_<P>`` (detached) for every pattern."""
+    def map_loss(self, logits: Tensor, target: Tensor) -> Tensor:
+        """``loss_type``'s loss of pre-sigmoid maps against ``target``,
+        averaged over every element (not yet weighted)."""
+        if self.loss_type == 'bce':
+            return F.binary_cross_entropy_with_logits(logits, target)
+        return F.mse_loss(logits.sigmoid(), target)
+
+    def loss_by_feat(self,
+                     pos_maps: Tensor,
+                     batch_data_samples: Optional[SampleList] = None,
+                     logits: bool = False) -> Dict[str, Tensor]:
+        """``loss_pos`` (``loss_type``'s loss x ``loss_weight``),
+        ``pos_spc_<P>`` and ``pos_mae_<P>`` (detached) for every pattern.
+
+        Args:
+            pos_maps (Tensor): The head's maps, (N, len(patterns), h, w):
+                sigmoid outputs (as :meth:`forward` returns them), or logits
+                when ``logits`` is True.
+            batch_data_samples (list, optional): Unused.
+            logits (bool): Whether ``pos_maps`` are logits. Default: False.
+        """
         target = self.targets(pos_maps)
-        losses = dict(
-            loss_pos=F.mse_loss(pos_maps, target) * self.loss_weight)
+        if logits:
+            loss = self.map_loss(pos_maps, target)
+            pos_maps = pos_maps.detach().sigmoid()
+        elif self.loss_type == 'bce':
+            loss = F.binary_cross_entropy(pos_maps, target)
+        else:
+            loss = F.mse_loss(pos_maps, target)
+        losses = dict(loss_pos=loss * self.loss_weight)
         metrics = position_metrics(pos_maps.detach(), target, self.patterns)
         losses.update(
             {f'pos_{k}': v.float()
