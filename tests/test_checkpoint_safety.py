@@ -5,7 +5,6 @@ changes nothing global."""
 import os
 import os.path as osp
 import pickle
-import zipfile
 
 import pytest
 import torch
@@ -132,7 +131,6 @@ def test_own_checkpoint_globals_are_allowlisted(real_checkpoint):
     # what an mmengine checkpoint pickles (besides torch's own types)
     assert 'mmengine.logging.history_buffer.HistoryBuffer' in found
     assert found <= ckpt_mod._allowed_names()
-    assert 'builtins.getattr' not in ckpt_mod._allowed_names()
     loaded = ckpt_mod.load_local_checkpoint(real_checkpoint)
     full = torch.load(real_checkpoint, weights_only=False)
     assert loaded['state_dict'].keys() == full['state_dict'].keys()
@@ -142,23 +140,28 @@ def test_own_checkpoint_globals_are_allowlisted(real_checkpoint):
     assert all(type(v).__name__ == 'HistoryBuffer' for v in hub.values())
 
 
-def test_getattr_gadget_is_refused(tmp_path):
-    # builtins.getattr reaches a function's __globals__ and from there
-    # anything; the allowlist must not admit it.
+class _Gadget:
+    """Unpickles as getattr(HistoryBuffer.__init__, '__globals__'): the
+    first step from an admitted class to eval."""
+
+    def __reduce__(self):
+        from mmengine.logging.history_buffer import HistoryBuffer
+        return getattr, (HistoryBuffer.__init__, '__globals__')
+
+
+def test_getattr_gadget_is_refused(tmp_path, real_checkpoint):
+    # an own checkpoint needs getattr(HistoryBuffer, 'mean') and loads ...
+    assert 'builtins.getattr' in \
+        torch.serialization.get_unsafe_globals_in_checkpoint(real_checkpoint)
+    # ... but getattr is not admitted as such
     path = str(tmp_path / 'gadget.pth')
-    with open(path, 'wb') as f:
-        torch.save({'x': 1}, f)
-    data = pickle.dumps(getattr, protocol=2)
-    with zipfile.ZipFile(path) as z:
-        names = z.namelist()
-        contents = {n: z.read(n) for n in names}
-    pkl = [n for n in names if n.endswith('data.pkl')][0]
-    contents[pkl] = data
-    with zipfile.ZipFile(path, 'w') as z:
-        for name in names:
-            z.writestr(name, contents[name])
-    with pytest.raises(UntrustedCheckpointError, match='builtins.getattr'):
+    torch.save({'x': _Gadget()}, path)
+    with pytest.raises(UntrustedCheckpointError,
+                       match=r'it holds the global builtins.getattr\('
+                       r'function, .__globals__.\)'):
         ckpt_mod.load_local_checkpoint(path)
+    with pytest.raises(pickle.UnpicklingError):
+        ckpt_mod.history_buffer_method(dict, 'get')
 
 
 def test_corrupt_and_truncated_checkpoints(real_checkpoint, tmp_path):

@@ -180,7 +180,7 @@ def _registry_of(parts: List[str]):
 
 
 def _walk(cfg, parts: List[str]):
-    node = cfg
+    node = cfg._cfg_dict if isinstance(cfg, Config) else cfg
     for part in parts:
         if isinstance(node, dict) and part in node:
             node = node[part]
@@ -192,18 +192,18 @@ def _walk(cfg, parts: List[str]):
     return node
 
 
-def check_option_keys(before: Config, merged: Config,
+def check_option_keys(before: Set[str], merged: Config,
                       options: Optional[Dict]) -> None:
     """Refuse ``--cfg-options`` keys that nothing reads.
 
     Args:
-        before (Config): The config as loaded, before the options.
+        before (set[str]): The config's top-level keys before the options.
         merged (Config): The config with the options merged.
         options (dict): The options (dotted keys).
     """
     if not options:
         return
-    top_known = set(RUNNER_KEYS) | set(before.keys())
+    top_known = set(RUNNER_KEYS) | set(before)
     for key in options:
         parts = key.split('.')
         if parts[0] not in top_known:
@@ -217,7 +217,8 @@ def check_option_keys(before: Config, merged: Config,
         if not isinstance(parent, dict) or 'type' not in parent:
             continue
         registry, kind = _registry_of(parts[:-1])
-        cls = _resolve(registry, parent['type']) if registry else None
+        cls = _resolve(registry, parent['type']) \
+            if registry is not None else None
         accepted = accepted_args(cls) if cls is not None else None
         if accepted is None:
             continue

@@ -22,7 +22,7 @@ from ..errors import (ConfigKeyError, DataError, ModelBuildError,
 __all__ = ['explain_failure', 'min_input_size', 'user_errors']
 
 _WORKER_RE = re.compile(r'Caught \w+ in DataLoader worker process')
-_IMAGE_RE = re.compile(r'failed to load image: (\S+)')
+_IMAGE_RE = re.compile(r'failed to load image: ([^\n]+)')
 _KWARG_RE = re.compile(r"(\w+)\.__init__\(\) got an unexpected keyword "
                        r"argument '(\w+)'")
 _TOO_SMALL = ("Kernel size can't be greater than actual input size",
@@ -47,15 +47,20 @@ def _frames(exc: BaseException):
 
 def _failing_module(exc: BaseException):
     """The class of the innermost ``nn.Module`` whose ``__init__`` or
-    ``forward`` the exception passed through, and which of the two."""
+    ``forward`` the exception (or the one it was raised from: mmengine's
+    builder re-raises with a new traceback) passed through, and which of
+    the two."""
     import torch.nn as nn
-    found = None
-    for frame in _frames(exc):
-        owner = frame.f_locals.get('self')
-        if isinstance(owner, nn.Module) and frame.f_code.co_name in (
-                '__init__', 'forward', '_forward_impl'):
-            found = (type(owner), frame.f_code.co_name)
-    return found
+    for item in reversed(_chain(exc)):
+        found = None
+        for frame in _frames(item):
+            owner = frame.f_locals.get('self')
+            if isinstance(owner, nn.Module) and frame.f_code.co_name in (
+                    '__init__', 'forward', '_forward_impl'):
+                found = (type(owner), frame.f_code.co_name)
+        if found:
+            return found
+    return None
 
 
 def _config_path(cfg: Optional[Config], cls) -> Optional[str]:
@@ -176,6 +181,7 @@ def explain_failure(exc: BaseException, cfg: Optional[Config] = None,
     module = _failing_module(exc)
     cls, where = module if module else (None, None)
     path = _config_path(cfg, cls)
+    exc = _chain(exc)[-1]  # the original, not a builder's re-raise
     if isinstance(exc, TypeError):
         match = _KWARG_RE.search(str(exc))
         if match and path:

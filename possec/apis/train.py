@@ -35,7 +35,7 @@ def prepare_config(config: str,
                    launcher: str = 'none') -> Config:
     """Load ``config``, apply command-line overrides and the stack fixes."""
     cfg = load_config(config)
-    before = cfg.copy()
+    before = set(cfg.keys())
     cfg.launcher = launcher
     if cfg_options:
         cfg.merge_from_dict(cfg_options)

@@ -38,8 +38,14 @@ get_unsafe_globals_in_checkpoint``):
   ...): needed to set the state of a dtype; object and void dtypes are not
   admitted, so no array can hold Python objects.
 
-``builtins.getattr`` is never admitted (with it, a pickle can reach any
-attribute of an admitted class, e.g. a function's ``__globals__``).
+- the name ``builtins.getattr``, which protocol-2 pickles use for the four
+  functions a ``HistoryBuffer`` keeps in its statistics table
+  (``getattr(HistoryBuffer, 'mean')``), resolves to
+  :func:`history_buffer_method`, which returns ``HistoryBuffer.min``,
+  ``max``, ``current`` or ``mean`` and refuses anything else. The real
+  ``getattr`` is never admitted: with it a pickle reaches any attribute of
+  an admitted class, e.g. a method's ``__globals__`` and from there
+  ``eval``.
 """
 import contextlib
 import os.path as osp
@@ -88,6 +94,28 @@ def is_trusted(path: str) -> bool:
     return _key(path) in _TRUSTED
 
 
+_HISTORY_STATISTICS = ('min', 'max', 'current', 'mean')
+
+
+def history_buffer_method(owner, name: str):
+    """What ``builtins.getattr`` means inside a safely loaded checkpoint:
+    ``getattr(HistoryBuffer, name)`` for the four statistics methods that
+    mmengine's ``HistoryBuffer`` pickles by reference; anything else is
+    refused.
+
+    Args:
+        owner: Must be ``mmengine.logging.history_buffer.HistoryBuffer``.
+        name (str): 'min', 'max', 'current' or 'mean'.
+    """
+    from mmengine.logging.history_buffer import HistoryBuffer
+    if owner is HistoryBuffer and name in _HISTORY_STATISTICS:
+        return vars(HistoryBuffer)[name]
+    raise pickle.UnpicklingError(
+        f'builtins.getattr({getattr(owner, "__name__", type(owner).__name__)}'
+        f', {name!r}) was not an allowed global: only '
+        f'getattr(HistoryBuffer, one of {_HISTORY_STATISTICS}) is')
+
+
 def allowed_globals() -> list:
     """The allowlist as ``torch.serialization.safe_globals`` takes it:
     objects, and ``(object, 'module.name')`` pairs for names under which
@@ -103,6 +131,7 @@ def allowed_globals() -> list:
         names += [(multiarray._reconstruct, f'{mod}._reconstruct'),
                   (multiarray.scalar, f'{mod}.scalar')]
     dtypes = [type(np.dtype(code)) for code in '?bBhHiIlLqQefdgFDG']
+    names.append((history_buffer_method, 'builtins.getattr'))
     return [HistoryBuffer, np.ndarray, np.dtype] + names + sorted(
         set(dtypes), key=lambda t: t.__name__)
 
@@ -140,12 +169,12 @@ def _corrupt(filename: str, exc: BaseException) -> CheckpointError:
 def _untrusted(filename: str, exc: BaseException) -> UntrustedCheckpointError:
     names = _unsafe_globals(filename)
     if not names:
-        match = re.search(r'GLOBAL (\S+) was not an allowed global', str(exc))
-        names = [match.group(1)] if match else []
+        match = re.search(r'GLOBAL (\S+) was not an allowed global|'
+                          r'(builtins\.getattr\([^)]*\))', str(exc))
+        names = [match.group(1) or match.group(2)] if match else []
     what = (f'the global {names[0]}' if len(names) == 1 else
             f'the globals {", ".join(names[:4])}' if names else
-            'an object outside the allowlist '
-            f'({str(exc).strip().splitlines()[0][:120]})')
+            'an object outside the allowlist')
     return UntrustedCheckpointError(
         f'checkpoint {filename!r} was not loaded: it holds {what}, which '
         f'possec\'s safe loader does not allow (unpickling it could run '
