@@ -115,7 +115,8 @@ def test_inheritance_at_most_four_levels(path):
         f'chaining them')
 
 
-@pytest.mark.parametrize('path', MODEL_BASES, ids=[rel(p) for p in MODEL_BASES])
+@pytest.mark.parametrize('path', MODEL_BASES,
+                         ids=[rel(p) for p in MODEL_BASES])
 def test_model_bases_carry_no_dataset_facts(path):
     cfg = load(path)
     if 'model' not in cfg:  # a piece that defines a head variable
