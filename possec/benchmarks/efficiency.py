@@ -46,7 +46,8 @@ __all__ = [
 TITLE = ('FLOPs, inference images/s, peak memory and share of the fp32 '
          'matmul rate')
 DEMO_CONFIG = 'possec::demo/parsenet_pos_synthetic.py'
-HEADLINE_CONFIG = 'possec::parsenet_pos_voc.py'
+HEADLINE_CONFIG = (
+    'possec::zoo/parsenet-pos_r50-d8-zeros_4xb4-20k_voc12aug-512x512.py')
 MODELS = {'demo': (DEMO_CONFIG, 128), 'headline': (HEADLINE_CONFIG, 512)}
 QUICK = dict(sizes=dict(demo=32, headline=32), matmul_size=256, repeats=1,
              warmup=0, memory_repeats=1, top_ops=5)
