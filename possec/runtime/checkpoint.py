@@ -156,7 +156,7 @@ def _unsafe_globals(filename: str) -> List[str]:
     return [name for name in found if name not in allowed]
 
 
-def _corrupt(filename: str, exc: BaseException) -> CheckpointError:
+def _corrupt(filename: str, exc) -> CheckpointError:
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else \
         type(exc).__name__
     return CheckpointError(
@@ -169,8 +169,9 @@ def _corrupt(filename: str, exc: BaseException) -> CheckpointError:
 def _untrusted(filename: str, exc: BaseException) -> UntrustedCheckpointError:
     names = _unsafe_globals(filename)
     if not names:
-        match = re.search(r'GLOBAL (\S+) was not an allowed global|'
-                          r'(builtins\.getattr\([^)]*\))', str(exc))
+        match = re.search(r'GLOBAL (\S+) (?:was not an allowed global|'
+                          r'whose module)|(builtins\.getattr\([^)]*\))',
+                          str(exc))
         names = [match.group(1) or match.group(2)] if match else []
     what = (f'the global {names[0]}' if len(names) == 1 else
             f'the globals {", ".join(names[:4])}' if names else
@@ -179,6 +180,19 @@ def _untrusted(filename: str, exc: BaseException) -> UntrustedCheckpointError:
         f'checkpoint {filename!r} was not loaded: it holds {what}, which '
         f'possec\'s safe loader does not allow (unpickling it could run '
         f'code); {_OPT_IN[-1]}')
+
+
+# What torch's weights-only unpickler says when it meets a type or call
+# outside the allowlist (as opposed to bytes that are no pickle at all).
+_REFUSALS = ('allowed global', 'allowlisted', 'unrecognized function',
+             'unsupported GLOBAL', 'Unsupported global', 'Can only build',
+             'Can only create new')
+
+
+def _wo_reason(exc: BaseException) -> str:
+    """The reason inside torch's long "Weights only load failed" text."""
+    match = re.search(r'WeightsUnpickler error:\s*(.+)', str(exc))
+    return match.group(1).strip().splitlines()[0] if match else exc
 
 
 def load_local_checkpoint(filename: str, map_location=None,
@@ -210,11 +224,9 @@ def load_local_checkpoint(filename: str, map_location=None,
             return torch.load(filename, map_location=map_location,
                               weights_only=True)
     except pickle.UnpicklingError as exc:
-        if trusted or 'weights_only' not in str(exc) and \
-                'allowed global' not in str(exc) and \
-                'allowlisted' not in str(exc):
-            raise _corrupt(filename, exc) from exc
-        raise _untrusted(filename, exc) from exc
+        if not trusted and any(m in str(exc) for m in _REFUSALS):
+            raise _untrusted(filename, exc) from exc
+        raise _corrupt(filename, _wo_reason(exc)) from exc
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError,
             OSError) as exc:
         raise _corrupt(filename, exc) from exc
