@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from ...position import PATTERNS, check_patterns, position_maps
 from ...position.metrics import position_metrics
 from ..layers.grad_scale import scale_grad
-from ..layers.resize import bilinear_resize
+from ..layers.resize import bilinear_resize, resize_conv2d
 
 
 #: The head's losses (``loss_type``).
@@ -253,7 +253,24 @@ class PosENetHead(BaseDecodeHead):
             feats, dim=1))
 
     def logits(self, inputs: Sequence[Tensor]) -> Tensor:
-        """Position maps before the sigmoid, (N, len(patterns), h, w)."""
+        """Position maps before the sigmoid, (N, len(patterns), h, w).
+
+        With one convolution and no dropout, resize, concatenation and
+        convolution run as one
+        :func:`~possec.models.layers.resize.resize_conv2d` (same numbers;
+        levels smaller than the output mix their channels before the
+        resize: about 5x faster with the backward for R-18-D8 at 64²).
+        """
+        if self.num_convs == 1 and self.dropout is None and type(
+                self)._forward_feature is PosENetHead._forward_feature:
+            feats = [
+                scale_grad(x, self.grad_scale)
+                for x in self._transform_inputs(inputs)
+            ]
+            out = resize_conv2d(feats, self.conv_seg.weight,
+                                self.conv_seg.bias, self.grid_size,
+                                self.align_corners, self.conv_padding)
+            return out if self.out_norm is None else self.out_norm(out)
         out = self.cls_seg(self._forward_feature(inputs))
         return out if self.out_norm is None else self.out_norm(out)
 
