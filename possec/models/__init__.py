@@ -1,3 +1,3 @@
-from . import backbones, decode_heads, layers  # noqa: F401  (registers modules)
+from . import backbones, decode_heads, layers, segmentors  # noqa: F401
 
-__all__ = ['backbones', 'decode_heads', 'layers']
+__all__ = ['backbones', 'decode_heads', 'layers', 'segmentors']

@@ -1,5 +1,6 @@
-"""mmseg's ResNet family with a switchable border rule (``padding_mode``)."""
-from typing import Tuple
+"""mmseg's ResNet family with a switchable border rule (``padding_mode``)
+and optional coordinate channels (``coord_conv``)."""
+from typing import List, Tuple
 
 import torch.nn as nn
 from mmseg.models.backbones import ResNet, ResNetV1c, ResNetV1d
@@ -7,7 +8,12 @@ from mmseg.models.backbones.resnet import BasicBlock, Bottleneck
 from mmseg.registry import MODELS
 from torch import Tensor
 
+from ..layers.coord_conv import CoordConv
+from ..layers.full_conv import FullConv2d
 from ..layers.padding import convert_padding, resolve_padding_mode
+
+#: Where ``coord_conv`` appends coordinates.
+COORD_CONV_MODES = ('none', 'stem', 'all')
 
 
 class IdentityCrop(nn.Sequential):
@@ -70,6 +76,55 @@ def crop_residuals(backbone: nn.Module) -> None:
                 f'None or an nn.Sequential, got {type(downsample).__name__}')
 
 
+def _chain_crop(convs: List[nn.Module], what: str) -> None:
+    """Crop the last full conv of a chain of convs (some
+    :class:`FullConv2d`) so that the chain ends at its 'same' size.
+
+    Relative to 'same' padding, a full conv of padding P and stride s on a
+    map grown by g gives a map grown by (g + P) / s (exactly, when s
+    divides g + P). The last :class:`FullConv2d` cuts the total growth,
+    half at the top (rounded down) and the rest at the bottom, likewise for
+    columns; the convs after it must be pointwise (1x1, stride 1).
+    """
+    growth, last = [0, 0], None
+    for conv in convs:
+        if last is not None and not isinstance(conv, FullConv2d) and (
+                tuple(conv.stride) != (1, 1) or any(conv.padding)):
+            raise TypeError(
+                f'padding_mode=\'full\' cannot crop {what}: a strided or '
+                f'padded conv follows its last full conv')
+        for axis in (0, 1):
+            pad = conv.full_padding[axis] if isinstance(conv,
+                                                        FullConv2d) else 0
+            stride = conv.stride[axis]
+            if (growth[axis] + pad) % stride:
+                raise TypeError(
+                    f'padding_mode=\'full\' cannot crop {what}: a growth of '
+                    f'{growth[axis] + pad} pixels is not a multiple of the '
+                    f'stride {stride}')
+            growth[axis] = (growth[axis] + pad) // stride
+        if isinstance(conv, FullConv2d):
+            last = conv
+    if last is not None:
+        gh, gw = growth
+        last.crop = (gh // 2, gh - gh // 2, gw // 2, gw - gw // 2)
+
+
+def crop_full_blocks(backbone: nn.Module) -> None:
+    """Crop the stem and every residual block of a ResNet whose convs are
+    :class:`FullConv2d` back to the sizes of 'same' padding."""
+    if getattr(backbone, 'deep_stem', False):
+        _chain_crop([m for m in backbone.stem if isinstance(m, nn.Conv2d)],
+                    'the stem')
+    elif isinstance(getattr(backbone, 'conv1', None), nn.Conv2d):
+        _chain_crop([backbone.conv1], 'the stem')
+    for name, block in backbone.named_modules():
+        if isinstance(block, (BasicBlock, Bottleneck)):
+            convs = [getattr(block, c) for c in ('conv1', 'conv2', 'conv3')
+                     if hasattr(block, c)]
+            _chain_crop(convs, name)
+
+
 class PaddingModeMixin:
     """Adds ``padding_mode`` to a ResNet: the parent builds, then the padded
     operations are switched (:func:`possec.models.layers.convert_padding`).
@@ -94,19 +149,104 @@ class PaddingModeMixin:
     resizes the logits to the input in ``predict`` and the decode heads
     resize them to the labels in ``loss``.
 
+    With ``padding_mode='full'`` (`Kayhan & van Gemert, CVPR 2020
+    <https://arxiv.org/abs/2003.07064>`_) every padded conv is a full
+    convolution (:class:`~possec.models.layers.FullConv2d`, zero padding
+    ``dilation * (k - 1)``), so every input pixel meets every tap and maps
+    grow inside a block. Letting them grow through the whole network would
+    make the dilated stages (dilation 2 and 4 in a D8 ResNet) several times
+    larger and the identity branches would need padding; instead the maps
+    are cropped back at the end of each **residual block** (and of the
+    stem), centred, to the size 'same' padding gives, by the block's last
+    full conv, before its norm layer. Every output keeps the 'same' size and
+    segmentors return full-size logits unchanged. Inside a block, the ring
+    that a full conv adds around the map is computed from the real pixels
+    and carried to the block's next conv instead of zeros (BasicBlock:
+    conv1's ring feeds conv2; the 3-conv stem of ResNetV1c/V1d likewise),
+    so BasicBlock networks (ResNet-18/34) differ from zero padding at the
+    border pixels of every block. A block with one spatial conv (Bottleneck:
+    1x1, kxk, 1x1, cropped at the kxk conv) or the 7x7 stem of ``ResNet``
+    computes, at stride 1, exactly what zero padding computes: with those,
+    'full' changes only the strided layers. A strided conv grows the map
+    by an odd amount (1 for a 3x3/2 conv, 3 for the 7x7/2 stem), so its
+    crop is off centre by one input pixel (the extra row and column are
+    cut at the bottom and right). Max-pools keep ``-inf`` padding.
+
     The other modes keep every size. ``'reflect'`` needs each padded map to
     be larger than its padding (e.g. > 4 pixels at a dilation-4 stage).
     ResNetV1d's average-pool downsample (ceil mode, no padding) is left as
     it is in every mode.
+
+    ``coord_conv`` (`CoordConv, Liu et al., NeurIPS 2018
+    <https://arxiv.org/abs/1807.03247>`_) gives the network the row and
+    column of every pixel, e.g. to a network with circular padding that
+    has no border to read position from: ``'stem'`` appends the two
+    normalised coordinate channels to the input of the stem's first conv;
+    ``'all'`` also adds them at the input of every stage (through a 1x1
+    conv into the stage's input channels, added to the stage input, i.e.
+    appended to the input of both branches of its first block). The
+    coordinate weights are separate parameters (``coord_stem.conv.weight``,
+    ``coord_stages.<i>.conv.weight``), zero at initialisation, so a
+    standard checkpoint loads (those keys are reported missing) and the
+    network then computes exactly what it did without coordinates.
     """
 
-    def __init__(self, *args, padding_mode: str = 'zeros', **kwargs):
+    def __init__(self,
+                 *args,
+                 padding_mode: str = 'zeros',
+                 coord_conv: str = 'none',
+                 **kwargs):
         mode = resolve_padding_mode(padding_mode)
+        if coord_conv not in COORD_CONV_MODES:
+            raise ValueError(f'unknown coord_conv {coord_conv!r}; expected '
+                             f'one of '
+                             f'{", ".join(map(repr, COORD_CONV_MODES))}')
         super().__init__(*args, **kwargs)
         self.padding_mode = mode
+        self.coord_conv = coord_conv
+        # plain convs here; convert_padding below gives them the border rule
+        if coord_conv != 'none':
+            self.coord_stem = CoordConv(self._first_conv())
+        if coord_conv == 'all':
+            self.coord_stages = nn.ModuleList([
+                CoordConv(nn.Conv2d(channels, channels, 1))
+                for channels in self._stage_channels()
+            ])
         if mode == 'none':
             crop_residuals(self)
         convert_padding(self, mode)
+        if mode == 'full':
+            crop_full_blocks(self)
+            if coord_conv != 'none':
+                self.coord_stem.conv.crop = self._first_conv().crop
+
+    def _first_conv(self) -> nn.Module:
+        return self.stem[0] if self.deep_stem else self.conv1
+
+    def _stage_channels(self) -> List[int]:
+        return [
+            getattr(self, name)[0].conv1.in_channels
+            for name in self.res_layers
+        ]
+
+    def forward(self, x: Tensor) -> tuple:
+        """The parent's forward, plus the coordinate terms of
+        ``coord_conv``."""
+        if self.coord_conv == 'none':
+            return super().forward(x)
+        if self.deep_stem:
+            x = self.stem[1:](self.stem[0](x) + self.coord_stem(x))
+        else:
+            x = self.relu(self.norm1(self.conv1(x) + self.coord_stem(x)))
+        x = self.maxpool(x)
+        outs = []
+        for i, layer_name in enumerate(self.res_layers):
+            if self.coord_conv == 'all':
+                x = x + self.coord_stages[i](x)
+            x = getattr(self, layer_name)(x)
+            if i in self.out_indices:
+                outs.append(x)
+        return tuple(outs)
 
     def train(self, mode: bool = True):
         """The parent's ``train``, returning ``self`` (mmseg's returns
@@ -127,9 +267,13 @@ class PadResNet(PaddingModeMixin, ResNet):
         padding_mode (str): Border rule of every padded conv and of the
             stem's max-pool: ``'zeros'`` (the parent unchanged),
             ``'reflect'``, ``'replicate'``, ``'circular'``, ``'partial'``
-            (partial-convolution padding) or ``'none'`` (valid convs; see
-            :class:`PaddingModeMixin` for the output sizes).
+            (partial-convolution padding), ``'none'`` (valid convs; see
+            :class:`PaddingModeMixin` for the output sizes) or ``'full'``
+            (full convolutions, cropped per block to the 'same' sizes).
             Default: 'zeros'.
+        coord_conv (str): ``'none'``, ``'stem'`` or ``'all'``: where
+            CoordConv coordinate channels are appended (see
+            :class:`PaddingModeMixin`). Default: 'none'.
         **kwargs: Arguments of mmseg's ``ResNet``.
 
     Example:

@@ -56,7 +56,11 @@ class PadVGG(VGG, BaseModule):
             3x3 conv of dilation d shrinks a map by 2d: stage i maps ``H ->
             P_i(H) - 2 d_i n_i`` with n_i its number of convs (2, 2, 3, 3, 3
             for VGG16) and P_i the pool in front of it (``⌊H/2⌋``, or the
-            identity when ``strides[i] == 1``). Default: 'zeros'.
+            identity when ``strides[i] == 1``). With ``'full'`` (full
+            convolutions, :class:`~possec.models.layers.FullConv2d`) each
+            such conv grows a map by 2d instead, uncropped (VGG has no
+            residual additions to align; Kayhan & van Gemert's F-conv
+            networks let the maps grow likewise). Default: 'zeros'.
         pretrained (str, optional): Deprecated; checkpoint path, as
             ``init_cfg=dict(type='Pretrained', checkpoint=...)``.
             Default: None.

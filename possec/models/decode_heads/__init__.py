@@ -1,4 +1,5 @@
 from .parsenet_head import ParseNetHead
+from .pos_confusion_head import PosConfusionHead
 from .posenet_head import PosENetHead
 
-__all__ = ['ParseNetHead', 'PosENetHead']
+__all__ = ['ParseNetHead', 'PosConfusionHead', 'PosENetHead']

@@ -14,10 +14,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .circular_pad import CircularConv2d, circular_pad
+from .full_conv import FullConv2d
 from .partial_conv import PartialConv2d
 
 PADDING_MODES = ('zeros', 'reflect', 'replicate', 'circular', 'partial',
-                 'none')
+                 'none', 'full')
 _TORCH_PAD_MODES = ('reflect', 'replicate', 'circular')
 
 
@@ -26,7 +27,7 @@ def resolve_padding_mode(mode: str) -> str:
 
     Args:
         mode (str): One of ``'zeros'``, ``'reflect'``, ``'replicate'``,
-            ``'circular'``, ``'partial'`` or ``'none'``.
+            ``'circular'``, ``'partial'``, ``'none'`` or ``'full'``.
 
     Returns:
         str: ``mode`` itself.
@@ -100,6 +101,8 @@ def _convert_conv(conv: nn.Conv2d, mode: str) -> nn.Module:
         return conv
     if mode == 'partial':
         return PartialConv2d.from_conv(conv)
+    if mode == 'full':
+        return FullConv2d.from_conv(conv)
     # 'none': valid convolution
     conv.padding = (0, 0)
     conv._reversed_padding_repeated_twice = [0, 0, 0, 0]
@@ -113,7 +116,7 @@ def _convert_max_pool(pool: nn.MaxPool2d, mode: str) -> nn.Module:
                                mode, pool.dilation, pool.ceil_mode)
     if mode == 'none':
         pool.padding = 0
-    # 'partial': -inf padding already takes the max over real pixels only
+    # 'partial', 'full': -inf padding already takes the max over real pixels only
     return pool
 
 
@@ -142,6 +145,12 @@ def convert_padding(module: nn.Module, mode: str) -> nn.Module:
     - ``'none'``: padding 0 everywhere, so features shrink by ``dilation *
       (k - 1)`` per conv; residual additions need their own cropping (see
       :mod:`possec.models.backbones.padding_resnet`).
+    - ``'full'``: convs become :class:`FullConv2d` (zero padding of
+      ``dilation * (k - 1)``: every input pixel meets every tap), so
+      features *grow* by ``dilation * (k - 1)`` per stride-1 conv;
+      max-pools keep ``-inf`` padding (a max does not weigh the border).
+      ResNet backbones crop each block back to its 'same' size (see
+      :class:`possec.models.backbones.PaddingModeMixin`).
 
     Args:
         module (nn.Module): Root of the tree; converted in place.

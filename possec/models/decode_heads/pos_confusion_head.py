@@ -1,0 +1,201 @@
+"""Position confusion head: remove absolute position from the backbone."""
+from typing import Dict, Optional, Sequence
+
+import torch
+from mmseg.registry import MODELS
+from mmseg.utils import OptConfigType, SampleList
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from ...position.metrics import position_metrics
+from ..layers.resize import bilinear_resize
+from .posenet_head import PosENetHead
+
+#: What the backbone is trained to make the readout output (``confusion``).
+CONFUSIONS = ('corr', 'mean', 'ridge')
+
+
+class _Readout(nn.Module):
+    """The head's readout layers under the head's own attribute names, so
+    that ``functional_call`` can run them with other parameter tensors."""
+
+    def __init__(self, head: PosENetHead):
+        super().__init__()
+        self.convs = head.convs
+        self.dropout = head.dropout
+        self.conv_seg = head.conv_seg
+        self.out_norm = head.out_norm
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.convs(x)
+        if self.dropout is not None:
+            x = self.dropout(x)
+        x = self.conv_seg(x)
+        return x if self.out_norm is None else self.out_norm(x)
+
+
+def squared_correlation(pred: Tensor, target: Tensor,
+                        eps: float = 1e-8) -> Tensor:
+    """Mean over images and channels of the squared Pearson correlation,
+    over pixels, between ``pred`` (N, C, h, w) and ``target`` (N or 1, C,
+    h, w). A constant prediction has correlation 0."""
+    p = pred.flatten(2)
+    t = target.expand_as(pred).flatten(2)
+    p = p - p.mean(-1, keepdim=True)
+    t = t - t.mean(-1, keepdim=True)
+    cov = (p * t).sum(-1)
+    var = (p * p).sum(-1) * (t * t).sum(-1)
+    return (cov * cov / (var + eps)).mean()
+
+
+def crossfit_ridge_pred(grid: Tensor, target: Tensor,
+                        ridge: float = 1e-3) -> Tensor:
+    """Position maps predicted from each image's features by a per-pixel
+    linear readout fitted, in closed form, on the *other* half of the
+    batch.
+
+    The images are split into two halves; on each, ridge regression of the
+    target maps on the features (one row per pixel, centred, penalty
+    ``ridge`` x the mean squared feature norm per channel) is solved with
+    ``torch.linalg.solve`` and applied to the other half. The solution is
+    differentiable, so a loss on the prediction trains the features
+    against the best linear readout of this batch, not a stale one.
+
+    Args:
+        grid (Tensor): Features (N, C, h, w), N >= 2.
+        target (Tensor): Maps (1 or N, P, h, w).
+        ridge (float): Relative ridge penalty. Default: 1e-3.
+
+    Returns:
+        Tensor: Predictions (N', P, h, w) for the N' = 2 * (N // 2) images
+        used (an odd last image is dropped).
+    """
+    n, c, h, w = grid.shape
+    if n < 2:
+        raise ValueError(f"confusion='ridge' needs a batch of 2 or more "
+                         f'images (it fits on one half, predicts the other); '
+                         f'got {n}')
+    half = n // 2
+    x = grid[:2 * half].permute(0, 2, 3, 1).reshape(2, half * h * w, c)
+    y = target.expand(2 * half, -1, -1, -1)
+    y = y.permute(0, 2, 3, 1).reshape(2, half * h * w, -1)
+    x = x - x.mean(1, keepdim=True)
+    y = y - y.mean(1, keepdim=True)
+    eye = torch.eye(c, dtype=x.dtype, device=x.device)
+    preds = []
+    for fit, use in ((0, 1), (1, 0)):
+        xf = x[fit]
+        lam = ridge * xf.pow(2).sum() / c + 1e-6
+        weight = torch.linalg.solve(xf.t() @ xf + lam * eye, xf.t() @ y[fit])
+        preds.append((x[use] @ weight).view(half, h, w, -1))
+    return torch.cat([preds[1], preds[0]]).permute(0, 3, 1, 2)
+
+
+@MODELS.register_module()
+class PosConfusionHead(PosENetHead):
+    """PosENet readout in a confusion game: the backbone is trained to make
+    the readout's maps uninformative.
+
+    Gradient reversal (``PosENetHead(grad_scale=-1)``) trains the backbone
+    to make the readout *wrong*, and was measured to add position instead
+    (an inverted map is as informative as the map). This head follows the
+    domain-confusion loss of `Simultaneous Deep Transfer Across Domains and
+    Tasks <https://arxiv.org/abs/1510.02192>`_ (Tzeng et al., ICCV 2015)
+    instead: two losses with disjoint gradients,
+
+    - ``loss_pos``: the readout (the :class:`PosENetHead` layers) learns the
+      true maps on *detached* features, so it keeps being the best reader
+      of position it can be;
+    - ``loss_confusion``: the readout, with *detached* parameters, is run
+      on the features again, and the backbone is trained to make its output
+      uninformative: ``'corr'`` penalises the squared Pearson correlation,
+      per image and pattern, between the readout's map and the true map
+      (its minimum, 0, is reached by any map unrelated to position, whatever
+      its scale); ``'mean'`` is the binary cross-entropy of the map against
+      the constant map of the true map's mean (Tzeng's uniform target);
+      ``'ridge'`` replaces the readout, for this loss only, by the best
+      per-pixel linear readout of the batch, fitted in closed form on one
+      half of the images and applied to the other
+      (:func:`crossfit_ridge_pred`), and penalises the squared correlation
+      of its maps, so the backbone cannot escape by moving position to
+      where the (lagging) trained readout does not look.
+
+    So the readout's parameters receive only ``loss_pos`` and the backbone
+    only ``loss_confusion`` (``tests/test_removal.py`` checks it). A norm
+    layer of the readout in training mode sees the features twice per step
+    (its running statistics are updated twice, with the same values).
+    ``grad_scale`` is ignored (the readout always reads detached features).
+
+    Args:
+        confusion (str): ``'corr'`` or ``'mean'``. Default: 'corr'.
+        confusion_weight (float): Weight of ``loss_confusion``. Default: 1.0.
+        ridge (float): Relative ridge penalty of ``confusion='ridge'``.
+            Default: 1e-3.
+        **kwargs: Arguments of :class:`PosENetHead`.
+    """
+
+    def __init__(self,
+                 confusion: str = 'corr',
+                 confusion_weight: float = 1.0,
+                 ridge: float = 1e-3,
+                 **kwargs):
+        if confusion not in CONFUSIONS:
+            raise ValueError(f'unknown confusion {confusion!r}; expected one '
+                             f'of {", ".join(map(repr, CONFUSIONS))}')
+        if not confusion_weight >= 0:
+            raise ValueError(f'confusion_weight must be >= 0, got '
+                             f'{confusion_weight!r}')
+        kwargs['grad_scale'] = 0.0  # what _to_grid would do; kept for repr
+        super().__init__(**kwargs)
+        self.confusion = confusion
+        self.confusion_weight = float(confusion_weight)
+        self.ridge = float(ridge)
+
+    def _grid(self, inputs: Sequence[Tensor]) -> Tensor:
+        """The selected levels on the grid, concatenated, with gradient."""
+        feats = []
+        for x in self._transform_inputs(inputs):
+            if tuple(x.shape[-2:]) != tuple(self.grid_size):
+                x = bilinear_resize(x, self.grid_size, self.align_corners)
+            feats.append(x)
+        return feats[0] if len(feats) == 1 else torch.cat(feats, dim=1)
+
+    def confusion_loss(self, logits: Tensor, target: Tensor) -> Tensor:
+        """``confusion``'s loss of the readout's logits (not weighted)."""
+        if self.confusion == 'corr':
+            return squared_correlation(logits.sigmoid(), target)
+        if self.confusion == 'ridge':
+            raise ValueError("confusion='ridge' reads features, not logits")
+        mean = target.mean((-2, -1), keepdim=True).expand_as(logits)
+        return nn.functional.binary_cross_entropy_with_logits(logits, mean)
+
+    def loss(self,
+             inputs: Sequence[Tensor],
+             batch_data_samples: Optional[SampleList] = None,
+             train_cfg: OptConfigType = None) -> Dict[str, Tensor]:
+        """``loss_pos`` (readout, detached features), ``loss_confusion``
+        (backbone, detached readout) and the readout's ``pos_spc_<P>`` /
+        ``pos_mae_<P>``."""
+        grid = self._grid(inputs)
+        readout = _Readout(self)
+        logits = readout(grid.detach())
+        target = self.targets(logits)
+        frozen = {
+            name: p.detach()
+            for name, p in readout.named_parameters()
+        }
+        if self.confusion == 'ridge':  # on the grid itself, 1x1
+            grid_target = self.targets(grid[:1, :len(self.patterns)])
+            confusion = squared_correlation(
+                crossfit_ridge_pred(grid, grid_target, self.ridge),
+                grid_target)
+        else:
+            conf_logits = functional_call(readout, frozen, (grid, ))
+            confusion = self.confusion_loss(conf_logits, target)
+        pred = logits.detach().sigmoid()
+        losses = dict(
+            loss_pos=self.map_loss(logits, target) * self.loss_weight,
+            loss_confusion=confusion * self.confusion_weight)
+        metrics = position_metrics(pred, target, self.patterns)
+        losses.update({f'pos_{k}': v.float() for k, v in metrics.items()})
+        return losses
