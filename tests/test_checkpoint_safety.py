@@ -197,3 +197,20 @@ def test_weights_of_another_model_are_refused(real_checkpoint):
         '(0.weight, 0.bias)' in message
     assert 'unexpected in it (backbone.' in message
     assert '--partial-load' in message
+
+
+def test_payload_never_runs_through_an_analysis_tool(tmp_path,
+                                                     real_checkpoint):
+    """The visual tools load through possec.analysis.common.models
+    .load_segmentor: the own checkpoint loads with no flag, a payload is
+    refused."""
+    from possec.analysis.common.models import load_segmentor
+    model = load_segmentor(DEMO_FCN, real_checkpoint)
+    saved = torch.load(real_checkpoint, weights_only=False)['state_dict']
+    assert torch.equal(model.state_dict()['decode_head.conv_seg.weight'],
+                       saved['decode_head.conv_seg.weight'])
+    path, marker = _evil(tmp_path)
+    with pytest.raises(UntrustedCheckpointError,
+                       match='holds the global posix.system'):
+        load_segmentor(DEMO_FCN, path)
+    assert not marker.exists()

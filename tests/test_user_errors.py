@@ -238,3 +238,15 @@ def test_every_config_passes_the_key_checks():
     assert len(paths) > 10
     for path in paths:
         check_model_args(load_config(path))
+
+
+def test_debug_shows_the_traceback_too(capsys):
+    with pytest.raises(SystemExit) as info:
+        run_cli(prepare_config, DEMO_FCN, debug=True,
+                cfg_options={'test_evalutor.type': 'IoUMetric'})
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert 'Traceback (most recent call last)' in err
+    assert 'ConfigKeyError' in err
+    assert err.strip().splitlines()[-1].startswith(
+        'error: --cfg-options test_evalutor.type:')
