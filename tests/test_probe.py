@@ -108,8 +108,11 @@ def test_bad_image_sources(tmp_path):
         probe_images(str(tmp_path))
     with pytest.raises(ValueError, match='black, white, noise'):
         probe_images('no/such/folder')
+    # generated images without a number: the documented defaults
+    assert probe_images('noise', 4).shape == (200, 3, 4, 4)
+    assert probe_images('black', 4).shape == (64, 3, 4, 4)
     with pytest.raises(ValueError, match='number of images'):
-        probe_images('noise')
+        probe_images('noise', 4, 0)
 
 
 def test_split_indices():
@@ -306,7 +309,46 @@ def test_divergence_warns():
         res = run_probe(images, tiny_encoder(), grid=8,
                         train=dict(epochs=3, batch_size=4, lr=100.),
                         progress=False)
-    assert res['rows'][0]['diverged']
+    assert res['rows'][0]['diverged'] and res['rows'][0]['lr'] == 100.
+
+
+def test_auto_lr_retries_after_divergence(capsys):
+    # 'auto' starts at the paper's 0.1; on features scaled x10 that run
+    # diverges (SGD on a quadratic diverges once lr exceeds 2 / the largest
+    # curvature, which grows with the square of the scale)
+    from possec.analysis.probe.encoders import IMAGENET_STD
+    images = probe_images('noise', 16, 20)
+    # the raw image (PosENet alone) with values x10
+    scaled = FrozenEncoder(std=[s / 10 for s in IMAGENET_STD])
+    res = run_probe(images, scaled, grid=8,
+                    train=dict(epochs=3, batch_size=4), progress=False)
+    row = res['rows'][0]
+    assert 'diverged at lr 0.1' in capsys.readouterr().out
+    assert row['lr'] < 0.1 and not row['diverged']
+    assert row['loss'][-1] < row['loss'][0]
+
+
+def test_diverged_marked_everywhere(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location(
+        'position_probe', osp.join(ROOT, 'tools/analysis/position_probe.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    args = ['noise', '--num-images', '10', '--input-size', '16', '--grid',
+            '8', '--epochs', '3', '--batch-size', '4', '--lr', '100',
+            '--num-show', '1', '--out-dir', str(tmp_path)]
+    with pytest.warns(UserWarning), pytest.raises(SystemExit) as exc:
+        tool.main(args)
+    assert exc.value.code == 3
+    out, err = capsys.readouterr()
+    assert 'DIVERGED' in out and 'diverged' in err
+    assert 'DIVERGED' in (tmp_path / 'results.md').read_text()
+    with open(tmp_path / 'results.csv') as f:
+        assert {r['diverged'] for r in csv.DictReader(f)} == {'1'}
+    with pytest.warns(UserWarning):
+        result = tool.main(args + ['--allow-diverged'])
+    assert result['rows'][0]['diverged']
+    from possec.analysis.probe.report import row_title
+    assert row_title(result, result['rows'][0]).startswith('DIVERGED')
 
 
 def test_run_probe_errors():
@@ -337,7 +379,7 @@ def test_reports_and_cli(tmp_path, capsys):
         '--ablate-values', '1', '2', '--out-dir', out, '--num-show', '2'
     ])
     printed = capsys.readouterr().out
-    assert '| layers | H SPC | H MAE | V SPC |' in printed
+    assert '| layers | lr | H SPC | H MAE | V SPC |' in printed
     assert sorted(os.listdir(out)) == [
         'pred_1.png', 'pred_2.png', 'results.csv', 'results.json',
         'results.md'

@@ -1,6 +1,7 @@
 """Receptive field, occlusion, deconvnet and invariance tools: numbers
 against the formulas and explicit implementations, the behaviours the
 tools exist to show, and each CLI end to end on the demo config."""
+import csv
 import importlib.util
 import json
 import os.path as osp
@@ -323,9 +324,21 @@ def test_cli_writes_png_and_json(name, args, tiny_voc, tmp_path):
     elif name == 'deconvnet':
         assert [t['inside_share'] for t in saved['top']] == pytest.approx(
             [1., 1.])
+        # one window for every panel, odd, within the image and the field
+        side = saved['crop']['side']
+        assert side % 2 == 1 and 9 <= side <= max(saved['field']['size'])
     else:
         assert max(saved['change']['circular']['translate'][0]) < 1e-4
         assert saved['change']['zeros']['translate'][0][1] > 1e-3
+        with open(osp.join(out, 'invariance.csv')) as f:
+            rows = list(csv.DictReader(f))
+        # 2 modes x (2 shifts + 1 scale) x levels
+        assert len(rows) == 2 * 3 * len(saved['strides'])
+        for row in rows:
+            kind, lvl = row['transform'], int(row['level'])
+            k = saved['values'][kind].index(float(row['value']))
+            assert float(row['change']) == pytest.approx(
+                saved['change'][row['padding']][kind][lvl][k], abs=1e-6)
     assert result['files']['json'] == osp.join(out, f'{name}.json')
 
 

@@ -5,6 +5,7 @@
     bash tools/dist_test.sh CONFIG CHECKPOINT 2 --out results/
     python tools/test.py CONFIG CHECKPOINT --fuse-conv-bn   # BN folded
 """
+import warnings; warnings.filterwarnings('ignore', 'pkg_resources is deprecated', UserWarning)  # noqa: E702,E501 (mmengine imports it; see possec.runtime.quiet)
 import argparse
 
 from possec.apis import test

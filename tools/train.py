@@ -4,6 +4,7 @@
     python tools/train.py CONFIG --resume            # latest checkpoint
     bash tools/dist_train.sh CONFIG 2                # torchrun, CPU or GPU
 """
+import warnings; warnings.filterwarnings('ignore', 'pkg_resources is deprecated', UserWarning)  # noqa: E702,E501 (mmengine imports it; see possec.runtime.quiet)
 import argparse
 
 from possec.apis import train

@@ -10,6 +10,7 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 from mmengine.utils import import_modules_from_strings
 
+from ..runtime.quiet import run_reporting
 from ..runtime import (atomic_checkpoint_saving, checkpoint_loading,
                        degrade_sync_bn_on_cpu, drop_closed_file_handlers,
                        insert_label_checks, remove_partial_saves,
@@ -83,7 +84,7 @@ def build_runner(cfg: Config, cfg_options: Optional[dict] = None) -> Runner:
     """Build the Runner, turning failures caused by the config into
     :class:`UserError` (see :mod:`possec.apis.explain`)."""
     _fresh_visualizer_name(cfg)
-    with user_errors(cfg, cfg_options):
+    with user_errors(cfg, cfg_options), run_reporting(cfg):
         if 'runner_type' in cfg:
             from mmengine.registry import RUNNERS
             return RUNNERS.build(cfg)

@@ -7,11 +7,12 @@ border rule, at each backbone level (Zeiler & Fergus, Fig. 5).
     python tools/analysis/invariance.py CONFIG --modes zeros circular \\
         --transforms translate --shifts 0 8 16 32 64
 
-Writes invariance.png and invariance.json into --out-dir.
+Prints the mean change per transform, padding mode and level, and writes
+invariance.png, invariance.csv and invariance.json into --out-dir.
 """
 from possec.analysis.common.cli import common_kwargs, tool_parser
 from possec.analysis.fields.invariance import DEFAULT_MODES, TRANSFORMS, \
-    run_invariance
+    format_invariance, run_invariance
 from possec.apis.cli import run_cli
 
 
@@ -38,9 +39,11 @@ def main(argv=None):
     result = run_cli(
         run_invariance, a.config, modes=a.modes, transforms=a.transforms,
         values=values, **common_kwargs(a))
-    print(f'{len(a.modes)} padding modes x {len(a.transforms)} transforms '
-          f'on {result["num_images"]} images; wrote '
-          f'{result["files"]["png"]}')
+    print('relative feature change ||F(x) - U(F(Tx))|| / ||F(x)||, mean '
+          f'over the values and {result["num_images"]} images:\n'
+          f'{format_invariance(result)}\nwrote {result["files"]["png"]}, '
+          f'{result["files"]["csv"]} and {result["files"]["json"]}',
+          flush=True)
     return result
 
 

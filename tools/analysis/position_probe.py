@@ -15,6 +15,7 @@ Prints a markdown table of SPC and MAE per pattern and writes results.md,
 results.csv, results.json and pred_<setting>.png into --out-dir.
 """
 import argparse
+import sys
 
 from mmengine.config import DictAction
 
@@ -30,7 +31,8 @@ def parse_args(argv=None):
         'how much position it reads (SPC, MAE)')
     p.add_argument('images', help='folder of images, or black, white, noise')
     p.add_argument('--num-images', type=int, default=None,
-                   help='number of images (required for generated ones)')
+                   help='number of images (default: all of a folder; 200 noise, '
+                   '64 black or white images)')
     p.add_argument('--input-size', type=int, default=224)
     enc = p.add_argument_group('encoder (frozen, eval mode)')
     enc.add_argument('--encoder', default='posenet',
@@ -55,9 +57,11 @@ def parse_args(argv=None):
     tr = p.add_argument_group('training')
     tr.add_argument('--epochs', type=int, default=15)
     tr.add_argument('--batch-size', type=int, default=32)
-    tr.add_argument('--lr', type=float, default=0.1,
-                    help="the paper's 0.1; wide encoders (e.g. a random-init "
-                    'vgg16) may need 0.01: the probe warns if it diverges')
+    tr.add_argument('--lr', type=_lr, default='auto',
+                    help="a number (the paper's is 0.1), or auto: 0.1, then "
+                    '0.01 and 0.001 while the readout diverges (wide or '
+                    'large-valued features: a random-init vgg16, a trained '
+                    "segmentor's backbone). Default: auto")
     tr.add_argument('--lr-step', type=int, default=10,
                     help='epoch from which the lr is x0.1')
     tr.add_argument('--test-fraction', type=float, default=0.2)
@@ -74,13 +78,27 @@ def parse_args(argv=None):
     p.add_argument('--num-show', type=int, default=4,
                    help='held-out images in the figure')
     p.add_argument('--out-dir', default='work_dirs/position_probe')
+    p.add_argument('--allow-diverged', action='store_true',
+                   help='exit with status 0 even if a readout diverged '
+                   '(by default such a run is marked in every output and '
+                   'exits with status 3)')
     return p.parse_args(argv)
+
+
+def _lr(text):
+    if text == 'auto':
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number or 'auto', got {text!r}") from None
 
 
 def main(argv=None):
     a = parse_args(argv)
     score_at = int(a.score_at) if a.score_at.isdigit() else a.score_at
-    return run_cli(
+    result = run_cli(
         position_probe, a.images, encoder=a.encoder, config=a.config,
         checkpoint=a.checkpoint, padding_mode=a.padding_mode,
         cfg_options=a.cfg_options, num_images=a.num_images,
@@ -95,6 +113,13 @@ def main(argv=None):
         cache_budget=a.cache_budget_gb * 1024**3,
         extract_batch=a.extract_batch, device=a.device,
         num_show=a.num_show)
+    bad = [r['setting'] for r in result['rows'] if r['diverged']]
+    if bad and not a.allow_diverged:
+        print(f'error: the readout diverged for {", ".join(bad)} (marked in '
+              f'the table, results.* and the figures): pass a smaller --lr, '
+              f'or --allow-diverged to accept the run', file=sys.stderr)
+        sys.exit(3)
+    return result
 
 
 if __name__ == '__main__':

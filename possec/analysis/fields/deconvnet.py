@@ -180,30 +180,98 @@ def _crop(image: np.ndarray, box) -> np.ndarray:
     return image[y0:y1 + 1, x0:x1 + 1]
 
 
+def crop_side(projections: np.ndarray, centres: Sequence[Sequence[float]],
+              limit: Optional[float] = None, share: float = 0.95,
+              least: int = 9) -> int:
+    """Side of the square window, centred on each unit, that holds
+    ``share`` of the magnitude of every projection.
+
+    Args:
+        projections (np.ndarray): ``(k, H, W, C)`` projections.
+        centres (Sequence): Each unit's centre (row, column) in pixels.
+        limit (float, optional): Largest side (the theoretical receptive
+            field); None: the image's larger side. Default: None.
+        share (float): Share of ``sum |projection|`` inside. Default: 0.95.
+        least (int): Smallest side. Default: 9.
+
+    Returns:
+        int: An odd side in pixels, the same for all projections.
+    """
+    k, h, w = projections.shape[:3]
+    ys, xs = np.mgrid[:h, :w]
+    radius = 0
+    for proj, (cy, cx) in zip(projections, centres):
+        mag = np.abs(proj).sum(-1).ravel()
+        dist = np.maximum(np.abs(ys - cy), np.abs(xs - cx)).ravel()
+        order = np.argsort(dist, kind='stable')
+        cum = np.cumsum(mag[order])
+        if cum[-1] <= 0:
+            continue
+        at = int(np.searchsorted(cum, share * cum[-1]))
+        radius = max(radius, int(np.ceil(dist[order][min(at, len(cum) -
+                                                          1)])))
+    side = 2 * radius + 1
+    top = max(h, w) if limit is None else min(limit, max(h, w))
+    side = int(max(min(side, top), least))
+    return side + 1 - side % 2
+
+
+def window(image: np.ndarray, centre: Sequence[float], side: int,
+           fill: float) -> np.ndarray:
+    """The ``side x side`` patch of ``image`` (H, W, C) centred on
+    ``centre`` (row, column), ``fill`` outside the image."""
+    h, w = image.shape[:2]
+    out = np.full((side, side) + image.shape[2:], fill, dtype=image.dtype)
+    y0 = int(round(centre[0])) - side // 2
+    x0 = int(round(centre[1])) - side // 2
+    sy, sx = max(y0, 0), max(x0, 0)
+    ey, ex = min(y0 + side, h), min(x0 + side, w)
+    if ey > sy and ex > sx:
+        out[sy - y0:ey - y0, sx - x0:ex - x0] = image[sy:ey, sx:ex]
+    return out
+
+
+def contrast(patch: np.ndarray, percentile: float = 99.) -> np.ndarray:
+    """A signed projection as an image: grey is zero, and +-the
+    ``percentile`` of ``|patch|`` (clipped beyond) are white and black."""
+    scale = np.percentile(np.abs(patch), percentile)
+    if not scale > 0:
+        scale = max(float(np.abs(patch).max()), 1e-12)
+    return np.clip(0.5 + 0.5 * patch / scale, 0., 1.)
+
+
 def plot_deconvnet(images: np.ndarray, projections: np.ndarray,
                    result: dict, per_row: int = 3):
-    """A grid of pairs: each projection (grey is zero) beside the image
-    patch under the unit's receptive field, strongest first."""
+    """A grid of pairs, strongest first: each projection (grey is zero,
+    contrast set per panel by its 99th percentile) beside the image patch
+    under it, all panels the same ``result['crop']['side']`` window
+    centred on the unit (grey outside the image)."""
     top = result['top']
+    side = result['crop']['side']
     per_row = min(per_row, len(top))
     rows = -(-len(top) // per_row)
     fig, axes = new_figure(rows, 2 * per_row, 1.9)
     for ax in axes.flat:
         ax.set_axis_off()
     for i, item in enumerate(top):
-        proj = projections[i]
-        proj = 0.5 + 0.5 * proj / max(np.abs(proj).max(), 1e-12)
         row, col = divmod(i, per_row)
-        for j, data in enumerate((proj, images[item['image']])):
-            axes[row, 2 * col + j].imshow(_crop(data, item['box']),
-                                          interpolation='nearest')
+        img = images[item['image']]
+        fill = 127 if img.dtype == np.uint8 else 0.5
+        panels = (contrast(window(projections[i], item['centre'], side, 0.)),
+                  window(img, item['centre'], side, fill))
+        for j, data in enumerate(panels):
+            axes[row, 2 * col + j].imshow(data, interpolation='nearest')
         axes[row, 2 * col].set_title(
             f'#{i + 1}: img {item["image"]}, act {item["activation"]:.3g}',
             fontsize=8, loc='left')
+    field = result['field']
+    rf = ('global' if field['is_global'] or field['size'] is None else
+          f'{field["size"][0]:g}x{field["size"][1]:g} px')
     fig.suptitle(f'layer {result["layer"]}, channel {result["channel"]}: '
                  f'top {len(top)} activations projected to pixels (left of '
-                 f'each pair), image in the receptive field (right)',
-                 fontsize=9)
+                 f'each pair) and the image (right),\n{side}x{side} px '
+                 f'around each unit ({result["crop"]["share"]:.0%} of every '
+                 f'projection; theoretical field {rf})', fontsize=9)
     return fig
 
 
@@ -214,10 +282,11 @@ def deconvnet(backbone: nn.Module, x: Tensor,
     """Top-``k`` activations of a unit over ``x``, projected to pixels.
 
     Returns:
-        tuple[dict, Tensor]: The numbers (layer, channel, field, and per
-        projection the image, unit, activation, field box and the share of
-        the projection's magnitude inside the box) and the ``(k, 3, H,
-        W)`` projections.
+        tuple[dict, Tensor]: The numbers (layer, channel, field, ``crop``
+        (the side of the window shown, see :func:`crop_side`), and per
+        projection the image, unit, its centre in pixels, activation,
+        field box and the share of the projection's magnitude inside the
+        box) and the ``(k, 3, H, W)`` projections.
     """
     if k < 1:
         raise UserError(f'top-k must be at least 1, got {k}')
@@ -235,11 +304,18 @@ def deconvnet(backbone: nn.Module, x: Tensor,
         mag = p.abs().sum(0)
         inside = _crop(mag.numpy(), box).sum() if box else mag.sum()
         items.append(dict(image=image, unit=list(unit), activation=value,
+                          centre=[float(c) for c in field.centre(unit)],
                           box=box, inside_share=float(inside / max(
                               float(mag.sum()), 1e-30))))
+    limit = None if field.is_global or field.size is None else max(
+        field.size)
+    share = 0.95
+    side = crop_side(proj.permute(0, 2, 3, 1).numpy(),
+                     [it['centre'] for it in items], limit, share)
     return dict(layer=layer, channel=channel,
                 field=dict(size=field.size, jump=field.jump,
                            is_global=field.is_global),
+                crop=dict(side=side, share=share),
                 top=items), proj
 
 

@@ -21,9 +21,11 @@ feature map, so that a perfectly equivariant network scores 0:
   covers.
 """
 import copy
+import csv
 import inspect
 import math
-from typing import Dict, Optional, Sequence
+import os.path as osp
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -32,6 +34,7 @@ from mmseg.registry import MODELS
 from torch import Tensor, nn
 
 from possec.errors import UserError
+from possec.fileio import atomic_path
 from possec.models.layers import PADDING_MODES, convert_padding
 from ..common import (Progress, load_images, load_segmentor, new_figure,
                       write_outputs)
@@ -161,16 +164,69 @@ def mode_backbones(model: nn.Module, modes: Sequence[str]
     return backbones
 
 
+def invariance_rows(result: dict) -> List[dict]:
+    """One row per (padding mode, transform, value, level): the mean
+    relative change, the numbers of ``invariance.csv``."""
+    rows = []
+    for mode, per_kind in result['change'].items():
+        for kind in result['transforms']:
+            for lvl, curve in enumerate(per_kind[kind]):
+                for value, change in zip(result['values'][kind], curve):
+                    rows.append(dict(padding=mode, transform=kind,
+                                     value=value, level=lvl,
+                                     stride=result['strides'][lvl],
+                                     change=change))
+    return rows
+
+
+def format_invariance(result: dict) -> str:
+    """A markdown table: per transform and padding mode, the relative
+    feature change of each level, averaged over the transform's values."""
+    kinds, curves = result['transforms'], result['change']
+    levels = len(result['strides'])
+    lines = ['| transform | padding | ' + ' | '.join(
+        f'level {i} (stride {s:g})' for i, s in enumerate(result['strides']))
+        + ' |', '|---|---|' + '---:|' * levels]
+    for kind in kinds:
+        vals = ', '.join(f'{v:g}' for v in result['values'][kind])
+        for mode, per_kind in curves.items():
+            cells = [f'{float(np.mean(per_kind[kind][lvl])):.3f}'
+                     for lvl in range(levels)]
+            lines.append(f'| {kind} ({vals}) | {mode} | ' +
+                         ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def write_invariance_csv(result: dict, path: str) -> str:
+    """Write :func:`invariance_rows` as CSV to ``path``; return it."""
+    rows = invariance_rows(result)
+    with atomic_path(path) as tmp, open(tmp, 'w', newline='') as f:
+        writer = csv.DictWriter(f, ['padding', 'transform', 'value',
+                                    'level', 'stride', 'change'])
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(dict(row, change=f'{row["change"]:.6f}',
+                                 stride=f'{row["stride"]:g}'))
+    return path
+
+
 def plot_invariance(result: dict):
     """Rows: transformations; columns: backbone levels; one curve per
-    border rule."""
+    border rule. Every panel shares one y axis (from 0), and the panels
+    of a transformation share its x axis."""
     kinds, curves = result['transforms'], result['change']
     modes = list(curves)
     levels = len(next(iter(curves.values()))[kinds[0]])
     fig, axes = new_figure(len(kinds), levels, 2.8)
+    top = max((max(c) for per in curves.values() for k in kinds
+               for c in per[k] if len(c)), default=1.)
     for row, kind in enumerate(kinds):
         for lvl in range(levels):
             ax = axes[row, lvl]
+            if (row, lvl) != (0, 0):
+                ax.sharey(axes[0, 0])
+            if lvl:
+                ax.sharex(axes[row, 0])
             for mode in modes:
                 ax.plot(result['values'][kind], curves[mode][kind][lvl],
                         marker='o', ms=3, label=mode)
@@ -182,6 +238,7 @@ def plot_invariance(result: dict):
             ax.grid(alpha=0.3)
             ax.tick_params(labelsize=7)
         axes[row, 0].set_ylabel('relative L2 change', fontsize=8)
+    axes[0, 0].set_ylim(0, 1.05 * top if top > 0 else 1.)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc='outside right center', fontsize=8,
                title='padding', title_fontsize=8)
@@ -202,7 +259,8 @@ def run_invariance(config: str, checkpoint: Optional[str] = None,
                    out_dir: str = 'work_dirs/invariance', seed: int = 0,
                    progress: bool = True) -> dict:
     """Feature change curves of a segmentor's backbone per border rule;
-    writes ``invariance.png`` and ``invariance.json`` into ``out_dir``.
+    writes ``invariance.png``, ``invariance.json`` and ``invariance.csv``
+    (:func:`invariance_rows`) into ``out_dir``.
 
     Args:
         config (str): Segmentor config.
@@ -245,4 +303,6 @@ def run_invariance(config: str, checkpoint: Optional[str] = None,
                   change=change)
     result['files'] = write_outputs(out_dir, 'invariance',
                                     plot_invariance(result), result)
+    result['files']['csv'] = write_invariance_csv(
+        result, osp.join(out_dir, 'invariance.csv'))
     return result

@@ -10,6 +10,7 @@ from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mmengine.config import Config
+from mmengine.registry import DefaultScope
 from mmseg.models.utils import resize
 from mmseg.registry import DATASETS
 from mmseg.structures import SegDataSample
@@ -77,7 +78,10 @@ def dataset_images(cfg: Config, num: int, start: int = 0) -> List[str]:
         raise UserError('the config has no test_dataloader to take images '
                         'from: pass image files with --img')
     check_data(cfg, ['test_dataloader'])
-    dataset = DATASETS.build(copy.deepcopy(cfg.test_dataloader.dataset))
+    # the pipeline's transforms live in mmseg's scope (as in the Runner)
+    with DefaultScope.overwrite_default_scope(
+            cfg.get('default_scope', 'mmseg')):
+        dataset = DATASETS.build(copy.deepcopy(cfg.test_dataloader.dataset))
     if not 0 <= start < len(dataset):
         raise UserError(f'image index {start} is out of range: the test set '
                         f'has {len(dataset)} images')

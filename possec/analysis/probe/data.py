@@ -20,6 +20,9 @@ from possec.errors import UserError
 from ..common import read_image
 
 GENERATED_IMAGES = ('black', 'white', 'noise')
+#: images generated when no number is given: noise images differ, so the
+#: readout needs many; constant images are all alike.
+DEFAULT_NUM_GENERATED = dict(black=64, white=64, noise=200)
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp')
 
 
@@ -41,8 +44,9 @@ def probe_images(source: str,
             ``'noise'`` (uniform noise over 0..255, seeded).
         size (int): Side of the square images; photographs are resized
             (bilinear) to ``size x size``. Default: 224.
-        num (int, optional): Number of images: required for generated
-            images; for a folder, the first ``num`` readable ones (None: all).
+        num (int, optional): Number of images; for a folder, the first
+            ``num`` readable ones (None: all); for generated images None
+            means :data:`DEFAULT_NUM_GENERATED` (200 noise, 64 constant).
             Default: None.
         seed (int): Seed of the noise images. Default: 0.
 
@@ -56,8 +60,7 @@ def probe_images(source: str,
                          f'got {num!r}')
     if source in GENERATED_IMAGES:
         if num is None:
-            raise ProbeError(f'generated {source!r} images need a number of '
-                             f'images (e.g. --num-images 200)')
+            num = DEFAULT_NUM_GENERATED[source]
         shape = (num, 3, size, size)
         if source == 'noise':
             rng = np.random.default_rng(seed)

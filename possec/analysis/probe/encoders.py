@@ -26,6 +26,7 @@ from mmengine.config import Config
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
+from possec.errors import CheckpointError
 from possec.models.layers import convert_padding, resolve_padding_mode
 from possec.runtime import load_local_checkpoint
 from ..common import build_offline, config_path
@@ -180,7 +181,7 @@ def _set_padding_mode(backbone_cfg: dict, mode: Optional[str]) -> bool:
 def _load_backbone_weights(backbone: nn.Module, checkpoint: str) -> None:
     try:
         ckpt = load_local_checkpoint(checkpoint, map_location='cpu')
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, CheckpointError) as exc:
         raise ProbeError(str(exc)) from None
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict):

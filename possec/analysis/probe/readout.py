@@ -16,6 +16,11 @@ pattern, and a loss that sums the patterns' mean squared errors, so that
 each channel of a one-layer readout receives exactly the gradient it would
 receive trained alone. Training follows the paper: SGD with momentum 0.9
 and weight decay 1e-4, 15 epochs, batch 32, learning rate ×0.1 at epoch 10.
+The paper's learning rate 0.1 diverges on wide or large-valued features (a
+random-init VGG16, a trained segmentor's backbone), so the default
+``lr='auto'`` tries 0.1 first and, when that run diverges, trains a fresh
+readout at a tenth of the rate (:data:`AUTO_LRS`); the rate used is
+reported with the scores.
 """
 import itertools
 import math
@@ -34,8 +39,11 @@ from .cache import FeatureCache, extract_features
 from .data import ProbeError
 from .score import score
 
-TRAIN_DEFAULTS = dict(epochs=15, batch_size=32, lr=0.1, momentum=0.9,
+TRAIN_DEFAULTS = dict(epochs=15, batch_size=32, lr='auto', momentum=0.9,
                       weight_decay=1e-4, lr_step=10)
+#: learning rates ``lr='auto'`` tries in turn until a run does not diverge
+#: (the first is the paper's).
+AUTO_LRS = (0.1, 0.01, 0.001)
 
 
 def make_readout(in_channels: Sequence[int],
@@ -101,7 +109,8 @@ def train_readout(head: PosENetHead,
                   lr_step: int = 10,
                   seed: int = 0,
                   device: str = 'cpu',
-                  progress: bool = True) -> List[float]:
+                  progress: bool = True,
+                  warn: bool = True) -> List[float]:
     """Train the readout, all its patterns at once.
 
     Args:
@@ -118,11 +127,15 @@ def train_readout(head: PosENetHead,
         seed (int): Seed of the batch order. Default: 0.
         device (str): Where the readout trains. Default: 'cpu'.
         progress (bool): Show a progress bar over epochs. Default: True.
+        warn (bool): Warn when the run diverges. Default: True.
 
     Returns:
         list[float]: Mean training loss of every epoch. A run whose last
         epoch is worse than its first warns (see :func:`diverged`).
     """
+    if not isinstance(lr, (int, float)):
+        raise ProbeError(f"lr must be a number here (the probe's 'auto' is "
+                         f'resolved by probe_cached), got {lr!r}')
     if epochs < 1 or batch_size < 1 or not lr > 0:
         raise ProbeError(f'epochs and batch_size must be >= 1 and lr > 0, '
                          f'got {epochs}, {batch_size} and {lr}')
@@ -150,7 +163,7 @@ def train_readout(head: PosENetHead,
             bar.update()
     if bar is not None:
         print(flush=True)
-    if diverged(history):
+    if warn and diverged(history):
         warnings.warn(
             f'the readout diverged: training loss {history[0]:.4g} in the '
             f'first epoch, {history[-1]:.4g} in the last (sigmoid outputs '
@@ -211,7 +224,9 @@ def probe_cached(cache: FeatureCache,
             all. Default: None.
         readout (dict, optional): ``num_convs``, ``kernel_size``,
             ``conv_padding``, ``channels`` of :func:`make_readout`.
-        train (dict, optional): Options of :func:`train_readout`.
+        train (dict, optional): Options of :func:`train_readout`; its
+            ``lr`` may be ``'auto'`` (the default): :data:`AUTO_LRS` in
+            turn until a run does not diverge.
         score_size (int, optional): See :func:`score`. Default: None.
         seed (int): Seed of initialisation and batch order. Default: 0.
         device (str): Where the readout trains. Default: 'cpu'.
@@ -219,21 +234,31 @@ def probe_cached(cache: FeatureCache,
 
     Returns:
         dict: ``spc`` and ``mae`` (per pattern), ``loss`` (per epoch),
-        ``diverged`` (see :func:`diverged`), ``pred`` (held-out maps) and
-        ``head`` (the trained readout).
+        ``lr`` (the rate used), ``diverged`` (see :func:`diverged`),
+        ``pred`` (held-out maps) and ``head`` (the trained readout).
     """
     levels = list(levels or cache.level_names)
     chans = cache.channels_of(levels)
     if len(chans) == cache.shape[1]:
         chans = None
-    head = make_readout([len(chans or range(cache.shape[1]))], patterns,
-                        cache.shape[-1], seed=seed, **(readout or {}))
     opts = dict(TRAIN_DEFAULTS, **(train or {}))
+    lr = opts.pop('lr')
+    rates = AUTO_LRS if lr in (None, 'auto') else (lr, )
     feats = cached_features(cache, chans)
-    loss = train_readout(head, feats, train_index, seed=seed, device=device,
-                         progress=progress, **opts)
+    for k, rate in enumerate(rates):
+        head = make_readout([len(chans or range(cache.shape[1]))], patterns,
+                            cache.shape[-1], seed=seed, **(readout or {}))
+        last = k == len(rates) - 1
+        loss = train_readout(head, feats, train_index, lr=rate, seed=seed,
+                             device=device, progress=progress, warn=last,
+                             **opts)
+        if not diverged(loss) or last:
+            break
+        print(f'the readout diverged at lr {rate:g} (training loss '
+              f'{loss[0]:.4g} -> {loss[-1]:.4g}); retrying at lr '
+              f'{rates[k + 1]:g}', flush=True)
     pred = predict_readout(head, feats, test_index, device=device)
-    return dict(score(head, pred, score_size), loss=loss,
+    return dict(score(head, pred, score_size), loss=loss, lr=rate,
                 diverged=diverged(loss), pred=pred, head=head)
 
 

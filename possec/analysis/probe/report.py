@@ -3,12 +3,15 @@
 The table follows the layout of the tables of `How Much Position Information
 Do Convolutional Neural Networks Encode? <https://arxiv.org/abs/2001.08248>`_:
 one row per setting (encoder, readout depth, kernel, padding, level or
-encoder padding), and an SPC and an MAE column per pattern.
+encoder padding), and an SPC and an MAE column per pattern. A readout whose
+training diverged is marked ``DIVERGED`` in every output (table row, CSV
+column, JSON, figure title): its scores mean little.
 """
 import csv
 import os
 import os.path as osp
 import re
+import textwrap
 from typing import Optional
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -19,17 +22,43 @@ from possec.position import position_maps
 from ..common import to_jsonable
 
 
+DIVERGED = 'DIVERGED'
+
+
+def _lr_text(row: dict) -> str:
+    lr = row.get('lr')
+    return '' if lr is None else f'{lr:g}'
+
+
 def format_table(result: dict, title: str = '') -> str:
-    """The result of :func:`.run.run_probe` as a markdown table."""
+    """The result of :func:`.run.run_probe` as a markdown table (a
+    diverged readout's row says ``DIVERGED``, and a note follows)."""
     pats = result['patterns']
     lines = [f'### {title}', ''] if title else []
-    lines.append(f'| {result["column"]} | ' +
+    lines.append(f'| {result["column"]} | lr | ' +
                  ' | '.join(f'{p} SPC | {p} MAE' for p in pats) + ' |')
-    lines.append('|---|' + '---:|' * (2 * len(pats)))
+    lines.append('|---|---:|' + '---:|' * (2 * len(pats)))
     for row in result['rows']:
         cells = [f'{row["spc"][p]:.3f} | {row["mae"][p]:.3f}' for p in pats]
-        lines.append(f'| {row["setting"]} | ' + ' | '.join(cells) + ' |')
+        setting = row['setting'] + (f' **{DIVERGED}**'
+                                    if row.get('diverged') else '')
+        lines.append(f'| {setting} | {_lr_text(row)} | ' +
+                     ' | '.join(cells) + ' |')
+    bad = [r['setting'] for r in result['rows'] if r.get('diverged')]
+    if bad:
+        lines += ['', f'**{DIVERGED}**: the readout of {", ".join(bad)} '
+                  f'ended with a worse training loss than it started with; '
+                  f'its SPC and MAE mean little (pass a smaller --lr).']
     return '\n'.join(lines)
+
+
+def row_title(result: dict, row: dict, title: str = '') -> str:
+    """The title of a row's figure: ``DIVERGED`` first when it diverged,
+    then the run's title and the setting."""
+    text = f'{title} {result["column"]}={row["setting"]}'.strip()
+    if row.get('lr') is not None:
+        text += f', lr {row["lr"]:g}'
+    return f'{DIVERGED}: {text}' if row.get('diverged') else text
 
 
 def plot_predictions(result: dict, row: dict, path: str,
@@ -59,7 +88,11 @@ def plot_predictions(result: dict, row: dict, path: str,
             axes[i + 1, k + 1].set_xlabel(f'SPC {row["spc"][p]:.2f}'
                                           if i == len(pred) - 1 else '')
     if title:
-        fig.suptitle(title)
+        # wrapped to the figure's width (about 0.55 em per character)
+        size = 9
+        chars = max(20, int(fig.get_figwidth() * 72 / (0.55 * size)))
+        fig.suptitle(textwrap.fill(title, chars), fontsize=size,
+                     color='red' if title.startswith(DIVERGED) else 'black')
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format='png', dpi=80)
@@ -84,11 +117,13 @@ def write_results(result: dict, out_dir: str, meta: Optional[dict] = None,
         f.write(format_table(result, title) + '\n')
     with atomic_path(paths['csv']) as tmp, open(tmp, 'w', newline='') as f:
         writer = csv.writer(f)
-        writer.writerow([result['column'], 'pattern', 'spc', 'mae'])
+        writer.writerow([result['column'], 'pattern', 'spc', 'mae', 'lr',
+                         'diverged'])
         for row in result['rows']:
             for p in result['patterns']:
                 writer.writerow([row['setting'], p, f'{row["spc"][p]:.6f}',
-                                 f'{row["mae"][p]:.6f}'])
+                                 f'{row["mae"][p]:.6f}', _lr_text(row),
+                                 int(bool(row.get('diverged')))])
     summary = {k: v for k, v in result.items() if k not in ('rows', 'show')}
     summary['rows'] = [{k: v for k, v in row.items() if k != 'pred'}
                        for row in result['rows']]
@@ -97,7 +132,6 @@ def write_results(result: dict, out_dir: str, meta: Optional[dict] = None,
     for row in result['rows']:
         slug = re.sub(r'[^A-Za-z0-9_.-]+', '_', row['setting']).strip('_')
         png = osp.join(out_dir, f'pred_{slug or "run"}.png')
-        plot_predictions(result, row, png,
-                         f'{title} {result["column"]}={row["setting"]}')
+        plot_predictions(result, row, png, row_title(result, row, title))
         paths[f'png:{row["setting"]}'] = png
     return paths

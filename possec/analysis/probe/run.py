@@ -6,6 +6,7 @@ the readout's depth, kernel or padding (Tables 3-4), the feature levels it
 reads (Table 5) or the encoder's padding (Table 6). All but the last reuse
 one feature cache; the encoder-padding ablation extracts once per mode.
 """
+import os.path as osp
 import time
 from typing import Callable, Optional, Sequence, Union
 
@@ -61,7 +62,8 @@ def run_probe(images: Tensor,
             conv without padding.
         train (dict, optional): Training options (``epochs``,
             ``batch_size``, ``lr``, ``momentum``, ``weight_decay``,
-            ``lr_step``). Default: the paper's.
+            ``lr_step``). Default: the paper's, with ``lr='auto'`` (0.1,
+            then 0.01 and 0.001 while the readout diverges).
         ablate (str, optional): One of :data:`ABLATIONS`. Default: None.
         values (Sequence, optional): The ablation's settings; None uses the
             paper's (depth 1/2/3, kernel 1/3/7, padding 0/1/2, each level
@@ -84,7 +86,7 @@ def run_probe(images: Tensor,
     Returns:
         dict: ``column`` (the table's first column), ``patterns``,
         ``rows`` (per setting: ``setting``, ``spc``, ``mae``, ``loss``,
-        ``diverged``, ``pred`` of the shown images), ``show`` (those images),
+        ``lr`` (the rate used), ``diverged``, ``pred`` of the shown images), ``show`` (those images),
         ``levels``, ``num_train``, ``num_test``, ``cache`` and ``time_s``.
     """
     patterns = list(_check(check_patterns, patterns))
@@ -152,7 +154,8 @@ def run_probe(images: Tensor,
         column=column,
         patterns=patterns,
         rows=[dict(setting=s, spc=r['spc'], mae=r['mae'], loss=r['loss'],
-                   diverged=r['diverged'], pred=r['pred'][:num_show])
+                   lr=r['lr'], diverged=r['diverged'],
+                   pred=r['pred'][:num_show])
               for s, r in rows],
         show=images[show],
         levels=info['levels'],
@@ -226,7 +229,7 @@ def position_probe(images: str,
 
     enc = factory() if kwargs.get('ablate') != 'encoder-padding' else factory
     result = run_probe(imgs, enc, seed=seed, **kwargs)
-    name = config or encoder
+    name = osp.basename(config) if config else encoder
     title = f'position probe: {name} on {images} ({len(imgs)} images)'
     print(format_table(result, title), flush=True)
     meta = dict(images=images, num_images=len(imgs), input_size=input_size,
