@@ -7,16 +7,16 @@ import statistics
 
 import numpy as np
 import pytest
+from scipy import stats as scipy_stats
 from mmengine.config import Config
 from PIL import Image
 
-from possec.analysis.common import config_path
 from possec.analysis.study import cells as study
 from possec.analysis.study.aggregate import contrasts, group, mean_sd
 from possec.analysis.study.grid import (DEFAULT_BLOCKS, DEFAULT_SETTINGS,
-                                        HEAD_CONFIGS, RUNTIME_SETTINGS, Cell,
+                                        RUNTIME_SETTINGS, Cell,
                                         StudyError, build_grid, cell_options,
-                                        data_root, resolve_grid)
+                                        data_root, head_config, resolve_grid)
 from possec.analysis.study.report import write_report
 
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
@@ -64,19 +64,21 @@ def test_grid_refuses_bad_values(kwargs, word):
 
 def test_resolve_grid_quick_and_one_block():
     cells, settings = resolve_grid(quick=True)
-    # zeros and circular without a position head, zeros with +1, per layout
-    assert sorted((c.layout, c.padding, c.pos) for c in cells) == sorted(
-        (layout, padding, pos) for layout in ('position-coded', 'uniform')
-        for padding, pos in (('zeros', 'none'), ('circular', 'none'),
-                             ('zeros', '+1')))
-    assert {(c.head, c.seed) for c in cells} == {('parsenet', 0)}
-    assert len(cells) == 6
-    # the full study's training recipe and length, on smaller data
+    # the headline help and hurt comparisons: ParseNet, zeros vs circular,
+    # on position-coded and shortcut-swap, seed 0
+    assert [(c.layout, c.head, c.padding, c.pos, c.seed) for c in cells] == [
+        (layout, 'parsenet', padding, 'none', 0)
+        for layout in ('position-coded', 'shortcut-swap')
+        for padding in ('zeros', 'circular')]
+    # the full study's training recipe and length, on smaller data, one
+    # thread per worker unless given
     for key in ('max_iters', 'batch_size', 'optimizer', 'lr', 'img_size',
                 'num_train', 'probe_images'):
         assert settings[key] == DEFAULT_SETTINGS[key], key
     assert settings['num_val'] < DEFAULT_SETTINGS['num_val']
     assert settings['probe_epochs'] < DEFAULT_SETTINGS['probe_epochs']
+    assert settings['threads'] == 1
+    assert resolve_grid(quick=True, threads=2)[1]['threads'] == 2
     cells, settings = resolve_grid(layouts=['uniform'], seeds=[3],
                                    heads=['fcn'], max_iters=7,
                                    img_size=None)
@@ -102,7 +104,7 @@ def test_cell_options_make_the_cells_model(head, pos, scales, tmp_path):
     settings = study.check_settings(dict(img_size=48, max_iters=9,
                                          data_root=str(tmp_path)))
     cell = Cell('border-shift', head, 'circular', pos, 5)
-    cfg = Config.fromfile(config_path(HEAD_CONFIGS[head]))
+    cfg = Config.fromfile(head_config(head))
     cfg.merge_from_dict(cell_options(cell, settings, str(tmp_path / 'w'),
                                      'm.json'))
     model = cfg.model
@@ -115,8 +117,7 @@ def test_cell_options_make_the_cells_model(head, pos, scales, tmp_path):
         scales)
     assert [h.grad_scale for h in aux[1:]] == scales
     # the PosENet head reads R-18's four stages, as the demo's does
-    demo = Config.fromfile(config_path(
-        HEAD_CONFIGS['parsenet'])).model.auxiliary_head
+    demo = Config.fromfile(head_config('parsenet')).model.auxiliary_head
     for h in aux[1:]:
         assert h.in_channels == demo[1].in_channels == [64, 128, 256, 512]
     assert cfg.randomness.seed == 5
@@ -136,7 +137,7 @@ def test_cell_options_make_the_cells_model(head, pos, scales, tmp_path):
     assert cfg.val_evaluator.type == 'BorderIoUMetric'
     assert cfg.val_evaluator.results_file == 'm.json'
     sgd = dict(settings, optimizer='sgd', lr=0.05)
-    cfg = Config.fromfile(config_path(HEAD_CONFIGS[head]))
+    cfg = Config.fromfile(head_config(head))
     cfg.merge_from_dict(cell_options(cell, sgd, str(tmp_path / 'w'), 'm'))
     assert cfg.optim_wrapper.optimizer == dict(
         type='SGD', lr=0.05, momentum=0.9, weight_decay=0.0005)
@@ -199,7 +200,10 @@ def test_report_numbers_against_statistics(tmp_path):
     assert '5 of 9 cells finished' in text and 'python x.py' in text
     assert f'| parsenet / zeros / pos none | 2 | 42.0 ± ' \
            f'{statistics.stdev([40., 44.]):.1f} |' in text
-    assert '+2.0 ± 1.4 (seeds agree)' in text  # circular - zeros mIoU
+    # circular - zeros mIoU, paired by seed: [1, 3]; the 95% t-interval
+    # from scipy's paired t-test
+    ci = scipy_stats.ttest_rel([41., 47.], [40., 44.]).confidence_interval()
+    assert f'+2.0 [{ci.low:+.1f}, {ci.high:+.1f}]' in text
     assert '| mIoU 0-5% | mIoU >=5% |' in text
     for key in ('bands', 'spc'):
         with open(files[key], 'rb') as f:
@@ -236,8 +240,9 @@ def test_study_runs_resumes_and_skips(tmp_path, monkeypatch):
     assert osp.isfile(osp.join(first, 'result.json'))
     assert osp.isdir(second)
     assert not osp.isfile(osp.join(second, 'result.json'))
+    lines = [x for x in lines if x.startswith('[')]
     assert len(lines) == 1 and lines[0].startswith(
-        '[1/2] zeros / -1 / parsenet / seed 0 / border-shift: mIoU ')
+        '[1/2] parsenet / zeros / pos -1 | border-shift | seed 0: mIoU ')
     report = json.load(open(osp.join(out, 'study.json')))
     assert report['finished'] == 1 and report['total'] == 2
     stamp = os.stat(osp.join(first, 'result.json')).st_mtime_ns
@@ -260,8 +265,10 @@ def test_study_runs_resumes_and_skips(tmp_path, monkeypatch):
     assert ran == [cells[1]]  # the finished cell is not run again
     assert os.stat(osp.join(first, 'result.json')).st_mtime_ns == stamp
     assert not osp.exists(osp.join(second, 'left_by_the_killed_run'))
+    lines = [x for x in lines if x.startswith('[')]
     assert lines[0].endswith('finished before, skipped')
-    assert lines[1].startswith('[2/2] circular / -1 / parsenet')
+    assert lines[1].startswith('[2/2] parsenet / circular / pos -1 | ')
+    assert run['ran'] == [cells[1].name]
 
     results = run['results']
     # the data lives in the study folder unless data_root says otherwise
@@ -326,3 +333,202 @@ def test_folders_from_before_the_optimizer_setting_continue_as_sgd(tmp_path):
                                    dict(old, optimizer='adamw'))
     with pytest.raises(StudyError, match='optimizer must be one of'):
         study.check_settings(dict(optimizer='adam'))
+
+
+# ----- the contrasts, the workers, the report's intervals -----------------
+
+
+def test_contrast_grid_seeds_and_union():
+    from possec.analysis.study.grid import (CONTRASTS, HEADLINE_SEEDS,
+                                            SEEDS, contrast_cells)
+    cells = contrast_cells()
+    assert len(cells) == len(set(cells))
+    keys = {(c.layout, c.head, c.padding, c.pos) for c in cells}
+    for name, spec in CONTRASTS.items():
+        for layout in spec['layouts']:
+            for head in spec['heads']:
+                variants = spec['variants']
+                if isinstance(variants, dict):
+                    variants = variants[layout]
+                for variant, reference in spec['comparisons']:
+                    if variant not in variants:  # skipped on this layout
+                        continue
+                    for key in (variant, reference):
+                        seeds = {c.seed for c in cells if (
+                            c.layout, c.head, c.padding, c.pos) == (
+                                layout, head) + tuple(key)}
+                        # >= 3 seeds per cell, 5 for the headline ones
+                        assert len(seeds) >= 3, (name, layout, head, key)
+    for name in ('help', 'hurt'):
+        spec = CONTRASTS[name]
+        for key in spec['headline']:
+            seeds = {c.seed for c in cells if (c.layout, c.head, c.padding,
+                                               c.pos) == (
+                spec['layouts'][0], 'parsenet') + tuple(key)}
+            assert seeds == set(HEADLINE_SEEDS)
+    # 4 help + 5 hurt variants per head, on their layout; 3 removal
+    # variants on uniform (shortcut-swap's are the hurt ones)
+    assert len(keys) == 2 * (4 + 5) + 3
+    # seed-major: every seed-0 cell comes before any seed-1 cell
+    seeds = [c.seed for c in cells]
+    assert seeds == sorted(seeds)
+    assert contrast_cells(['help'], headline_only=True, seeds=[7]) == [
+        Cell('position-coded', 'parsenet', p, 'none', 7)
+        for p in ('zeros', 'circular')]
+    with pytest.raises(StudyError, match='contrast'):
+        contrast_cells(['helps'])
+    with pytest.raises(StudyError, match='no cells'):
+        contrast_cells(['removal'], headline_only=True)
+    assert set(SEEDS) < set(HEADLINE_SEEDS)
+
+
+@pytest.mark.parametrize('border, pos', [
+    ('circular+coord', 'none'), ('full', 'none'), ('zeros', 'remove'),
+    ('zeros', 'shift')])
+def test_cell_options_of_the_position_components(border, pos, tmp_path):
+    """Each variant's config builds the model its name says (CoordConv at
+    the stem, full padding, the confusion head, shift consistency)."""
+    from mmseg.registry import MODELS
+    settings = study.check_settings(dict(img_size=64, max_iters=9,
+                                         data_root=str(tmp_path)))
+    cell = Cell('shortcut-swap', 'parsenet', border, pos, 0)
+    cfg = Config.fromfile(head_config('parsenet'))
+    cfg.merge_from_dict(cell_options(cell, settings, str(tmp_path / 'w')))
+    model = MODELS.build(cfg.model)
+    backbone = model.backbone
+    assert backbone.padding_mode == border.split('+')[0]
+    assert backbone.coord_conv == ('stem' if '+coord' in border else 'none')
+    aux = [type(h).__name__ for h in model.auxiliary_head]
+    assert aux == ['FCNHead'] + (['PosConfusionHead'] if pos == 'remove'
+                                 else [])
+    assert type(model).__name__ == ('ShiftConsistencyEncoderDecoder'
+                                    if pos == 'shift' else 'EncoderDecoder')
+    assert cell.label == (f'parsenet / {border} / pos {pos} | '
+                          f'shortcut-swap | seed 0')
+
+
+def _tiny_cell(cell, settings, work_dir, images, heads):
+    """A stand-in for a training (the runner's tests): records which
+    process ran the cell, in one shared append-only file."""
+    import time
+    os.makedirs(work_dir, exist_ok=True)
+    time.sleep(0.2)
+    with open(osp.join(osp.dirname(osp.dirname(work_dir)), 'ran.txt'),
+              'a') as f:
+        f.write(f'{cell.name} {os.getpid()}\n')
+    return dict(_fake_result(cell.layout, cell.head, cell.padding, cell.pos,
+                             cell.seed, 40. + cell.seed, 30., .5),
+                name=cell.name, time_s=dict(total=0.2))
+
+
+def test_two_workers_run_every_cell_exactly_once(tmp_path):
+    out = str(tmp_path / 'study')
+    cells = build_grid(['uniform', 'position-coded'], [0, 1, 2], [dict(
+        heads=['parsenet'], paddings=['zeros', 'circular'],
+        pos_heads=['none'])])
+    assert len(cells) == 12
+    # a half-finished cell of an earlier run: no result.json, no .done
+    half = osp.join(out, 'runs', cells[3].name)
+    os.makedirs(half)
+    open(osp.join(half, 'partial'), 'w').close()
+    lines = []
+    run = study.run_study(cells, out, dict(threads=1), cell_fn=_tiny_cell,
+                          workers=2, log=lines.append)
+    ran = open(osp.join(out, 'ran.txt')).read().split('\n')[:-1]
+    names = [line.split()[0] for line in ran]
+    assert sorted(names) == sorted(c.name for c in cells)  # each once
+    assert not osp.exists(osp.join(half, 'partial'))
+    assert [r['name'] for r in run['results']] == [c.name for c in cells]
+    assert set(run['ran']) <= set(names)
+    # a second run (here, or another invocation) runs nothing again
+    again = study.run_study(cells, out, dict(threads=1),
+                            cell_fn=_tiny_cell, workers=2,
+                            log=lines.append)
+    assert again['ran'] == []
+    assert len(open(osp.join(out, 'ran.txt')).read().split('\n')) == 13
+    assert len(again['results']) == 12
+
+
+def test_two_invocations_share_one_folder(tmp_path, repo_root):
+    """Two independent processes over one folder (a Slurm array's shape)
+    run every cell once between them."""
+    import subprocess
+    import sys
+    out = str(tmp_path / 'study')
+    script = (
+        'import sys; sys.path.insert(0, {root!r});'
+        'from tests.test_study import _tiny_cell;'
+        'from possec.analysis.study import cells as study;'
+        'from possec.analysis.study.grid import build_grid;'
+        'cells = build_grid(["uniform"], [0, 1, 2, 3], [dict('
+        'heads=["fcn"], paddings=["zeros", "circular"], '
+        'pos_heads=["none"])]);'
+        'study.run_study(cells, {out!r}, dict(threads=1), '
+        'cell_fn=_tiny_cell, log=lambda line: None)').format(
+            root=repo_root, out=out)
+    procs = [subprocess.Popen([sys.executable, '-c', script])
+             for _ in range(2)]
+    assert [p.wait(timeout=600) for p in procs] == [0, 0]
+    names = [line.split()[0] for line in open(
+        osp.join(out, 'ran.txt')).read().split('\n')[:-1]]
+    assert len(names) == 8 == len(set(names))
+
+
+def test_named_contrasts_intervals_against_scipy(tmp_path):
+    """Help contrast, 3 seeds: the interval is scipy's paired t-test's;
+    the context interaction is FCN's difference minus ParseNet's."""
+    from possec.analysis.study.aggregate import named_contrasts
+    zeros = {0: 60., 1: 64., 2: 61.}
+    circ = {0: 30., 1: 41., 2: 33.}
+    fz, fc = {0: 20., 1: 22., 2: 25.}, {0: 18., 1: 19., 2: 24.}
+    results = []
+    for head, values in (('parsenet', (zeros, circ)), ('fcn', (fz, fc))):
+        for padding, per_seed in zip(('zeros', 'circular'), values):
+            for seed, v in per_seed.items():
+                results.append(_fake_result('position-coded', head, padding,
+                                            'none', seed, v, v, .5))
+    rows = named_contrasts(group(results))
+    help_row = [r for r in rows if r['contrast'] == 'help'][0]
+    assert help_row['headline'] and help_row['head'] == 'parsenet'
+    st = help_row['stats']['mIoU_pairs']  # pairs mIoU is mIoU / 2 here
+    ref = scipy_stats.ttest_rel([circ[s] / 2 for s in range(3)],
+                                [zeros[s] / 2 for s in range(3)])
+    ci = ref.confidence_interval()
+    assert st['mean'] == pytest.approx(np.mean([circ[s] - zeros[s]
+                                                for s in range(3)]) / 2)
+    assert (st['ci_low'], st['ci_high']) == pytest.approx((ci.low, ci.high))
+    assert st['effect'] == (ci.high < 0 or ci.low > 0)
+    inter = [r for r in rows if r['interaction']]
+    assert len(inter) == 1
+    d = [(fc[s] - fz[s]) - (circ[s] - zeros[s]) for s in range(3)]
+    ref = scipy_stats.ttest_1samp(d, 0.).confidence_interval()
+    st = inter[0]['stats']['mIoU']
+    assert st['diffs'] == pytest.approx(d)
+    assert (st['ci_low'], st['ci_high']) == pytest.approx((ref.low,
+                                                           ref.high))
+    files = write_report(results, str(tmp_path), dict(
+        probe_patterns=['H', 'V', 'G']))
+    text = open(files['markdown']).read()
+    assert '### help' in text and '### context' in text
+    assert 'an effect: the variant is worse' in text  # circular, help
+    with open(files['contrasts'], 'rb') as f:
+        assert f.read(8) == PNG_MAGIC
+
+
+def test_progress_hook_prints_iteration_and_eta(capsys):
+    from types import SimpleNamespace
+    from possec.analysis.study.progress import StudyProgressHook
+    hook = StudyProgressHook(interval=2, label='cell')
+    runner = SimpleNamespace(iter=0, max_iters=5)
+    hook.before_train(runner)
+    for i in range(5):
+        runner.iter = i
+        hook.after_train_iter(runner, i, outputs=dict(loss=1.5))
+    lines = capsys.readouterr().out.splitlines()
+    # iterations 2, 4 and the last one
+    assert [line.split('iter ')[1].split(' ')[0] for line in lines] == [
+        '2/5', '4/5', '5/5']
+    assert all('loss 1.500' in line and 'ETA' in line for line in lines)
+    assert lines[-1].endswith('ETA 0 s')
+    with pytest.raises(ValueError, match='interval'):
+        StudyProgressHook(interval=0)

@@ -25,35 +25,53 @@ import shlex
 import sys
 
 from possec.analysis.study.cells import run_study
-from possec.analysis.study.grid import (HEADS, POS_HEADS, QUICK,
-                                        STUDY_LAYOUTS, resolve_grid)
+from possec.analysis.study.grid import (BORDERS, CONTRASTS, HEADS, POSITION,
+                                        QUICK, STUDY_LAYOUTS, resolve_grid)
 from possec.apis.cli import run_cli
-from possec.models.layers import PADDING_MODES
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
-        description='Train a grid of padding x position head x decode head '
-        'x seed x layout, and report mIoU by border band and probe SPC')
+        description='Train the contrasts of the position study (where '
+        'absolute position helps, where it hurts, removal, global context) '
+        'and report paired differences with 95%% CIs, mIoU by border band '
+        'and probe SPC')
     p.add_argument('--out', default='work_dirs/position_study',
                    help='study folder (continue a study by reusing it)')
     p.add_argument('--quick', action='store_true',
-                   help='small preset (7.5 min on 2 cores): ' + ', '.join(
-                       f'{k}={v}' for k, v in QUICK['settings'].items()))
+                   help='the headline help and hurt comparisons, seed 0, '
+                   '2 workers of 1 thread (about 15 min on 2 cores): ' +
+                   ', '.join(f'{k}={v}'
+                             for k, v in QUICK['settings'].items()))
+    p.add_argument('--workers', type=int,
+                   help='worker processes draining the grid (default 1; 2 '
+                   'with --quick); several invocations of the same command '
+                   'over one --out also share the work (e.g. a Slurm '
+                   'array)')
     g = p.add_argument_group(
-        'grid (default: ParseNet x {zeros, circular}, ParseNet + pos head '
-        '{+1, -1} at zeros, FCN x {zeros, circular})')
-    g.add_argument('--layouts', nargs='+', choices=STUDY_LAYOUTS)
-    g.add_argument('--seeds', nargs='+', type=int)
+        'grid (default: every contrast; 3 seeds, 5 for the headline '
+        'comparisons)')
+    g.add_argument('--contrasts', nargs='+', choices=tuple(CONTRASTS),
+                   help='; '.join(f'{k}: {v["question"].split("?")[0]}?'
+                                  for k, v in CONTRASTS.items()).replace(
+                                      '%', '%%'))
+    g.add_argument('--headline', action='store_true',
+                   help='only the headline comparison of each contrast')
+    g.add_argument('--layouts', nargs='+', choices=STUDY_LAYOUTS,
+                   help='keep the cells of these layouts')
+    g.add_argument('--seeds', nargs='+', type=int,
+                   help='seeds of every variant')
     g.add_argument('--heads', nargs='+', choices=HEADS)
-    g.add_argument('--paddings', nargs='+', choices=PADDING_MODES)
-    g.add_argument('--pos-heads', nargs='+', choices=tuple(POS_HEADS),
-                   help='position head: none, +1 (encourage), -1 '
-                   '(adversary)')
-    g.add_argument('--variants', nargs='+', metavar='HEAD/PADDING/POS',
-                   help='explicit variants instead of a cartesian grid, '
-                   'e.g. parsenet/zeros/none parsenet/circular/none')
-    s = p.add_argument_group('settings (default: study_grid.'
+    g.add_argument('--paddings', nargs='+', choices=BORDERS,
+                   metavar='BORDER',
+                   help='padding mode, +coord for CoordConv channels: ' +
+                   ', '.join(BORDERS))
+    g.add_argument('--pos-heads', nargs='+', choices=tuple(POSITION),
+                   help='; '.join(f'{k}: {v}' for k, v in POSITION.items()))
+    g.add_argument('--variants', nargs='+', metavar='HEAD/BORDER/POS',
+                   help='explicit variants instead of the contrasts, e.g. '
+                   'parsenet/zeros/none parsenet/circular+coord/none')
+    s = p.add_argument_group('settings (default: study.grid.'
                              'DEFAULT_SETTINGS)')
     s.add_argument('--max-iters', type=int)
     s.add_argument('--batch-size', type=int)
@@ -71,20 +89,32 @@ def parse_args(argv=None):
     s.add_argument('--probe-lr', type=float,
                    help='learning rate of the probe\'s readout')
     s.add_argument('--threads', type=int,
-                   help='torch threads (1 is fastest on a busy machine)')
+                   help='torch threads per worker (1 is fastest on a busy '
+                   'machine; --quick sets 1)')
     return p.parse_args(argv)
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     a = parse_args(argv)
-    options = {k: v for k, v in vars(a).items() if k not in ('out', )}
+    options = {k: v for k, v in vars(a).items()
+               if k not in ('out', 'workers')}
     cells, settings = resolve_grid(**options)
+    workers = a.workers or (QUICK['workers'] if a.quick else 1)
     command = shlex.join(['python', 'tools/analysis/position_study.py'] +
                          argv)
-    run = run_study(cells, a.out, settings, command=command)
-    print(f"study: {len(run['results'])} cells; report in "
-          f"{run['files']['markdown']}")
+    print(f'study: {len(cells)} cells, {workers} worker(s), folder '
+          f'{a.out}', flush=True)
+    try:
+        run = run_study(cells, a.out, settings, command=command,
+                        workers=workers,
+                        log=lambda line: print(line, flush=True))
+    except KeyboardInterrupt:
+        print('\ninterrupted; rerun the same command to continue',
+              file=sys.stderr, flush=True)
+        sys.exit(130)
+    print(f"study: {len(run['results'])} of {len(cells)} cells finished; "
+          f"report in {run['files']['markdown']}", flush=True)
 
 
 if __name__ == '__main__':

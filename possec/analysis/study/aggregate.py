@@ -12,11 +12,10 @@ import statistics
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence
 
-from possec.models.layers import PADDING_MODES
-from .grid import HEADS, POS_HEADS, STUDY_LAYOUTS
+from .grid import BORDERS, HEADS, POSITION, STUDY_LAYOUTS, variant_name
 
 # the first value of each factor is the reference the others are compared to
-FACTOR_ORDER = dict(head=HEADS, padding=PADDING_MODES, pos=tuple(POS_HEADS))
+FACTOR_ORDER = dict(head=HEADS, padding=BORDERS, pos=tuple(POSITION))
 CONTRAST_KEYS = (('mIoU', 'mIoU'), ('mIoU_pairs', 'pairs mIoU'),
                  ('band0', 'band-0 mIoU'), ('spc', 'SPC (mean)'))
 
@@ -37,11 +36,6 @@ def _values(result: dict) -> Dict[str, Optional[float]]:
 
 def _variant_key(cell: dict) -> tuple:
     return (cell['head'], cell['padding'], cell['pos'])
-
-
-def variant_name(key: tuple) -> str:
-    """``('parsenet', 'zeros', '+1')`` -> ``'parsenet / zeros / pos +1'``."""
-    return f'{key[0]} / {key[1]} / pos {key[2]}'
 
 
 def group(results: Sequence[dict]) -> Dict[str, Dict[tuple, Dict[int,
@@ -126,3 +120,73 @@ def contrasts(variants: dict) -> List[dict]:
             out.append(dict(variant=key, reference=ref, factor=factor,
                             seeds=common, deltas=deltas))
     return out
+
+
+def _column(seeds: Dict[int, dict], col: str) -> Dict[int, float]:
+    return {s: v.get(col) for s, v in seeds.items()}
+
+
+def named_contrasts(grouped: dict, method: str = 't') -> List[dict]:
+    """The comparisons of :data:`.grid.CONTRASTS` that the finished cells
+    allow, each with a paired 95% interval per :data:`CONTRAST_KEYS`
+    column (:func:`.stats.paired_contrast`), and for ``context`` the
+    interaction: FCN's difference minus ParseNet's, paired by seed.
+
+    Args:
+        grouped (dict): :func:`group` of the results.
+        method (str): ``'t'`` or ``'bootstrap'``. Default: 't'.
+
+    Returns:
+        list[dict]: ``contrast``, ``layout``, ``head``, ``variant``,
+        ``reference`` (keys), ``label``, ``headline`` (bool),
+        ``interaction`` (bool) and ``stats`` (column -> contrast dict).
+    """
+    from .grid import CONTRASTS
+    from .stats import interval, paired_contrast, paired_differences
+    rows = []
+    for name, spec in CONTRASTS.items():
+        headline = tuple(spec['headline'] or ())
+        for layout in spec['layouts']:
+            variants = grouped.get(layout, {})
+            for variant, reference in spec['comparisons']:
+                per_head = {}
+                for head in spec['heads']:
+                    v, r = (head, ) + tuple(variant), (head, ) + tuple(
+                        reference)
+                    if v not in variants or r not in variants:
+                        continue
+                    st = {col: paired_contrast(
+                        _column(variants[v], col), _column(variants[r], col),
+                        method=method) for col, _ in CONTRAST_KEYS}
+                    per_head[head] = (v, r)
+                    rows.append(dict(
+                        contrast=name, layout=layout, head=head, variant=v,
+                        reference=r, interaction=False,
+                        headline=(tuple(variant), tuple(reference)) ==
+                        headline,
+                        label=f'{variant_name(v)} vs {variant_name(r)} '
+                        f'| {layout}',
+                        stats=st))
+                if name == 'context' and len(per_head) == 2:
+                    (fv, fr), (pv, pr) = per_head['fcn'], per_head['parsenet']
+                    st = {}
+                    for col, _ in CONTRAST_KEYS:
+                        df = paired_differences(_column(variants[fv], col),
+                                                _column(variants[fr], col))
+                        dp = paired_differences(_column(variants[pv], col),
+                                                _column(variants[pr], col))
+                        fd, pd_ = dict(zip(df['seeds'], df['diffs'])), dict(
+                            zip(dp['seeds'], dp['diffs']))
+                        pair = paired_differences(fd, pd_)
+                        res = interval(pair['diffs'], method=method)
+                        res.update(pair)
+                        st[col] = res
+                    rows.append(dict(
+                        contrast=name, layout=layout, head='fcn - parsenet',
+                        variant=fv, reference=fr, interaction=True,
+                        headline=False,
+                        label=f'(fcn - parsenet) of {variant[0]} / pos '
+                        f'{variant[1]} vs {reference[0]} / pos '
+                        f'{reference[1]} | {layout}',
+                        stats=st))
+    return rows

@@ -29,12 +29,13 @@ from possec.datasets.synthetic import (POSITION_PAIRS, generate_synthetic_voc,
                                        read_generation_meta)
 from possec.fileio import dump_json
 from possec.apis import train
-from ..common import config_path
 from ..probe import FrozenEncoder, probe_images, run_probe
-from .grid import (DEFAULT_SETTINGS, HEAD_CONFIGS, OPTIMIZERS,
-                   RUNTIME_SETTINGS, Cell, StudyError, _heads, cell_options,
-                   data_root)
+from possec.runtime.claims import ClaimBoard
+from .grid import (DEFAULT_SETTINGS, OPTIMIZERS, RUNTIME_SETTINGS, Cell,
+                   StudyError, _heads, cell_options, data_root, head_config)
+from .progress import loss_curve
 from .report import load_json, write_report
+from .stats import plateau
 
 RESULT_FILE = 'result.json'
 SETTINGS_FILE = 'study_settings.json'
@@ -133,11 +134,14 @@ def run_cell(cell: Cell, settings: dict, work_dir: str,
         ``time_s``.
     """
     results_file = osp.join(work_dir, 'metrics.json')
-    opts = cell_options(cell, settings, work_dir, results_file, heads)
+    iters = int(settings['max_iters'])
+    opts = cell_options(cell, settings, work_dir, results_file, heads,
+                        progress_every=max(1, iters // 6))
     t0 = time.perf_counter()
-    runner = train(config_path(HEAD_CONFIGS[cell.head]), work_dir=work_dir,
+    runner = train(head_config(cell.head), work_dir=work_dir,
                    cfg_options=opts)
     t1 = time.perf_counter()
+    curve = loss_curve(runner)
     raw = runner.val()
     t2 = time.perf_counter()
     model = getattr(runner.model, 'module', runner.model)
@@ -147,8 +151,12 @@ def run_cell(cell: Cell, settings: dict, work_dir: str,
     t3 = time.perf_counter()
     del runner, model
     gc.collect()
+    converged = None
+    if curve and len(curve['loss']) >= 3 and min(curve['loss']) > 0:
+        converged = plateau(curve['loss'])
     return dict(cell=cell._asdict(), name=cell.name, **_metrics(raw,
-                results_file), probe=probe,
+                results_file), probe=probe, loss_curve=curve,
+                plateau=converged,
                 time_s=dict(train=t1 - t0, eval=t2 - t1, probe=t3 - t2,
                             total=t3 - t0))
 
@@ -175,8 +183,9 @@ def _check_same_settings(out_dir: str, settings: dict) -> None:
 
 def progress_line(index: int, total: int, cell: Cell, result: dict,
                   skipped: bool = False) -> str:
-    """``[3/24] zeros / +1 / parsenet / seed 1 / position-coded: mIoU 41.2
-    (band0 30.1) SPC_H .82 - 95 s``."""
+    """``[3/24] parsenet / zeros / pos +1 | position-coded | seed 1: mIoU
+    41.2 (band0 30.1) SPC_H 0.82 ... - 95 s`` (``index``: the cells
+    finished so far, in any worker)."""
     m = result['metrics']
     band0 = result.get('bands', [{}])[0].get('mIoU')
     spc = result['probe']['spc']
@@ -197,60 +206,184 @@ def run_study(cells: Sequence[Cell],
               settings: Optional[dict] = None,
               command: Optional[str] = None,
               cell_fn: Optional[Callable] = None,
-              log: Callable[[str], None] = print) -> Dict[str, list]:
+              log: Callable[[str], None] = print,
+              workers: int = 1,
+              stale_after: float = 120.0,
+              heartbeat: float = 10.0) -> Dict[str, list]:
     """Run (or continue) a study and write its report.
 
+    The cells are claimed through :mod:`possec.runtime.claims` (folder
+    ``<out_dir>/claims``), so that ``workers`` processes here, or several
+    invocations of the same command over one folder (e.g. a Slurm array
+    on a shared filesystem), run each cell exactly once: a cell with
+    ``result.json`` (written atomically, last) is finished and never rerun;
+    a cell folder without it (a killed worker's) is deleted and redone by
+    whoever claims it next; a claim without heartbeat for ``stale_after``
+    seconds is taken over. The data trees are generated first, each by
+    one worker, under the same claims.
+
     Args:
-        cells (Sequence[Cell]): The grid (:func:`.grid.build_grid`).
+        cells (Sequence[Cell]): The grid (:func:`.grid.resolve_grid`).
         out_dir (str): The study folder: ``runs/<cell>/`` (work dirs and
-            ``result.json``), ``study.json``, ``study.md`` and the plots.
+            ``result.json``), ``claims/``, ``study.json``, ``study.md`` and
+            the plots.
         settings (dict, optional): Overrides of :data:`DEFAULT_SETTINGS`
-            (and ``threads``: torch threads while the study runs). They
-            must match those of an existing study in ``out_dir``.
+            (and ``threads``: torch threads per worker). They must match
+            those of an existing study in ``out_dir``.
         command (str, optional): The command line, quoted in the report.
-        cell_fn (callable, optional): Replaces :func:`run_cell` (tests).
-        log (callable): Receives the progress lines. Default: print.
+        cell_fn (callable, optional): Replaces :func:`run_cell` (tests); a
+            module-level function when ``workers > 1``.
+        log (callable): Receives the progress lines of this process
+            (worker processes print theirs, flushed). Default: print.
+        workers (int): Worker processes (this one and ``workers - 1``
+            spawned ones). Default: 1.
+        stale_after (float): Claims' staleness, seconds. Default: 120.
+        heartbeat (float): Claims' heartbeat, seconds. Default: 10.
 
     Returns:
-        dict: ``results`` (one per finished cell, in grid order) and
-        ``files`` (the report's files).
+        dict: ``results`` (one per finished cell, in grid order),
+        ``files`` (the report's files) and ``ran`` (the cells this process
+        ran).
     """
     settings = check_settings(settings)
     if not cells:
         raise StudyError('the grid is empty: give at least one layout, '
                          'seed, head, padding and position head')
+    if not (isinstance(workers, int) and workers >= 1):
+        raise StudyError(f'workers must be a positive int, got {workers!r}')
+    names = [c.name for c in cells]
+    if len(set(names)) != len(names):
+        raise StudyError('the grid repeats a cell; give each once')
     os.makedirs(out_dir, exist_ok=True)
     _check_same_settings(out_dir, settings)
     if settings['data_root'] is None:  # inside the study: nobody else's
         settings['data_root'] = osp.join(out_dir, 'data')
+    finished = finished_results(cells, out_dir)
+    for index, cell in enumerate(cells, 1):
+        if cell.name in finished:
+            log(progress_line(index, len(cells), cell, finished[cell.name],
+                              True))
+    children = []
+    if workers > 1:
+        import multiprocessing as mp
+        ctx = mp.get_context('spawn')
+        for k in range(2, workers + 1):
+            proc = ctx.Process(
+                target=_worker_process,
+                args=(list(cells), out_dir, settings, command, cell_fn,
+                      f'w{k}', stale_after, heartbeat),
+                name=f'study-worker-{k}')
+            proc.start()
+            children.append(proc)
+    try:
+        ran = work(cells, out_dir, settings, command, cell_fn, log,
+                   'w1' if workers > 1 else '', stale_after, heartbeat)
+        for proc in children:
+            proc.join()
+        failed = [p.name for p in children if p.exitcode]
+        if failed:
+            raise StudyError(
+                f'worker processes {", ".join(failed)} stopped with an '
+                f'error (their message is above): rerun the same command '
+                f'to continue')
+    finally:
+        for proc in children:
+            if proc.is_alive():
+                proc.join(timeout=30)
+    results = list(finished_results(cells, out_dir).values())
+    files = write_report(results, out_dir, settings, command,
+                         total=len(cells))
+    return dict(results=results, files=files, ran=ran)
+
+
+def finished_results(cells: Sequence[Cell], out_dir: str) -> Dict[str, dict]:
+    """``{cell name: result}`` of the finished cells, in grid order."""
+    out = {}
+    for cell in cells:
+        path = osp.join(out_dir, 'runs', cell.name, RESULT_FILE)
+        if osp.isfile(path):
+            out[cell.name] = load_json(path)
+    return out
+
+
+def data_units(cells: Sequence[Cell], settings: dict) -> Dict[str, tuple]:
+    """``{unit name: (root, layout)}``: the data trees the cells train on,
+    and the probe's images, each generated once under a claim."""
+    units = {}
+    for layout in dict.fromkeys(c.layout for c in cells):
+        root = data_root(settings, layout)
+        units['data__' + osp.basename(root)] = (root, layout)
+    units['data__probe'] = (None, 'uniform')
+    return units
+
+
+def work(cells: Sequence[Cell], out_dir: str, settings: dict,
+         command: Optional[str], cell_fn: Optional[Callable],
+         log: Callable[[str], None], tag: str = '',
+         stale_after: float = 120.0, heartbeat: float = 10.0) -> list:
+    """One worker: claim, run and record cells until every cell of the
+    grid is finished (by this worker or another); returns the names of
+    the cells it ran."""
     cell_fn = cell_fn or run_cell
+    by_name = {c.name: c for c in cells}
+    suffix = f' [{tag}]' if tag else ''
+    board = ClaimBoard(osp.join(out_dir, 'claims'),
+                       stale_after=stale_after, heartbeat=heartbeat)
     threads = torch.get_num_threads()
     if settings['threads']:
         torch.set_num_threads(settings['threads'])
+    state = {}
+    s = settings
+    units = data_units(cells, settings)
+
+    def make_data(name):
+        root, layout = units[name]
+        if root is None:
+            study_probe_images(settings)
+        elif read_generation_meta(root) is None:
+            generate_synthetic_voc(root, layout, s['num_train'],
+                                   s['num_val'], s['img_size'],
+                                   s['data_seed'], progress=False)
+
+    def one(name):
+        cell = by_name[name]
+        work_dir = osp.join(out_dir, 'runs', cell.name)
+        result_path = osp.join(work_dir, RESULT_FILE)
+        if osp.isfile(result_path):  # finished before the claims existed
+            return
+        if osp.isdir(work_dir):  # a killed worker's: redo from scratch
+            shutil.rmtree(work_dir)
+        if 'images' not in state:
+            state['images'] = study_probe_images(settings)
+            state['heads'] = _heads()
+        log(f'start {cell.label}{suffix}')
+        result = cell_fn(cell, settings, work_dir, state['images'],
+                         state['heads'])
+        dump_json(result, result_path)
+        done = finished_results(cells, out_dir)
+        log(progress_line(len(done), len(cells), cell, result) + suffix)
+        write_report(list(done.values()), out_dir, settings, command,
+                     total=len(cells))
+
     try:
-        images, heads = None, None
-        results = []
-        for index, cell in enumerate(cells, 1):
-            work_dir = osp.join(out_dir, 'runs', cell.name)
-            result_path = osp.join(work_dir, RESULT_FILE)
-            if osp.isfile(result_path):
-                result = load_json(result_path)
-                results.append(result)
-                log(progress_line(index, len(cells), cell, result, True))
-                continue
-            if osp.isdir(work_dir):  # killed before it finished: redo
-                shutil.rmtree(work_dir)
-            if images is None:
-                images, heads = study_probe_images(settings), _heads()
-            result = cell_fn(cell, settings, work_dir, images, heads)
-            dump_json(result, result_path)
-            results.append(result)
-            log(progress_line(index, len(cells), cell, result))
-            files = write_report(results, out_dir, settings, command,
-                                 total=len(cells))
-        files = write_report(results, out_dir, settings, command,
-                             total=len(cells))
+        if cell_fn is run_cell:
+            board.run(list(units), make_data)
+        return board.run(list(by_name), one)
     finally:
         torch.set_num_threads(threads)
-    return dict(results=results, files=files)
 
+
+def _worker_process(cells, out_dir, settings, command, cell_fn, tag,
+                    stale_after, heartbeat) -> None:
+    """A spawned worker: :func:`work` with flushed prints; Ctrl-C (sent to
+    the whole process group) ends it quietly, its claim released."""
+    import sys
+
+    def log(line):
+        print(line, flush=True)
+
+    try:
+        work(cells, out_dir, settings, command, cell_fn, log, tag,
+             stale_after, heartbeat)
+    except KeyboardInterrupt:
+        sys.exit(130)

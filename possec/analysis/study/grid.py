@@ -13,7 +13,9 @@ and the layout (:mod:`possec.datasets.synthetic`). No config file exists
 per cell: each cell is the demo config plus the ``cfg_options`` built here.
 """
 import itertools
+import os
 import os.path as osp
+from collections import OrderedDict
 from typing import Dict, List, NamedTuple, Optional, Sequence
 
 from mmengine.config import Config
@@ -32,7 +34,36 @@ HEAD_CONFIGS = {
 HEADS = tuple(HEAD_CONFIGS)
 # position head -> grad_scale of the PosENetHead (None: no position head)
 POS_HEADS = {'none': None, '+1': 1.0, '-1': -1.0}
-STUDY_LAYOUTS = ('position-coded', 'border-shift', 'uniform')
+#: What each ``pos`` value of a cell does (the position factor). ``+1`` and
+#: ``-1`` are the PosENet head of :data:`POS_HEADS`; ``remove`` trains the
+#: backbone to confuse a position readout (``PosConfusionHead``,
+#: configs/_base_/position/pos_confusion_r18.py); ``shift`` asks for
+#: features that agree between two shifted crops
+#: (``ShiftConsistencyEncoderDecoder``,
+#: configs/_base_/position/shift_consistency.py).
+POSITION = {
+    'none': 'no position head',
+    '+1': 'encourage position (PosENet head, grad_scale +1)',
+    '-1': 'gradient reversal through a PosENet head (adds position, '
+          'measured)',
+    'remove': 'remove position by confusing a readout',
+    'shift': 'remove position by shift consistency',
+}
+#: The border factor: a padding mode, or one with CoordConv's coordinate
+#: channels at the stem (``'circular+coord'``: no border to read position
+#: from, but the coordinates given explicitly).
+COORD_SUFFIX = '+coord'
+BORDERS = tuple(PADDING_MODES) + tuple(f'{m}{COORD_SUFFIX}'
+                                       for m in PADDING_MODES)
+STUDY_LAYOUTS = ('position-coded', 'border-shift', 'uniform', 'shortcut',
+                 'shortcut-swap')
+#: Layouts of an explicit (``--variants`` / ``--paddings``) grid by default.
+BLOCK_LAYOUTS = ('position-coded', 'shortcut-swap', 'uniform')
+#: The config pieces of the removal mechanisms (repository-relative).
+POSITION_PIECES = dict(
+    remove=('configs/_base_/position/pos_confusion_r18.py', 'posenet_head'),
+    shift=('configs/_base_/position/shift_consistency.py',
+           'shift_consistency'))
 
 #: The default grid, the study of docs/position_study.md: ParseNet with zero
 #: and circular padding; the position head, encouraging (+1) and adversarial
@@ -67,20 +98,133 @@ DEFAULT_SETTINGS = dict(
 #: (the same arguments give the same bytes), wherever it is generated;
 #: data_root None means ``<study folder>/data``.
 RUNTIME_SETTINGS = ('threads', 'num_workers', 'data_root')
-#: ``--quick``: one seed of the contrasts that the full study found clear
-#: (docs/position_study.md): zero vs circular padding, and the +1 position
-#: head, on the position-coded layout and the uniform control; 6 cells at
-#: the full study's training length on small data: 7.5 minutes on 2 CPU
-#: cores (measured, quiet machine).
+#: ``--quick``: one seed of the clearest help and hurt contrasts, the
+#: headline comparisons of :data:`CONTRASTS` (ParseNet, zero vs circular
+#: padding, on position-coded and shortcut-swap): 4 cells at the full
+#: study's training length on small data, 2 workers of 1 thread each (about
+#: 15 minutes on 2 CPU cores).
 QUICK = dict(
-    blocks=(dict(heads=('parsenet', ), paddings=('zeros', 'circular'),
-                 pos_heads=('none', )),
-            dict(heads=('parsenet', ), paddings=('zeros', ),
-                 pos_heads=('+1', ))),
-    layouts=('position-coded', 'uniform'), seeds=(0, ),
+    contrasts=('help', 'hurt'), headline=True, seeds=(0, ), workers=2,
     settings=dict(max_iters=300, batch_size=4, optimizer='adamw', lr=0.002,
                   img_size=64, num_train=200, num_val=50, probe_images=64,
-                  probe_epochs=5))
+                  probe_epochs=5, threads=1))
+
+
+#: The study as contrasts, each answering one question (issue 15, item 3),
+#: instead of a full factorial. A contrast lists its ``layouts``, decode
+#: ``heads``, ``variants`` as ``(border, position)`` and ``comparisons`` as
+#: ``(variant, reference)`` pairs (differences variant - reference, paired
+#: by seed; a pair whose cells a layout lacks is skipped); the ``headline`` comparison runs on :data:`HEADLINE_SEEDS`,
+#: the rest on :data:`SEEDS`. The grid is the union of the contrasts' cells
+#: (a cell shared by two contrasts runs once).
+SEEDS = (0, 1, 2)
+HEADLINE_SEEDS = (0, 1, 2, 3, 4)
+_HELP = [('zeros', 'none'), ('circular', 'none'), ('full', 'none'),
+         ('circular+coord', 'none')]
+CONTRASTS = OrderedDict(
+    help=dict(
+        question='Where position codes the class (position-coded), does '
+        'absolute position help? Circular padding takes the border\'s '
+        'position away; full padding gives more of it; CoordConv gives it '
+        'back to a circular network explicitly.',
+        layouts=('position-coded', ), heads=('parsenet', ),
+        variants=_HELP,
+        headline=(('circular', 'none'), ('zeros', 'none')),
+        comparisons=((('circular', 'none'), ('zeros', 'none')),
+                     (('full', 'none'), ('zeros', 'none')),
+                     (('circular+coord', 'none'), ('circular', 'none')))),
+    hurt=dict(
+        question='Where position is a shortcut that breaks (shortcut-swap: '
+        'location names the class in training, the opposite class in '
+        'validation), does absolute position hurt, and does removing it by '
+        'training repair the harm?',
+        layouts=('shortcut-swap', ), heads=('parsenet', ),
+        variants=_HELP + [('zeros', 'remove')],
+        headline=(('zeros', 'none'), ('circular', 'none')),
+        comparisons=((('zeros', 'none'), ('circular', 'none')),
+                     (('full', 'none'), ('circular', 'none')),
+                     (('circular+coord', 'none'), ('circular', 'none')),
+                     (('zeros', 'remove'), ('zeros', 'none')))),
+    removal=dict(
+        question='Does removal by training match removal by padding? Zero '
+        'padding with the removal head against circular padding (probe SPC '
+        'and mIoU), on uniform and on the shortcut layout.',
+        layouts=('uniform', 'shortcut-swap'), heads=('parsenet', ),
+        variants=[('zeros', 'none'), ('zeros', 'remove'),
+                  ('circular', 'none')],
+        headline=None,
+        comparisons=((('zeros', 'remove'), ('circular', 'none')),
+                     (('zeros', 'remove'), ('zeros', 'none')),
+                     (('circular', 'none'), ('zeros', 'none')))),
+    context=dict(
+        question='Does global context change the effect? The help and hurt '
+        'contrasts with FCN (local context only) beside ParseNet; the '
+        'interaction is the FCN difference minus the ParseNet difference, '
+        'paired by seed.',
+        layouts=('position-coded', 'shortcut-swap'),
+        heads=('fcn', 'parsenet'),
+        variants={'position-coded': _HELP,
+                  'shortcut-swap': _HELP + [('zeros', 'remove')]},
+        headline=None,
+        comparisons=((('circular', 'none'), ('zeros', 'none')),
+                     (('full', 'none'), ('zeros', 'none')),
+                     (('circular+coord', 'none'), ('circular', 'none')),
+                     (('zeros', 'remove'), ('zeros', 'none')))),
+)
+
+
+def contrast_cells(names: Sequence[str] = tuple(CONTRASTS),
+                   seeds: Optional[Sequence[int]] = None,
+                   headline_only: bool = False,
+                   headline_seeds: Sequence[int] = HEADLINE_SEEDS,
+                   other_seeds: Sequence[int] = SEEDS) -> List['Cell']:
+    """The cells of the named contrasts (:data:`CONTRASTS`), seed-major
+    so that a partial study has whole seeds, without repeats.
+
+    Args:
+        names (Sequence[str]): Contrast names. Default: all.
+        seeds (Sequence[int], optional): Seeds for every variant (replaces
+            ``headline_seeds`` and ``other_seeds``). Default: None.
+        headline_only (bool): Only the two variants of each contrast's
+            headline comparison. Default: False.
+        headline_seeds (Sequence[int]): Seeds of the headline variants.
+            Default: :data:`HEADLINE_SEEDS`.
+        other_seeds (Sequence[int]): Seeds of the others. Default:
+            :data:`SEEDS`.
+
+    Returns:
+        list[Cell]: The cells.
+    """
+    names = _check(names, tuple(CONTRASTS), 'contrast')
+    wanted = []  # (seed, layout, head, border, pos)
+    for name in names:
+        c = CONTRASTS[name]
+        headline = set(c['headline'] or ())
+        for layout in c['layouts']:
+            for head in c['heads']:
+                variants = c['variants']
+                if isinstance(variants, dict):  # per layout
+                    variants = variants[layout]
+                for variant in variants:
+                    key = tuple(variant)
+                    if headline_only and key not in headline:
+                        continue
+                    if seeds is not None:
+                        ss = seeds
+                    elif key in headline:
+                        ss = headline_seeds
+                    else:
+                        ss = other_seeds
+                    for seed in ss:
+                        wanted.append((seed, layout, head) + key)
+    if not wanted:
+        raise StudyError(f'contrasts {", ".join(names)} have no cells '
+                         f'with these options (a contrast without a '
+                         f'headline has no cells under --headline)')
+    order = {w: i for i, w in enumerate(dict.fromkeys(wanted))}
+    cells = sorted(order, key=lambda w: (w[0], order[w]))
+    return [Cell(layout, head, border, pos, seed)
+            for seed, layout, head, border, pos in cells]
 
 
 class StudyError(UserError, ValueError):
@@ -104,14 +248,24 @@ class Cell(NamedTuple):
 
     @property
     def label(self) -> str:
-        """For progress lines: ``zeros / +1 / parsenet / seed 0 / layout``."""
-        return (f'{self.padding} / {self.pos} / {self.head} / seed '
-                f'{self.seed} / {self.layout}')
+        """For progress lines, in the factor order of the tables and
+        figures: ``parsenet / zeros / pos +1 | position-coded | seed 0``."""
+        return (f'{variant_name((self.head, self.padding, self.pos))} | '
+                f'{self.layout} | seed {self.seed}')
 
     @property
     def variant(self) -> str:
-        """The cell without seed and layout, e.g. ``parsenet zeros pos+1``."""
-        return f'{self.head} {self.padding} pos{self.pos}'
+        """The cell without seed and layout: ``parsenet / zeros / pos
+        +1``."""
+        return variant_name((self.head, self.padding, self.pos))
+
+
+def variant_name(key: tuple) -> str:
+    """The one name of a variant, used by progress lines, tables and
+    figures alike: decode head / border / position, e.g. ``('parsenet',
+    'circular+coord', 'none')`` -> ``'parsenet / circular+coord / pos
+    none'``."""
+    return f'{key[0]} / {key[1]} / pos {key[2]}'
 
 
 def _check(values: Sequence, allowed: Sequence, what: str) -> tuple:
@@ -155,8 +309,8 @@ def build_grid(layouts: Sequence[str] = STUDY_LAYOUTS,
                 raise StudyError(f'unknown grid block keys {sorted(unknown)}; '
                                  f'expected heads, paddings, pos_heads')
             heads = _check(block['heads'], HEADS, 'decode head')
-            paddings = _check(block['paddings'], PADDING_MODES, 'padding')
-            pos_heads = _check(block['pos_heads'], tuple(POS_HEADS),
+            paddings = _check(block['paddings'], BORDERS, 'padding')
+            pos_heads = _check(block['pos_heads'], tuple(POSITION),
                                'position head')
             for head, padding, pos in itertools.product(
                     heads, paddings, pos_heads):
@@ -176,10 +330,8 @@ def data_root(settings: dict, layout: str) -> str:
 
 def _heads() -> Dict[str, dict]:
     """The FCN auxiliary head and the PosENet head of the demo configs."""
-    fcn_aux = Config.fromfile(config_path(
-        HEAD_CONFIGS['fcn'])).model.auxiliary_head
-    posenet = Config.fromfile(config_path(
-        HEAD_CONFIGS['parsenet'])).model.auxiliary_head
+    fcn_aux = Config.fromfile(head_config('fcn')).model.auxiliary_head
+    posenet = Config.fromfile(head_config('parsenet')).model.auxiliary_head
     posenet = [h for h in posenet if h['type'] == 'PosENetHead']
     assert len(posenet) == 1, 'the ParseNet demo lost its PosENetHead'
     return dict(fcn_aux=fcn_aux.to_dict(), posenet=posenet[0].to_dict())
@@ -190,7 +342,8 @@ def cell_options(cell: Cell,
                  work_dir: str,
                  results_file: Optional[str] = None,
                  heads: Optional[Dict[str, dict]] = None,
-                 quiet: bool = True) -> dict:
+                 quiet: bool = True,
+                 progress_every: int = 0) -> dict:
     """``cfg_options`` turning the demo config of ``cell.head`` into the
     cell's training.
 
@@ -203,6 +356,9 @@ def cell_options(cell: Cell,
         heads (dict, optional): The result of ``_heads`` (read from the
             demo configs when None).
         quiet (bool): Log warnings only. Default: True.
+        progress_every (int): Print a progress line (iteration, ETA) every
+            this many iterations (:class:`.progress.StudyProgressHook`);
+            0 for none. Default: 0.
 
     Returns:
         dict: Overrides for :func:`possec.apis.train`.
@@ -210,10 +366,13 @@ def cell_options(cell: Cell,
     s = settings
     heads = heads or _heads()
     aux = [heads['fcn_aux']]
-    if POS_HEADS[cell.pos] is not None:
+    if POS_HEADS.get(cell.pos) is not None:
         aux.append(dict(heads['posenet'], grad_scale=POS_HEADS[cell.pos]))
+    elif cell.pos == 'remove':
+        aux.append(position_piece('remove'))
     size = int(s['img_size'])
     iters = int(s['max_iters'])
+    padding, coord = split_border(cell.padding)
     root = data_root(s, cell.layout)
     generate = dict(layout=cell.layout, num_train=s['num_train'],
                     num_val=s['num_val'], img_size=size, seed=s['data_seed'],
@@ -223,7 +382,8 @@ def cell_options(cell: Cell,
         'work_dir': work_dir,
         'randomness': dict(seed=cell.seed),
         'model.backbone.type': 'PadResNetV1c',
-        'model.backbone.padding_mode': cell.padding,
+        'model.backbone.padding_mode': padding,
+        'model.backbone.coord_conv': 'stem' if coord else 'none',
         'model.data_preprocessor.size': (size, size),
         'model.auxiliary_head': aux,
         # the study's own recipe, whatever the demo schedule uses
@@ -244,6 +404,15 @@ def cell_options(cell: Cell,
         'test_evaluator': dict(type='BorderIoUMetric', iou_metrics=['mIoU'],
                                results_file=results_file),
     }
+    if cell.pos == 'shift':
+        for key, value in position_piece('shift').items():
+            opts[f'model.{key}'] = value
+    if not coord:  # a backbone without the option stays buildable
+        del opts['model.backbone.coord_conv']
+    if progress_every:
+        opts['custom_hooks'] = [dict(type='StudyProgressHook',
+                                     interval=int(progress_every),
+                                     label=cell.label)]
     if quiet:
         opts['log_level'] = 'WARNING'
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
@@ -258,6 +427,49 @@ def cell_options(cell: Cell,
     return opts
 
 
+def split_border(border: str) -> tuple:
+    """``'circular+coord'`` -> ``('circular', True)``: the padding mode and
+    whether CoordConv channels are appended at the stem."""
+    if border.endswith(COORD_SUFFIX):
+        return border[:-len(COORD_SUFFIX)], True
+    return border, False
+
+
+def position_piece(pos: str) -> dict:
+    """The model part of the config piece of a removal mechanism
+    (:data:`POSITION_PIECES`), read from the repository's configs."""
+    path, var = POSITION_PIECES[pos]
+    cfg = Config.fromfile(_repo_config(path))
+    return cfg[var].to_dict()
+
+
+def _repo_config(path: str) -> str:
+    """A config of possec: through ``possec::`` (the installed package)
+    when mmengine resolves it, else the repository's own ``configs/``
+    (the working directory's, then the checkout this module lies in)."""
+    name = path[len('configs/'):] if path.startswith('configs/') else path
+    try:
+        return config_path(f'possec::{name}')
+    except (UserError, AssertionError, KeyError):
+        # mmengine 0.10.7 resolves ``pkg::`` only for the packages of its
+        # own MODULE2PACKAGE table; possec is not in it
+        pass
+    for root in (os.getcwd(),
+                 osp.dirname(osp.dirname(osp.dirname(osp.dirname(
+                     osp.abspath(__file__)))))):
+        candidate = osp.join(root, 'configs', name)
+        if osp.isfile(candidate):
+            return candidate
+    raise StudyError(f'config {name!r} not found (neither possec::{name} '
+                     f'nor configs/{name}): run from the repository root or '
+                     f'reinstall possec')
+
+
+def head_config(head: str) -> str:
+    """The config file that the cells of ``head`` train."""
+    return _repo_config(HEAD_CONFIGS[head].replace('possec::', ''))
+
+
 def resolve_grid(quick: bool = False,
                  layouts: Optional[Sequence[str]] = None,
                  seeds: Optional[Sequence[int]] = None,
@@ -265,36 +477,58 @@ def resolve_grid(quick: bool = False,
                  paddings: Optional[Sequence[str]] = None,
                  pos_heads: Optional[Sequence[str]] = None,
                  variants: Optional[Sequence[str]] = None,
+                 contrasts: Optional[Sequence[str]] = None,
+                 headline: bool = False,
                  **settings) -> tuple:
     """The cells and settings of a command line.
 
-    Starts from the default grid (or :data:`QUICK`); any of ``heads``,
-    ``paddings``, ``pos_heads`` replaces the grid's blocks by one cartesian
-    block (the missing factors take the first block's values); or
-    ``variants`` lists the variants one by one as ``head/padding/pos``
-    (e.g. ``parsenet/zeros/-1``); ``layouts``, ``seeds`` and the settings
-    (None: unchanged) override the rest.
+    By default the grid is the contrasts' (:func:`contrast_cells`; all of
+    :data:`CONTRASTS`, or ``contrasts``; ``headline`` keeps only their
+    headline comparisons; ``--quick`` is :data:`QUICK`). Any of ``heads``,
+    ``paddings``, ``pos_heads`` instead gives one cartesian block (the
+    missing factors take :data:`DEFAULT_BLOCKS`' first block's values), or
+    ``variants`` lists the variants one by one as ``head/border/pos``
+    (e.g. ``parsenet/circular+coord/none``). ``layouts`` keeps only the
+    cells of those layouts (the layouts of a block grid); ``seeds`` sets
+    every variant's seeds; the settings (None: unchanged) override the
+    rest. ``--quick`` sets ``threads`` to 1 unless given.
 
     Returns:
         tuple[list[Cell], dict]: The cells and the settings overrides.
     """
-    blocks = QUICK['blocks'] if quick else DEFAULT_BLOCKS
     base = dict(QUICK['settings']) if quick else {}
     base.update({k: v for k, v in settings.items() if v is not None})
     if variants and (heads or paddings or pos_heads):
         raise StudyError('give either variants or heads / paddings / '
                          'pos heads, not both')
-    if variants:
-        blocks = tuple(_parse_variant(v) for v in variants)
-    elif heads or paddings or pos_heads:
-        first = blocks[0]
-        blocks = (dict(heads=tuple(heads or first['heads']),
-                       paddings=tuple(paddings or first['paddings']),
-                       pos_heads=tuple(pos_heads or first['pos_heads'])), )
-    default_layouts = QUICK['layouts'] if quick else STUDY_LAYOUTS
-    default_seeds = QUICK['seeds'] if quick else (0, 1)
-    cells = build_grid(layouts or default_layouts, seeds or default_seeds,
-                       blocks)
+    if (variants or heads or paddings or pos_heads) and (contrasts or
+                                                         headline):
+        raise StudyError('give either contrasts (--contrasts, --headline) '
+                         'or explicit variants / heads / paddings / pos '
+                         'heads, not both')
+    if variants or heads or paddings or pos_heads:
+        if variants:
+            blocks = tuple(_parse_variant(v) for v in variants)
+        else:
+            first = DEFAULT_BLOCKS[0]
+            blocks = (dict(heads=tuple(heads or first['heads']),
+                           paddings=tuple(paddings or first['paddings']),
+                           pos_heads=tuple(pos_heads or
+                                           first['pos_heads'])), )
+        cells = build_grid(layouts or BLOCK_LAYOUTS, seeds or SEEDS, blocks)
+        return cells, base
+    names = contrasts or (QUICK['contrasts'] if quick else tuple(CONTRASTS))
+    if quick and not seeds:
+        seeds = QUICK['seeds']
+    cells = contrast_cells(names, seeds=seeds,
+                           headline_only=headline or (quick and
+                                                      not contrasts))
+    if layouts:
+        _check(layouts, LAYOUTS, 'layout')
+        cells = [c for c in cells if c.layout in layouts]
+        if not cells:
+            raise StudyError(f'contrasts {", ".join(names)} have no cells '
+                             f'on layouts {", ".join(layouts)}')
     return cells, base
 
 

@@ -37,8 +37,8 @@ def plot_spc(grouped: dict, path: str) -> None:
             ys = [s['mIoU'] for s in seeds.values()]
             ax.scatter(xs, ys, label=variant_name(key),
                        marker=style['marker'], s=30,
-                       facecolors=style['color'] if key[0] == 'parsenet'
-                       else 'none', edgecolors=style['color'])
+                       facecolors='none' if style['hollow'] else
+                       style['color'], edgecolors=style['color'])
     _finish(fig, axes, list(grouped),
             'probe SPC of the trained backbone (mean of patterns)', path)
 
@@ -69,16 +69,26 @@ def _finish(fig, axes, layouts: List[str], xlabel: str, path: str) -> None:
 
 
 _COLORS = dict(zeros='tab:blue', circular='tab:orange', reflect='tab:green',
-               replicate='tab:purple', partial='tab:brown', none='tab:gray')
-_MARKERS = {'none': 'o', '+1': '^', '-1': 'v'}
-_LINES = {'none': '-', '+1': '--', '-1': ':'}
+               replicate='tab:purple', partial='tab:brown', none='tab:gray',
+               full='tab:red')
+_COORD_COLORS = dict(circular='tab:olive', zeros='tab:cyan')
+_MARKERS = {'none': 'o', '+1': '^', '-1': 'v', 'remove': 'X', 'shift': 'P'}
+_LINES = {'none': '-', '+1': '--', '-1': ':', 'remove': (0, (5, 1, 1, 1)),
+          'shift': (0, (1, 1))}
 
 
 def _style(key: tuple) -> dict:
+    """Colour from the border (padding, +coord), marker and line from the
+    position factor; FCN's lines are dash-dotted, its markers hollow."""
     head, padding, pos = key
-    return dict(color=_COLORS.get(padding, 'black'),
-                marker=_MARKERS[pos] if head == 'parsenet' else 's',
-                linestyle=_LINES[pos] if head == 'parsenet' else '-.')
+    if padding.endswith('+coord'):
+        color = _COORD_COLORS.get(padding[:-len('+coord')], 'tab:pink')
+    else:
+        color = _COLORS.get(padding, 'black')
+    fcn = head != 'parsenet'
+    return dict(color=color, marker=_MARKERS.get(pos, 'D'),
+                linestyle='-.' if fcn and pos == 'none' else _LINES.get(
+                    pos, '-'), hollow=fcn)
 
 
 def _legend(fig, axes) -> None:
@@ -87,9 +97,12 @@ def _legend(fig, axes) -> None:
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, handle)
-    fig.tight_layout(rect=(0, 0.08 + 0.03 * (len(handles) // 3), 1, 1))
+    # as many columns as fit the figure's width (a label is ~2.2 inches)
+    ncol = max(1, min(3, len(handles), int(fig.get_figwidth() // 2.2)))
+    rows = -(-len(handles) // ncol)
+    fig.tight_layout(rect=(0, min(0.6, 0.05 + 0.045 * rows), 1, 1))
     fig.legend(list(handles.values()), list(handles), loc='lower center',
-               ncol=min(3, len(handles)), fontsize=7, frameon=False)
+               ncol=ncol, fontsize=7, frameon=False)
 
 
 def _save(fig, path: str) -> None:
@@ -97,3 +110,60 @@ def _save(fig, path: str) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format='png', dpi=90)
     plt.close(fig)
+
+
+def plot_contrasts(rows: List[dict], path: str, column: str = 'mIoU_pairs',
+                   title: str = 'pairs mIoU') -> None:
+    """The paired differences of the named contrasts with their 95%
+    confidence intervals as error bars, one row per comparison (filled:
+    the interval excludes 0; hollow: it does not, or no interval)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    rows = [r for r in rows if r['stats'].get(column, {}).get('mean')
+            is not None]
+    fig, ax = plt.subplots(figsize=(10, 1.0 + 0.3 * max(1, len(rows))))
+    for i, row in enumerate(rows):
+        st = row['stats'][column]
+        y = len(rows) - 1 - i
+        lo, hi = st.get('ci_low'), st.get('ci_high')
+        err = None if lo is None else [[st['mean'] - lo], [hi - st['mean']]]
+        color = 'tab:red' if st['mean'] < 0 else 'tab:blue'
+        ax.errorbar([st['mean']], [y], xerr=err, fmt='o', color=color,
+                    mfc=color if st.get('effect') else 'white', capsize=3,
+                    markersize=5)
+        ax.scatter(st.get('diffs', []), [y] * len(st.get('diffs', [])),
+                   s=8, color='gray', alpha=0.6, zorder=3)
+    ax.axvline(0, color='black', linewidth=0.8)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([r['label'] for r in reversed(rows)], fontsize=7)
+    ax.set_xlabel(f'Δ {title} (variant - reference), mean and 95% '
+                  f't-interval; grey: seeds', fontsize=8)
+    ax.grid(alpha=0.3, axis='x')
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_loss_curves(curves: dict, path: str) -> None:
+    """Training loss per variant (mean over seeds at each logged window),
+    a panel per layout; ``curves`` is ``{layout: {key: [(iters, loss),
+    ...]}}``."""
+    fig, axes = _panels(len(curves))
+    for ax, layout in zip(axes, curves):
+        for key, runs in curves[layout].items():
+            style = _style(key)
+            n = min(len(loss) for _, loss in runs)
+            iters = runs[0][0][:n]
+            mean = [sum(loss[i] for _, loss in runs) / len(runs)
+                    for i in range(n)]
+            ax.plot(iters, mean, label=variant_name(key),
+                    color=style['color'], linestyle=style['linestyle'],
+                    linewidth=1.2)
+        ax.set_yscale('log')
+        ax.set_xlabel('iteration', fontsize=8)
+        ax.set_ylabel('training loss (all heads, mean of seeds)',
+                      fontsize=8)
+        ax.set_title(layout, fontsize=9)
+        ax.grid(alpha=0.3)
+    _legend(fig, axes)
+    _save(fig, path)

@@ -12,8 +12,10 @@ from typing import Dict, List, Optional, Sequence
 
 from possec.fileio import atomic_path, dump_json
 from .aggregate import (CONTRAST_KEYS, band_names, contrasts, fmt, group,
-                        mean_sd, variant_name)
-from .plots import plot_bands, plot_spc
+                        mean_sd, named_contrasts, variant_name)
+from .grid import CONTRASTS
+from .plots import plot_bands, plot_contrasts, plot_loss_curves, plot_spc
+from .stats import PLATEAU_FRACTION, format_contrast, interval
 
 
 def load_json(path: str):
@@ -27,7 +29,7 @@ def variant_table(layout: str, variants: dict, band_names: List[str],
     cols = ['mIoU', 'mIoU_pairs', 'mIoU_others'] + [
         f'band{i}' for i in range(len(band_names))] + [
             f'SPC_{p}' for p in patterns]
-    heads = (['variant (head / padding / pos head)', 'seeds', 'mIoU',
+    heads = (['variant (head / border / position)', 'seeds', 'mIoU',
               'pairs mIoU', 'others mIoU'] +
              [f'mIoU {n}' for n in band_names] +
              [f'SPC {p}' for p in patterns])
@@ -43,17 +45,11 @@ def variant_table(layout: str, variants: dict, band_names: List[str],
 
 
 def _delta_text(diffs: List[float], digits: int) -> str:
+    """Mean paired difference and its 95% t-interval, ``*`` when the
+    interval excludes 0 (:func:`.stats.format_contrast`)."""
     if not diffs:
         return 'n/a'
-    mean, sd = mean_sd(diffs)
-    text = f'{mean:+.{digits}f}'
-    if sd is not None:
-        text += f' ± {sd:.{digits}f}'
-    signs = {d > 0 for d in diffs if d != 0}
-    if len(diffs) > 1:
-        text += ' (seeds agree)' if len(signs) == 1 and len(
-            [d for d in diffs if d != 0]) == len(diffs) else ' (mixed)'
-    return text
+    return format_contrast(interval(diffs, method='t'), digits)
 
 
 def contrast_table(items: List[dict]) -> str:
@@ -70,6 +66,103 @@ def contrast_table(items: List[dict]) -> str:
     return '\n'.join(lines)
 
 
+def named_section(rows: List[dict]) -> str:
+    """The contrasts of the study's questions: one table per contrast
+    with the paired difference and 95% t-interval of every column, the
+    verdict (an effect only when the interval of pairs mIoU, or of mIoU
+    for uniform, excludes 0), and a generated reading."""
+    lines = ['## Contrasts: where position helps, where it hurts', '',
+             'Each row: variant minus reference, paired by seed; mean '
+             '[95% confidence interval, Student\'s t on the per-seed '
+             'differences, scipy.stats.t], * when the interval excludes 0. '
+             'A comparison is called an effect only then. n is the number '
+             'of seeds with both cells finished; with n = 1 there is no '
+             'interval and nothing is called an effect.', '']
+    for name in CONTRASTS:
+        items = [r for r in rows if r['contrast'] == name]
+        if not items:
+            continue
+        lines += [f'### {name}', '', CONTRASTS[name]['question'], '']
+        heads = ['comparison', 'n'] + [f'Δ {t}' for _, t in CONTRAST_KEYS]
+        lines += [f'| {" | ".join(heads)} |', '|' + '---|' * len(heads)]
+        for r in items:
+            n = r['stats']['mIoU']['n']
+            cells = [r['label'] + (' (headline)' if r['headline'] else ''),
+                     str(n)]
+            for col, _ in CONTRAST_KEYS:
+                cells.append(format_contrast(r['stats'][col],
+                                             2 if col == 'spc' else 1))
+            lines.append(f'| {" | ".join(cells)} |')
+        lines.append('')
+    lines += ['Reading (generated from the intervals above):', '']
+    lines += [f'- {sentence}' for sentence in reading(rows)]
+    return '\n'.join(lines)
+
+
+def _key_column(row: dict) -> str:
+    """The column that answers a comparison: the position-paired classes'
+    mIoU where the layout has them (position-coded, shortcut*), else
+    mIoU."""
+    return 'mIoU' if row['layout'] in ('uniform', 'border-shift') \
+        else 'mIoU_pairs'
+
+
+def reading(rows: List[dict]) -> List[str]:
+    """One sentence per comparison: effect (and its direction) or no
+    effect shown, on its key column, and on probe SPC."""
+    out = []
+    for r in rows:
+        col = _key_column(r)
+        st, spc = r['stats'][col], r['stats']['spc']
+        what = 'pairs mIoU' if col == 'mIoU_pairs' else 'mIoU'
+        if st['mean'] is None:
+            continue
+        text = f"{r['label']}: {what} {format_contrast(st)}"
+        if st['ci_low'] is None:
+            text += ' - one seed, no interval: not judged'
+        elif st['effect']:
+            text += (' - an effect: the variant is ' +
+                     ('better' if st['mean'] > 0 else 'worse'))
+            if not st['all_same_sign']:
+                text += ' (though not every seed agrees in sign)'
+        else:
+            text += ' - no effect shown (the interval includes 0)'
+        if spc['mean'] is not None:
+            text += f"; probe SPC {format_contrast(spc, 2)}"
+        out.append(text + '.')
+    return out
+
+
+def plateau_table(results: Sequence[dict], layout: str) -> str:
+    """Which cells of ``layout`` plateaued (:func:`.stats.plateau` on the
+    binned training loss: last third's mean within the stated fraction of
+    the middle third's)."""
+    rows = [r for r in results if r['cell']['layout'] == layout and
+            r.get('plateau')]
+    if not rows:
+        return ''
+    text = [f'Convergence: a cell has plateaued when the mean training '
+            f'loss (all heads) over the last third of its run differs from '
+            f'the middle third\'s by less than {PLATEAU_FRACTION:.0%} '
+            f'(the poly schedule decays the learning rate to ~0, which '
+            f'flattens the end of every curve: read with the curves). ',
+            'Per variant: ']
+    by_variant = {}
+    for r in rows:
+        c = r['cell']
+        key = (c['head'], c['padding'], c['pos'])
+        by_variant.setdefault(key, []).append(
+            (c['seed'], r['plateau']['plateau'],
+             r['plateau']['rel_change']))
+    parts = []
+    for key, items in by_variant.items():
+        ok = sum(p for _, p, _ in items)
+        rel = ', '.join(f's{s} {x:+.1%}' for s, _, x in items)
+        parts.append(f'{variant_name(key)}: {ok}/{len(items)} plateaued '
+                     f'({rel})')
+    return ''.join(text) + '; '.join(parts) + '.'
+
+
 def format_markdown(results: Sequence[dict], settings: dict,
                     command: Optional[str], total: int,
                     plots: Dict[str, str]) -> str:
@@ -79,6 +172,9 @@ def format_markdown(results: Sequence[dict], settings: dict,
     lines = ['# Position study', '']
     if command:
         lines += ['Command:', '', '```', command, '```', '']
+    named = named_contrasts(grouped)
+    if named:
+        lines += named_section(named), ''
     lines += [f'{len(results)} of {total} cells finished.', '',
               'Settings: ' + ', '.join(f'{k}={v}' for k, v in
                                        sorted(settings.items())), '',
@@ -94,14 +190,33 @@ def format_markdown(results: Sequence[dict], settings: dict,
     for layout, variants in grouped.items():
         lines += [f'## {layout}', '',
                   variant_table(layout, variants, bands, patterns), '']
+        conv = plateau_table(results, layout)
+        if conv:
+            lines += [conv, '']
         items = contrasts(variants)
         if items:
-            lines += ['Contrasts (variant minus reference, paired by seed; '
-                      '"seeds agree" when every seed gives the same sign):',
-                      '', contrast_table(items), '']
+            lines += ['One-factor contrasts (variant minus reference, '
+                      'paired by seed; mean [95% t-interval], * when the '
+                      'interval excludes 0):', '', contrast_table(items),
+                      '']
     for title, name in plots.items():
         lines += [f'![{title}]({name})', '']
     return '\n'.join(lines)
+
+
+def loss_curves(results: Sequence[dict]) -> dict:
+    """``{layout: {variant key: [(iters, loss), ...]}}`` of the cells that
+    recorded a training-loss curve."""
+    out = OrderedDict()
+    for r in results:
+        curve = r.get('loss_curve')
+        if not curve:
+            continue
+        c = r['cell']
+        out.setdefault(c['layout'], OrderedDict()).setdefault(
+            (c['head'], c['padding'], c['pos']), []).append(
+                (curve['iters'], curve['loss']))
+    return out
 
 
 def write_report(results: Sequence[dict], out_dir: str, settings: dict,
@@ -128,6 +243,17 @@ def write_report(results: Sequence[dict], out_dir: str, settings: dict,
         files['spc'] = osp.join(out_dir, 'study_spc.png')
         plot_spc(grouped, files['spc'])
         plots['probe SPC vs mIoU'] = 'study_spc.png'
+        named = named_contrasts(grouped)
+        if named:
+            files['contrasts'] = osp.join(out_dir, 'study_contrasts.png')
+            plot_contrasts(named, files['contrasts'])
+            plots['contrasts: pairs mIoU differences with 95% CIs'] = \
+                'study_contrasts.png'
+        curves = loss_curves(results)
+        if curves:
+            files['loss'] = osp.join(out_dir, 'study_loss.png')
+            plot_loss_curves(curves, files['loss'])
+            plots['training loss per variant'] = 'study_loss.png'
     text = format_markdown(results, settings, command, total, plots)
     with atomic_path(files['markdown']) as tmp:
         with open(tmp, 'w') as f:
