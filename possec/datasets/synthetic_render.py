@@ -27,7 +27,10 @@ SHORTCUT_PAIRS = POSITION_PAIRS
 #: stripes, ``b`` stripes tilted by ``SHORTCUT_TILT`` degrees, clockwise or
 #: anticlockwise at random per object (so a horizontal flip, the training
 #: augmentation, keeps each class's look); shape and colour are shared.
-#: Smaller is subtler.
+#: Smaller is subtler. Measured with 20 on ``shortcut-swap`` (the study's
+#: ParseNet R-18-D8, 64 px, 300 AdamW iterations, seed 0): zero padding
+#: reaches pair accuracy 97.6% in training and 49.0% in validation, circular
+#: padding 86.1% and 68.1% (pairs mIoU 28.3 vs 37.9 in validation).
 SHORTCUT_TILT = 20.0
 SHORTCUT_LAYOUTS = ('shortcut', 'shortcut-swap')
 IGNORE_INDEX = 255
