@@ -14,6 +14,7 @@ from possec.apis import train
 from possec.errors import (CheckpointError, UntrustedCheckpointError,
                            WeightsMismatchError)
 from possec.runtime import checkpoint as ckpt_mod
+from possec.runtime import weights as weights_mod
 
 from .conftest import ROOT, run_tool, tiny_overrides
 
@@ -112,7 +113,7 @@ def test_import_changes_nothing_global():
                 if id(g[0] if isinstance(g, tuple) else g) in allowed]
 
     assert ours() == []
-    with ckpt_mod.checkpoint_loading():
+    with weights_mod.checkpoint_loading():
         assert CheckpointLoader._get_checkpoint_loader('/x/y.pth') is not \
             load_from_local
         from mmengine.runner.checkpoint import load_from_http
@@ -191,7 +192,7 @@ def test_corrupt_and_truncated_checkpoints(real_checkpoint, tmp_path):
 def test_weights_of_another_model_are_refused(real_checkpoint):
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3))
     with pytest.raises(WeightsMismatchError) as info:
-        ckpt_mod.load_model_checkpoint(model, real_checkpoint)
+        weights_mod.load_model_checkpoint(model, real_checkpoint)
     message = str(info.value)
     assert 'does not fit the model (2 weights): 2 missing from it ' \
         '(0.weight, 0.bias)' in message

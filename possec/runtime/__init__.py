@@ -7,18 +7,20 @@ entry points (:mod:`possec.apis`) for the duration of a run.
 """
 from .atomic_save import (atomic_checkpoint_saving, latest_checkpoint,
                           remove_partial_saves, save_checkpoint_atomic)
-from .checkpoint import (allowed_globals, check_weights_fit,
-                         checkpoint_loading, is_trusted,
-                         load_local_checkpoint, load_model_checkpoint, trust)
+from .checkpoint import (allowed_globals, history_buffer_method, is_trusted,
+                         load_local_checkpoint, trust)
 from .distributed import (degrade_sync_bn_on_cpu, replace_sync_bn,
                           setup_cpu_distributed, slurm_environment)
 from .label_check import CheckSegLabel, insert_label_checks
 from .log_handlers import drop_closed_file_handlers
+from .weights import (check_weights_fit, checkpoint_loading,
+                      load_model_checkpoint)
 
 __all__ = [
     'CheckSegLabel', 'allowed_globals', 'atomic_checkpoint_saving',
     'check_weights_fit', 'checkpoint_loading', 'degrade_sync_bn_on_cpu',
-    'drop_closed_file_handlers', 'insert_label_checks', 'is_trusted',
+    'drop_closed_file_handlers', 'history_buffer_method',
+    'insert_label_checks', 'is_trusted',
     'latest_checkpoint', 'load_local_checkpoint', 'load_model_checkpoint',
     'remove_partial_saves', 'replace_sync_bn', 'save_checkpoint_atomic',
     'setup_cpu_distributed', 'slurm_environment', 'trust'
