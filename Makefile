@@ -52,3 +52,10 @@ demo: install
 
 clean-install:
 	rm -f $(STAMP)
+
+# One-command GPU check (docs/benchmarks.md): GPU-marked tests, GPU variants
+# of training and inference, the suite's device benchmarks on CUDA; one
+# summary in work_dirs/gpu_check/. DRY_RUN=1: the same code on CPU, tiny.
+.PHONY: gpu-check
+gpu-check: install
+	$(PYTHON) tools/gpu_check.py --out-dir work_dirs/gpu_check $(if $(DRY_RUN),--dry-run)

@@ -2,8 +2,8 @@
 
 Each benchmark is a module of this package (:mod:`.heads`,
 :mod:`.padding`, :mod:`.probe`, :mod:`.metric`, :mod:`.efficiency`,
-:mod:`.throughput`) exporting the same names: ``TITLE`` (what is
-compared), ``QUICK`` (the settings of the quick smoke test), ``run`` (the
+:mod:`.throughput`, :mod:`.training`) exporting the same names:
+``TITLE`` (what is compared), ``QUICK`` (the settings of the quick smoke test), ``run`` (the
 measurement; its keyword defaults are the full-size settings) and
 ``report(result, settings) -> (table, rows)``. The suite calls ``run``
 with its defaults, ``QUICK`` in quick mode, and the user's overrides, then
@@ -26,7 +26,8 @@ import torch
 
 from ..analysis.common import to_jsonable
 from ..fileio import atomic_path, dump_json
-from . import efficiency, heads, metric, padding, probe, throughput
+from . import (efficiency, heads, metric, padding, probe, throughput,
+               training)
 from .summary import format_short, format_summary, load_average, machine_info
 
 __all__ = [
@@ -87,7 +88,8 @@ class Benchmark:
 
 #: The benchmarks in suite order, by name.
 MODULES = dict(heads=heads, padding=padding, probe=probe, metric=metric,
-               efficiency=efficiency, throughput=throughput)
+               efficiency=efficiency, throughput=throughput,
+               training=training)
 NAMES = tuple(MODULES)
 
 
