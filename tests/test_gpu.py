@@ -78,11 +78,14 @@ def test_amp_training_step(device):
     inputs, samples = random_batch(1, 64, model.decode_head.num_classes,
                                    device)
     dtype = torch.float16 if device.type == 'cuda' else torch.bfloat16
+    conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    seen = []
+    conv.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
     with torch.no_grad():
         ref = model._forward(inputs)
         with torch.autocast(device.type, dtype=dtype):
             half = model._forward(inputs)
-    assert half.dtype == dtype
+    assert seen == [torch.float32, dtype]  # the convolutions ran in half
     err = float((half.float() - ref).abs().max() / ref.abs().max())
     assert err < 0.05, err
     model.train()
