@@ -396,7 +396,7 @@ def test_position_config_pieces_build(tmp_path):
         '                             {{_base_.posenet_head}}])\n')
     fcn, pos = model.auxiliary_head
     assert type(fcn).__name__ == 'FCNHead'
-    assert isinstance(pos, PosConfusionHead) and pos.confusion == 'corr'
+    assert isinstance(pos, PosConfusionHead) and pos.confusion == 'ridge'
     assert pos.in_channels == [256, 512, 1024, 2048]
     r18 = Config.fromfile(osp.join(POSITION_DIR, 'pos_confusion_r18.py'))
     assert r18.posenet_head.in_channels == [64, 128, 256, 512]
