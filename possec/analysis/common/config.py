@@ -35,11 +35,13 @@ def config_path(name: str) -> str:
     if name.startswith(SCHEME):
         try:
             path, _ = Config._get_cfg_path(name, '')
-        except (FileNotFoundError, ModuleNotFoundError) as exc:
+        except (FileNotFoundError, ModuleNotFoundError, ValueError,
+                AssertionError) as exc:  # mmengine asserts its scopes
             raise UserError(
-                f'config {name!r} not found in the installed possec package '
-                f'({exc}): reinstall possec (pip install .) so that its '
-                f'configs are shipped with it') from None
+                f'config {name!r} cannot be resolved ({exc}): expected '
+                f'possec::<folder>/<file>.py naming a config shipped with '
+                f'possec (under its configs/; pip install . ships them)'
+            ) from None
     else:
         path = name
     if not osp.isfile(path):

@@ -13,7 +13,6 @@ and the layout (:mod:`possec.datasets.synthetic`). No config file exists
 per cell: each cell is the demo config plus the ``cfg_options`` built here.
 """
 import itertools
-import os
 import os.path as osp
 from collections import OrderedDict
 from typing import Dict, List, NamedTuple, Optional, Sequence
@@ -444,25 +443,11 @@ def position_piece(pos: str) -> dict:
 
 
 def _repo_config(path: str) -> str:
-    """A config of possec: through ``possec::`` (the installed package)
-    when mmengine resolves it, else the repository's own ``configs/``
-    (the working directory's, then the checkout this module lies in)."""
+    """One of possec's configs by its path under ``configs/`` (the prefix
+    is optional), through ``possec::`` (see
+    :func:`possec.analysis.common.config_path`)."""
     name = path[len('configs/'):] if path.startswith('configs/') else path
-    try:
-        return config_path(f'possec::{name}')
-    except (UserError, AssertionError, KeyError):
-        # mmengine 0.10.7 resolves ``pkg::`` only for the packages of its
-        # own MODULE2PACKAGE table; possec is not in it
-        pass
-    for root in (os.getcwd(),
-                 osp.dirname(osp.dirname(osp.dirname(osp.dirname(
-                     osp.abspath(__file__)))))):
-        candidate = osp.join(root, 'configs', name)
-        if osp.isfile(candidate):
-            return candidate
-    raise StudyError(f'config {name!r} not found (neither possec::{name} '
-                     f'nor configs/{name}): run from the repository root or '
-                     f'reinstall possec')
+    return config_path(f'possec::{name}')
 
 
 def head_config(head: str) -> str:
