@@ -63,8 +63,7 @@ def test_summary_lists_metrics_and_files(tmp_path):
     class Runner:
         cfg = Config(dict(test_evaluator=dict(
             type='PerClassIoUMetric',
-            results_file=str(tmp_path / 'out' / 'metrics.json'))),
-            filename='configs/x.py')
+            results_file=str(tmp_path / 'out' / 'metrics.json'))))
         logger = logging.getLogger('possec-test-quiet')
         work_dir = str(tmp_path)
 

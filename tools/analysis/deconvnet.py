@@ -9,6 +9,11 @@ Fergus).
 
 Writes deconvnet.png and deconvnet.json into --out-dir.
 """
+import warnings
+
+# the pinned stack's import-time warning (mmengine imports pkg_resources);
+# the others: possec.runtime.quiet.STACK_WARNINGS
+warnings.filterwarnings('ignore', 'pkg_resources is deprecated', UserWarning)
 from possec.analysis.common.cli import common_kwargs, tool_parser
 from possec.analysis.fields.deconvnet import run_deconvnet
 from possec.apis.cli import run_cli
@@ -35,7 +40,7 @@ def main(argv=None):
         **common_kwargs(a))
     print(f'layer {result["layer"]}, channel {result["channel"]}: '
           f'{len(result["top"])} projections; wrote '
-          f'{result["files"]["png"]}')
+          f'{result["files"]["png"]}', flush=True)
     return result
 
 

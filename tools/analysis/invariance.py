@@ -10,6 +10,11 @@ border rule, at each backbone level (Zeiler & Fergus, Fig. 5).
 Prints the mean change per transform, padding mode and level, and writes
 invariance.png, invariance.csv and invariance.json into --out-dir.
 """
+import warnings
+
+# the pinned stack's import-time warning (mmengine imports pkg_resources);
+# the others: possec.runtime.quiet.STACK_WARNINGS
+warnings.filterwarnings('ignore', 'pkg_resources is deprecated', UserWarning)
 from possec.analysis.common.cli import common_kwargs, tool_parser
 from possec.analysis.fields.invariance import DEFAULT_MODES, TRANSFORMS, \
     format_invariance, run_invariance

@@ -14,6 +14,11 @@
 Prints a markdown table of SPC and MAE per pattern and writes results.md,
 results.csv, results.json and pred_<setting>.png into --out-dir.
 """
+import warnings
+
+# the pinned stack's import-time warning (mmengine imports pkg_resources);
+# the others: possec.runtime.quiet.STACK_WARNINGS
+warnings.filterwarnings('ignore', 'pkg_resources is deprecated', UserWarning)
 import argparse
 import sys
 

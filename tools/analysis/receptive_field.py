@@ -8,6 +8,11 @@
 
 Writes receptive_field.png and receptive_field.json into --out-dir.
 """
+import warnings
+
+# the pinned stack's import-time warning (mmengine imports pkg_resources);
+# the others: possec.runtime.quiet.STACK_WARNINGS
+warnings.filterwarnings('ignore', 'pkg_resources is deprecated', UserWarning)
 from possec.analysis.common.cli import common_kwargs, tool_parser
 from possec.analysis.fields.receptive import run_receptive_field
 from possec.apis.cli import run_cli

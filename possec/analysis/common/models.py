@@ -18,6 +18,7 @@ from torch import nn
 from possec.apis.checks import check_file
 from possec.errors import UserError
 from possec.runtime import load_model_checkpoint, replace_sync_bn
+from possec.runtime.quiet import silence_stack_warnings
 from .config import config_path
 from .logs import quiet_logger
 
@@ -74,7 +75,9 @@ def build_offline(model_cfg: dict, seed: Optional[int] = None,
     with torch.random.fork_rng(devices=[], enabled=seed is not None):
         if seed is not None:
             torch.manual_seed(seed)
-        model = MODELS.build(cfg)
+        with warnings.catch_warnings():  # mmseg's own API deprecations
+            silence_stack_warnings()
+            model = MODELS.build(cfg)
         if init_weights:
             quiet_init_weights(model)
     return model

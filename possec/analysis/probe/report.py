@@ -69,7 +69,8 @@ def plot_predictions(result: dict, row: dict, path: str,
     gt = position_maps(pats, tuple(pred.shape[-2:]))[0]
     rows, cols = 1 + len(pred), 1 + len(pats)
     # a bare Agg figure: no pyplot, so the user's backend stays untouched
-    fig = Figure(figsize=(1.6 * cols, 1.6 * rows))
+    fig = Figure(figsize=(1.6 * cols + 0.8, 1.6 * rows + 0.3),
+                 layout='constrained')
     FigureCanvasAgg(fig)
     axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat:
@@ -83,7 +84,7 @@ def plot_predictions(result: dict, row: dict, path: str,
     for i in range(len(pred)):
         axes[i + 1, 0].imshow(show[i].permute(1, 2, 0).numpy())
         for k, p in enumerate(pats):
-            axes[i + 1, k + 1].imshow(
+            im = axes[i + 1, k + 1].imshow(
                 pred[i, k].numpy(), cmap='gray', vmin=0, vmax=1)
             axes[i + 1, k + 1].set_xlabel(f'SPC {row["spc"][p]:.2f}'
                                           if i == len(pred) - 1 else '')
@@ -93,7 +94,11 @@ def plot_predictions(result: dict, row: dict, path: str,
         chars = max(20, int(fig.get_figwidth() * 72 / (0.55 * size)))
         fig.suptitle(textwrap.fill(title, chars), fontsize=size,
                      color='red' if title.startswith(DIVERGED) else 'black')
-    fig.tight_layout()
+    if len(pred):
+        bar = fig.colorbar(im, ax=axes[:, 1:].ravel().tolist(), shrink=0.5,
+                           aspect=30)
+        bar.set_label('position (ground truth and prediction)', fontsize=8)
+        bar.ax.tick_params(labelsize=7)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format='png', dpi=80)
 
