@@ -532,3 +532,23 @@ def test_progress_hook_prints_iteration_and_eta(capsys):
     assert lines[-1].endswith('ETA 0 s')
     with pytest.raises(ValueError, match='interval'):
         StudyProgressHook(interval=0)
+
+
+def test_cli_ctrl_c_says_how_to_continue(repo_root, monkeypatch, capsys):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'position_study_tool',
+        osp.join(repo_root, 'tools', 'analysis', 'position_study.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tool, 'run_study', interrupted)
+    with pytest.raises(SystemExit) as exc:
+        tool.main(['--quick', '--out', 'unused'])
+    assert exc.value.code == 130
+    err = capsys.readouterr().err
+    assert 'interrupted; rerun the same command to continue' in err
+    assert 'Traceback' not in err

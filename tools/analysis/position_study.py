@@ -1,24 +1,28 @@
 """Does absolute position help or hurt segmentation? The position study.
 
-    # the default grid (docs/position_study.md): ParseNet with zeros and
-    # circular padding, ParseNet + position head +1 and -1 (zeros), FCN
-    # with zeros and circular; every synthetic layout, seeds 0 and 1: 36
-    # cells of about 2 minutes each
-    python tools/analysis/position_study.py --out work_dirs/position_study
-    # zeros vs circular padding and the +1 head on position-coded and
-    # uniform, one seed: 7.5 minutes on 2 CPU cores
+    # the study: four contrasts (help, hurt, removal, context), 77 cells,
+    # 3 seeds per cell and 5 for the headline help and hurt comparisons;
+    # both cores as two workers
+    python tools/analysis/position_study.py --out work_dirs/position_study \\
+        --workers 2 --threads 1
+    # the headline help and hurt comparisons, seed 0 (4 cells)
     python tools/analysis/position_study.py --quick
-    # a chosen grid
-    python tools/analysis/position_study.py --layouts border-shift \\
-        --paddings zeros reflect --pos-heads none -1 --seeds 0 1 2
-    python tools/analysis/position_study.py --variants fcn/zeros/none \\
-        parsenet/zeros/none parsenet/zeros/-1
+    # the headline comparisons with 5 seeds
+    python tools/analysis/position_study.py --contrasts help hurt \\
+        --headline --workers 2 --threads 1
+    # a chosen grid (head/border/pos; border: a padding mode, +coord for
+    # CoordConv; pos: none, +1, -1, remove, shift)
+    python tools/analysis/position_study.py --layouts shortcut-swap \\
+        --variants parsenet/zeros/remove parsenet/circular+coord/none \\
+        --seeds 0 1 2
 
 Each cell trains the demo family in-process, evaluates it with
 BorderIoUMetric and probes the trained backbone's position information.
-Run the same command again to continue a killed study: finished cells are
-skipped, a half-finished one is redone. Writes study.md, study.json and
-study_*.png into --out.
+Cells are claimed (possec.runtime.claims): --workers N processes, or N
+invocations of the same command over one --out (a Slurm array), run each
+cell once. Run the same command again to continue a killed study: finished
+cells are skipped, a half-finished one is redone. Writes study.md,
+study.json and study_*.png into --out.
 """
 import argparse
 import shlex
@@ -39,8 +43,9 @@ def parse_args(argv=None):
     p.add_argument('--out', default='work_dirs/position_study',
                    help='study folder (continue a study by reusing it)')
     p.add_argument('--quick', action='store_true',
-                   help='the headline help and hurt comparisons, seed 0, '
-                   '2 workers of 1 thread (about 15 min on 2 cores): ' +
+                   help='the headline help and hurt comparisons, seed 0: '
+                   '4 cells, 2 workers of 1 thread (minutes on 2 quiet '
+                   'cores, see docs/position_study.md): ' +
                    ', '.join(f'{k}={v}'
                              for k, v in QUICK['settings'].items()))
     p.add_argument('--workers', type=int,

@@ -100,8 +100,10 @@ RUNTIME_SETTINGS = ('threads', 'num_workers', 'data_root')
 #: ``--quick``: one seed of the clearest help and hurt contrasts, the
 #: headline comparisons of :data:`CONTRASTS` (ParseNet, zero vs circular
 #: padding, on position-coded and shortcut-swap): 4 cells at the full
-#: study's training length on small data, 2 workers of 1 thread each (about
-#: 15 minutes on 2 CPU cores).
+#: study's training length on small data, 2 workers of 1 thread each. On
+#: 2 quiet cores a cell of this size took 65-84 s (docs/position_study.md),
+#: so about 5 minutes; under heavy load (load average ~19 on 2 cores) a
+#: cell took about 45 minutes.
 QUICK = dict(
     contrasts=('help', 'hurt'), headline=True, seeds=(0, ), workers=2,
     settings=dict(max_iters=300, batch_size=4, optimizer='adamw', lr=0.002,
