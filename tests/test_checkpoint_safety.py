@@ -215,3 +215,22 @@ def test_payload_never_runs_through_an_analysis_tool(tmp_path,
                        match='holds the global posix.system'):
         load_segmentor(DEMO_FCN, path)
     assert not marker.exists()
+
+
+def test_analysis_cli_trust_is_explicit_and_per_file(tmp_path):
+    """An analysis CLI refuses a payload by default; --trust-checkpoint
+    trusts exactly the file given with --checkpoint."""
+    from possec.analysis.common.cli import common_kwargs, tool_parser
+    path, marker = _evil(tmp_path)
+    parser = tool_parser('test', out_dir=str(tmp_path / 'out'))
+    common_kwargs(parser.parse_args([DEMO_FCN, '--checkpoint', path]))
+    assert not ckpt_mod.is_trusted(path)
+    other = str(tmp_path / 'other.pth')
+    try:
+        common_kwargs(parser.parse_args(
+            [DEMO_FCN, '--checkpoint', path, '--trust-checkpoint']))
+        assert ckpt_mod.is_trusted(path)
+        assert not ckpt_mod.is_trusted(other)
+    finally:
+        ckpt_mod._TRUSTED.discard(ckpt_mod._key(path))
+    assert not marker.exists()

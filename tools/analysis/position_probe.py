@@ -24,6 +24,7 @@ import sys
 
 from mmengine.config import DictAction
 
+from possec.analysis.common.cli import add_trust_option, apply_trust
 from possec.analysis.probe.run import ABLATIONS, position_probe
 from possec.apis.cli import run_cli
 from possec.models.layers import PADDING_MODES
@@ -46,6 +47,7 @@ def parse_args(argv=None):
                      'the encoder (overrides --encoder)')
     enc.add_argument('--checkpoint', help='local weights: a segmentor '
                      "checkpoint's backbone.* or a bare backbone's")
+    add_trust_option(enc)
     enc.add_argument('--padding-mode', choices=PADDING_MODES)
     enc.add_argument('--cfg-options', nargs='+', action=DictAction,
                      help='overrides of --config, e.g. '
@@ -102,6 +104,7 @@ def _lr(text):
 
 def main(argv=None):
     a = parse_args(argv)
+    apply_trust(a)
     score_at = int(a.score_at) if a.score_at.isdigit() else a.score_at
     result = run_cli(
         position_probe, a.images, encoder=a.encoder, config=a.config,

@@ -11,6 +11,8 @@ from typing import Optional
 
 from mmengine.config import DictAction
 
+from possec.runtime.checkpoint import trust
+
 
 def tool_parser(description: str,
                 out_dir: str,
@@ -40,6 +42,7 @@ def tool_parser(description: str,
     p = argparse.ArgumentParser(description=description)
     p.add_argument('config', help='segmentor config file')
     p.add_argument('--checkpoint', help=checkpoint_help)
+    add_trust_option(p)
     if many_images:
         p.add_argument('--img', nargs='+',
                        help='image files (default: test set images)')
@@ -65,9 +68,33 @@ def tool_parser(description: str,
     return p
 
 
+def add_trust_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--trust-checkpoint``: the per-file opt-in to full unpickling.
+
+    Without it, ``--checkpoint`` loads through possec's safe loader, which
+    takes the project's own checkpoints and refuses any other pickled
+    object in one line (:mod:`possec.runtime.checkpoint`).
+    """
+    parser.add_argument(
+        '--trust-checkpoint', action='store_true',
+        help='load --checkpoint with full unpickling (it can run code: '
+        'only for a file you trust); by default only the objects possec\'s '
+        'own checkpoints hold are loaded')
+
+
+def apply_trust(args: argparse.Namespace) -> None:
+    """Trust ``args.checkpoint`` (that one file) if ``--trust-checkpoint``."""
+    if getattr(args, 'trust_checkpoint', False) and args.checkpoint:
+        trust(args.checkpoint)
+
+
 def common_kwargs(args: argparse.Namespace) -> dict:
     """The shared options of :func:`tool_parser` as keyword arguments of a
-    ``run_*`` function (``images`` for several files, ``img`` for one)."""
+    ``run_*`` function (``images`` for several files, ``img`` for one).
+
+    ``--trust-checkpoint`` takes effect here, for ``--checkpoint`` only.
+    """
+    apply_trust(args)
     kwargs = dict(checkpoint=args.checkpoint, index=args.index,
                   image_size=args.image_size, cfg_options=args.cfg_options,
                   out_dir=args.out_dir, seed=args.seed)
