@@ -160,7 +160,7 @@ def run(depth: int = 50,
         dict[str, dict]: :func:`time_interleaved` results per variant (the
         position-head variants last).
     """
-    known = variant_names()
+    known = variant_names(channels)
     unknown = [v for v in variants or () if v not in known]
     if unknown:
         raise ValueError(f'unknown heads variants {unknown}; expected some '
@@ -241,9 +241,10 @@ def run(depth: int = 50,
                             progress=progress)
 
 
-def variant_names() -> list:
-    """Every variant :func:`run` knows, baseline first."""
-    return list(head_configs(8, 8, 2, dict(type='BN'))) + [
+def variant_names(channels: int = 512) -> list:
+    """Every variant :func:`run` knows (their names with ``channels``),
+    baseline first."""
+    return list(head_configs(8, channels, 2, dict(type='BN'))) + [
         POSITION, POSITION_BEFORE
     ]
 
