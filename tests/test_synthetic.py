@@ -241,6 +241,28 @@ def test_stale_temporary_folders_are_removed(tmp_path):
     assert os.listdir(tmp_path) == ['data']
 
 
+def _generate_in_child(root):
+    generate_synthetic_voc(root, **TINY)
+
+
+def test_concurrent_writers_of_one_root(tmp_path):
+    """Workers generating the same data root at once all succeed and leave
+    the tree one writer alone writes (no half-deleted temporaries)."""
+    import multiprocessing as mp
+    root = str(tmp_path / 'shared')
+    ctx = mp.get_context('fork')
+    procs = [ctx.Process(target=_generate_in_child, args=(root, ))
+             for _ in range(3)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(120)
+    assert [proc.exitcode for proc in procs] == [0, 0, 0]
+    alone = _files(generate_synthetic_voc(str(tmp_path / 'alone'), **TINY))
+    assert _files(root) == alone
+    assert not glob.glob(str(tmp_path / '.shared.*.tmp'))
+
+
 def test_progress_goes_to_stderr(tmp_path, capsys):
     generate_synthetic_voc(str(tmp_path / 'a'), **{**TINY, 'progress': True})
     out, err = capsys.readouterr()

@@ -38,6 +38,7 @@ Five layouts ask the position question in a controlled way:
 Masks follow VOC: palette-indexed PNGs with the VOC palette, and 255 (ignore)
 on a thin band along every boundary between two labels.
 """
+import fcntl
 import glob
 import json
 import os
@@ -159,6 +160,10 @@ def generate_synthetic_voc(data_root: str,
     atomic: the tree is built in a hidden sibling folder and renamed onto
     ``data_root`` last, so an interrupted run leaves no partial dataset;
     hidden folders left by killed runs are removed at the next start.
+    Processes that generate the same ``data_root`` at once (study workers)
+    take turns on a lock of its parent folder (``flock``); one that finds
+    the tree written with its arguments by another while it waited returns
+    it as it is.
 
     Args:
         data_root (str): Output folder. An existing tree written by this
@@ -191,6 +196,28 @@ def generate_synthetic_voc(data_root: str,
         raise ValueError(f'data root {data_root} exists and was not written '
                          f'by generate_synthetic_voc; refusing to replace '
                          f'it: choose an empty or new folder')
+    found = read_generation_meta(root) if osp.isdir(root) else None
+    # One writer at a time in the parent folder: workers that need the same
+    # data wait here, and find it written when they get the lock. The lock
+    # is the folder itself (no lock file left behind); the kernel releases
+    # it when its holder dies, so a killed writer blocks nobody.
+    os.makedirs(osp.dirname(root), exist_ok=True)
+    lock = os.open(osp.dirname(root), os.O_RDONLY)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if found != meta and read_generation_meta(root) == meta:
+            return data_root  # another process wrote it while we waited
+        _write_tree(root, data_root, meta, layout, num_train, num_val, seed,
+                    progress)
+    finally:
+        os.close(lock)
+    return data_root
+
+
+def _write_tree(root: str, data_root: str, meta: dict, layout: str,
+                num_train: int, num_val: int, seed: int,
+                progress: bool) -> None:
+    """Write the tree of :func:`generate_synthetic_voc` (lock held)."""
     # Hidden siblings that atomic_path left behind in killed runs.
     stale = f'.{glob.escape(osp.basename(root))}.*.tmp'
     for path in glob.glob(osp.join(osp.dirname(root), stale)):
@@ -224,4 +251,3 @@ def generate_synthetic_voc(data_root: str,
         with open(osp.join(tmp, META_FILE), 'w') as f:
             json.dump(meta, f, indent=2)
             f.write('\n')
-    return data_root
