@@ -1,5 +1,6 @@
 import os
 import os.path as osp
+import socket
 import subprocess
 import sys
 
@@ -8,6 +9,9 @@ import pytest
 #: The repository root; test modules import it (or take the ``repo_root``
 #: fixture) instead of computing it again.
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+#: The small FCN demo config most end-to-end tests train and test.
+DEMO_FCN = osp.join(ROOT, 'configs', 'demo',
+                    'fcn_r18-d8_1xb8-160_synthetic-128x128.py')
 
 
 @pytest.fixture(scope='session')
@@ -16,8 +20,12 @@ def repo_root():
     return ROOT
 
 
-def tiny_overrides(data_root, work_dir, max_iters=4, interval=2):
-    """--cfg-options that shrink a demo config to seconds of CPU work."""
+def tiny_overrides(data_root, work_dir, max_iters=4, interval=2,
+                   input_size=None):
+    """--cfg-options that shrink a demo config to seconds of CPU work.
+
+    ``input_size`` (e.g. ``(64, 64)`` for the ``tiny_voc`` images) also sets
+    ``model.data_preprocessor.size``."""
     opts = {
         'work_dir': work_dir,
         'train_cfg.max_iters': max_iters,
@@ -37,7 +45,31 @@ def tiny_overrides(data_root, work_dir, max_iters=4, interval=2):
             f'{loader}.dataset.data_root': data_root,
             f'{loader}.dataset.generate': None,
         })
+    if input_size is not None:
+        opts['model.data_preprocessor.size'] = tuple(input_size)
     return opts
+
+
+def cfg_options_args(opts):
+    """The command-line words of ``--cfg-options`` for an options dict (a
+    dict value becomes one ``key.sub=value`` word per entry, a list or tuple
+    ``key=[a,b]``)."""
+    out = []
+    for key, value in opts.items():
+        if isinstance(value, dict):
+            out += [f'{key}.{k}={v}' for k, v in value.items()]
+        elif isinstance(value, (list, tuple)):
+            out.append(f'{key}=[{",".join(map(str, value))}]')
+        else:
+            out.append(f'{key}={value}')
+    return out
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope='session')
@@ -50,12 +82,16 @@ def tiny_voc(tmp_path_factory):
     return root
 
 
-def run_tool(args, env_extra=None, timeout=600):
-    """Run a tools/ script (or torchrun) from the repository root."""
+def run_tool(args, env_extra=None, timeout=600, cfg_options=None):
+    """Run a tools/ script (or torchrun) from the repository root; with
+    ``cfg_options`` (a dict) ``--cfg-options ...`` ends the command line."""
     env = dict(os.environ)
     env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
     env.update(env_extra or {})
-    return subprocess.run([sys.executable] + list(args), cwd=ROOT, env=env,
+    args = list(args)
+    if cfg_options:
+        args += ['--cfg-options'] + cfg_options_args(cfg_options)
+    return subprocess.run([sys.executable] + args, cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 

@@ -16,10 +16,7 @@ from possec.errors import (CheckpointError, UntrustedCheckpointError,
 from possec.runtime import checkpoint as ckpt_mod
 from possec.runtime import weights as weights_mod
 
-from .conftest import ROOT, run_tool, tiny_overrides
-
-DEMO_FCN = osp.join(ROOT, 'configs', 'demo',
-                    'fcn_r18-d8_1xb8-160_synthetic-128x128.py')
+from .conftest import DEMO_FCN, run_tool, tiny_overrides
 
 
 class _Payload:
@@ -41,27 +38,14 @@ def _evil(tmp_path):
 
 
 def _opts(tiny_voc, work_dir):
-    opts = tiny_overrides(tiny_voc, work_dir, max_iters=2, interval=2)
-    opts['model.data_preprocessor.size'] = (64, 64)
-    return opts
-
-
-def _cli(opts):
-    out = []
-    for key, value in opts.items():
-        if isinstance(value, dict):
-            out += [f'{key}.{k}={v}' for k, v in value.items()]
-        elif isinstance(value, (list, tuple)):
-            out.append(f'{key}=[{",".join(map(str, value))}]')
-        else:
-            out.append(f'{key}={value}')
-    return out
+    return tiny_overrides(tiny_voc, work_dir, max_iters=2, interval=2,
+                          input_size=(64, 64))
 
 
 def test_payload_never_runs_through_test_tool(tiny_voc, tmp_path):
     path, marker = _evil(tmp_path)
-    proc = run_tool(['tools/test.py', DEMO_FCN, path, '--cfg-options'] +
-                    _cli(_opts(tiny_voc, str(tmp_path / 'wd'))))
+    proc = run_tool(['tools/test.py', DEMO_FCN, path],
+                    cfg_options=_opts(tiny_voc, str(tmp_path / 'wd')))
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert not marker.exists()
     last = proc.stderr.strip().splitlines()[-1]

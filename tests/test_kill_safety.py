@@ -10,28 +10,13 @@ import torch
 
 from possec.apis import train
 
-from .conftest import ROOT, run_tool, tiny_overrides
-
-DEMO_FCN = osp.join(ROOT, 'configs', 'demo',
-                    'fcn_r18-d8_1xb8-160_synthetic-128x128.py')
-
-
-def _cli(opts):
-    out = []
-    for key, value in opts.items():
-        if isinstance(value, dict):
-            out += [f'{key}.{k}={v}' for k, v in value.items()]
-        elif isinstance(value, (list, tuple)):
-            out.append(f'{key}=[{",".join(map(str, value))}]')
-        else:
-            out.append(f'{key}={value}')
-    return out
+from .conftest import DEMO_FCN, run_tool, tiny_overrides
 
 
 def test_sigkill_while_saving_then_resume(tiny_voc, tmp_path):
     work_dir = str(tmp_path / 'wd')
-    opts = tiny_overrides(tiny_voc, work_dir, max_iters=4, interval=2)
-    opts['model.data_preprocessor.size'] = (64, 64)
+    opts = tiny_overrides(tiny_voc, work_dir, max_iters=4, interval=2,
+                          input_size=(64, 64))
     # keep one checkpoint: mmengine deletes iter_2 before writing iter_4
     opts['default_hooks.checkpoint.max_keep_ckpts'] = 1
     opts['train_cfg.val_interval'] = 100
@@ -41,8 +26,8 @@ def test_sigkill_while_saving_then_resume(tiny_voc, tmp_path):
         "custom_imports = dict(imports=['possec', 'tests._kill_hooks'], "
         'allow_failed_imports=False)\n'
         "custom_hooks = [dict(type='KillDuringSaveHook', at_iter=4)]\n")
-    args = ['tools/train.py', str(config), '--cfg-options'] + _cli(opts)
-    proc = run_tool(args, env_extra={'OMP_NUM_THREADS': '1'})
+    proc = run_tool(['tools/train.py', str(config)], cfg_options=opts,
+                    env_extra={'OMP_NUM_THREADS': '1'})
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
     killed_at = open(osp.join(work_dir, 'killed_at')).read()
     # killed while the iter_4 bytes were being written, under a temporary

@@ -4,17 +4,14 @@ tasks srun starts train with 2 ranks and test through ``--launcher slurm``."""
 import json
 import os
 import os.path as osp
-import socket
 import subprocess
 import sys
 
 import pytest
 import torch
 
-from .conftest import ROOT, tiny_overrides
-
-DEMO_FCN = osp.join(ROOT, 'configs', 'demo',
-                    'fcn_r18-d8_1xb8-160_synthetic-128x128.py')
+from .conftest import (DEMO_FCN, ROOT, cfg_options_args, free_port,
+                       tiny_overrides)
 
 # srun: record the options, then start --ntasks copies of the command with
 # the variables a real srun sets for each task.
@@ -46,24 +43,6 @@ SCONTROL = '''#!/bin/sh
 '''
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
-def _cli(opts):
-    out = []
-    for key, value in opts.items():
-        if isinstance(value, dict):
-            out += [f'{key}.{k}={v}' for k, v in value.items()]
-        elif isinstance(value, (list, tuple)):
-            out.append(f'{key}=[{",".join(map(str, value))}]')
-        else:
-            out.append(f'{key}={value}')
-    return out
-
-
 @pytest.fixture
 def fake_slurm(tmp_path):
     bin_dir = tmp_path / 'bin'
@@ -77,7 +56,7 @@ def fake_slurm(tmp_path):
                PYTHON=sys.executable, OMP_NUM_THREADS='1',
                SRUN_RECORD=str(tmp_path / 'srun.json'))
     env.pop('MASTER_ADDR', None)
-    env['MASTER_PORT'] = str(_free_port())
+    env['MASTER_PORT'] = str(free_port())
     return env
 
 
@@ -98,12 +77,13 @@ def test_slurm_train_then_test(tiny_voc, tmp_path, fake_slurm):
     if torch.cuda.is_available():
         pytest.skip('checks the CPU (gloo) path of the slurm launcher')
     work_dir = str(tmp_path / 'wd')
-    opts = tiny_overrides(tiny_voc, work_dir, max_iters=2, interval=2)
-    opts['model.data_preprocessor.size'] = (64, 64)
+    opts = tiny_overrides(tiny_voc, work_dir, max_iters=2, interval=2,
+                          input_size=(64, 64))
+    cfg_options = ['--cfg-options'] + cfg_options_args(opts)
     env = dict(fake_slurm, GPUS='2', GPUS_PER_NODE='2', CPUS_PER_TASK='1',
                SRUN_ARGS='--quotatype=auto')
-    proc = _run('slurm_train.sh', ['part1', 'job1', DEMO_FCN,
-                                   '--cfg-options'] + _cli(opts), env)
+    proc = _run('slurm_train.sh', ['part1', 'job1', DEMO_FCN] + cfg_options,
+                env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     record = json.load(open(tmp_path / 'srun.json'))
     assert record['opts'] == {
@@ -125,7 +105,7 @@ def test_slurm_train_then_test(tiny_voc, tmp_path, fake_slurm):
     out = str(tmp_path / 'out')
     proc = _run('slurm_test.sh', ['part1', 'job2', DEMO_FCN,
                                   osp.join(work_dir, 'iter_2.pth'), '--out',
-                                  out, '--cfg-options'] + _cli(opts), env)
+                                  out] + cfg_options, env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     record = json.load(open(tmp_path / 'srun.json'))
     assert record['command'][3:7] == [DEMO_FCN,

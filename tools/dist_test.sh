@@ -1,19 +1,7 @@
 #!/usr/bin/env bash
 # Distributed testing with torchrun: bash tools/dist_test.sh CONFIG CHECKPOINT NPROC [ARGS...]
+# NNODES, NODE_RANK, PORT, MASTER_ADDR and PYTHON are read from the environment.
 set -euo pipefail
-if [ $# -lt 3 ]; then
-    echo "usage: bash tools/dist_test.sh CONFIG CHECKPOINT NPROC [test.py arguments...]" >&2
-    exit 2
-fi
-CONFIG=$1
-CHECKPOINT=$2
-NPROC=$3
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
-PYTHON=${PYTHON:-python}
-exec "$PYTHON" -m torch.distributed.run \
-    --nnodes="$NNODES" --node_rank="$NODE_RANK" --master_addr="$MASTER_ADDR" \
-    --nproc_per_node="$NPROC" --master_port="$PORT" \
-    "$(dirname "$0")/test.py" "$CONFIG" "$CHECKPOINT" --launcher pytorch "${@:4}"
+source "$(dirname "$0")/launch_common.sh"
+require_args 3 "bash tools/dist_test.sh CONFIG CHECKPOINT NPROC [test.py arguments...]" "$@"
+run_torchrun "$3" test.py "$1" "$2" --launcher pytorch "${@:4}"
