@@ -49,7 +49,9 @@ class StudyProgressHook(Hook):
         eta = elapsed / done * (total - done)
         loss = ''
         if outputs and 'loss' in outputs:
-            loss = f' loss {float(outputs["loss"]):.3f},'
+            value = outputs['loss']
+            value = value.detach() if hasattr(value, 'detach') else value
+            loss = f' loss {float(value):.3f},'
         print(f'    {self.label}: iter {done}/{total}{loss} '
               f'{elapsed:.0f} s, ETA {eta:.0f} s', flush=True)
         sys.stdout.flush()
