@@ -96,12 +96,17 @@ TINY = {
         '--no-progress'],
     'tools/analysis/deconvnet.py': [
         '--image-size', '32', '32', '--num-images', '2', '--topk', '2'],
-    'tools/analysis/invariance.py': [
-        '--image-size', '32', '32', '--num-images', '1', '--no-progress',
+    'tools/analysis/invariance.py': [  # 64: reflect needs maps > 4 px
+        '--image-size', '64', '64', '--num-images', '1', '--no-progress',
         '--shifts', '0', '8', '--angles', '0', '10', '--scales', '1', '1.5'],
     'tools/make_synthetic_voc.py': [
         '--num-train', '2', '--num-val', '1', '--size', '32', '--quiet'],
 }
+
+
+#: the visual tools: a segmentor config, images of its test set
+VISUAL = tuple(f'tools/analysis/{name}.py' for name in (
+    'receptive_field', 'occlusion', 'deconvnet', 'invariance'))
 
 
 def readme_commands():
@@ -197,14 +202,15 @@ def _argv(cmd, assets, tmp_path):
         if '--config' in words or words[1] not in ('noise', ):
             # photographs and a segmentor's backbone: few images; noise
             # keeps the default number (200), the README's known failure
-            extra += ['--num-images', '4']
+            extra += ['--num-images', '2' if 'vgg16' in words else '4']
+        if 'vgg16' in words:
+            # VGG16 without padding ('none' of the sweep) shrinks 196 px to 1
+            extra += ['--input-size', '196']
         extra += ['--out-dir', str(tmp_path / 'probe')]
-    elif script.startswith('tools/analysis/'):
+    elif script in VISUAL:
         extra += ['--out-dir', str(tmp_path / 'out')]
     voc = 'configs/parsenet_pos_voc.py' in cmd  # runs as written
-    if not voc and (script.startswith('tools/analysis/') and script !=
-                    'tools/analysis/position_probe.py' or script in (
-                        'tools/train.py', 'tools/test.py')):
+    if not voc and script in VISUAL + ('tools/train.py', 'tools/test.py'):
         extra += assets['cfg']
     if script in ('tools/train.py', 'tools/test.py') and \
             '--work-dir' not in words:
