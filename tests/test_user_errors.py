@@ -13,17 +13,15 @@ from possec.apis.cli import run_cli
 from possec.apis.explain import min_input_size
 from possec.apis.train import prepare_config
 
-from .conftest import ROOT, run_tool, tiny_overrides
+from .conftest import DEMO_FCN, ROOT, run_tool, tiny_overrides
 
-DEMO_FCN = osp.join(ROOT, 'configs', 'demo',
-                    'fcn_r18-d8_1xb8-160_synthetic-128x128.py')
 PARSENET_DEMO = osp.join(ROOT, 'configs', 'demo',
                          'parsenet_pos_synthetic.py')
 
 
 def _opts(root, work_dir, **extra):
-    opts = tiny_overrides(root, work_dir, max_iters=2, interval=2)
-    opts['model.data_preprocessor.size'] = (64, 64)
+    opts = tiny_overrides(root, work_dir, max_iters=2, interval=2,
+                          input_size=(64, 64))
     opts.update(extra)
     return opts
 
@@ -58,16 +56,8 @@ def test_corrupt_jpeg_names_the_image(bad_voc, tmp_path):
     root, img, _ = bad_voc
     with open(img, 'wb') as f:  # a JPEG whose bytes are garbage
         f.write(np.random.default_rng(0).bytes(3000))
-    opts = _opts(root, str(tmp_path / 'wd'))
-    args = ['tools/train.py', DEMO_FCN, '--cfg-options']
-    for key, value in opts.items():
-        if isinstance(value, dict):
-            args += [f'{key}.{k}={v}' for k, v in value.items()]
-        elif isinstance(value, (list, tuple)):
-            args.append(f'{key}=[{",".join(map(str, value))}]')
-        else:
-            args.append(f'{key}={value}')
-    proc = run_tool(args)
+    proc = run_tool(['tools/train.py', DEMO_FCN],
+                    cfg_options=_opts(root, str(tmp_path / 'wd')))
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert 'Traceback' not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
@@ -118,11 +108,17 @@ def test_leftover_base_keys_after_switching_head(tmp_path, capsys):
     assert "decode_head=dict(_delete_=True, type='PSPHead', ...)" in line
 
 
-def test_unknown_padding_mode_from_options(tiny_voc, tmp_path, capsys):
+def _padding_mode_error(capsys, tiny_voc, tmp_path, padding_mode):
+    """The error line of training the FCN demo with a PadResNetV1c backbone
+    of ``padding_mode`` set by --cfg-options."""
     opts = _opts(tiny_voc, str(tmp_path / 'wd'), **{
         'model.backbone.type': 'PadResNetV1c',
-        'model.backbone.padding_mode': 'mirror'})
-    line = _one_line(capsys, train, DEMO_FCN, cfg_options=opts)
+        'model.backbone.padding_mode': padding_mode})
+    return _one_line(capsys, train, DEMO_FCN, cfg_options=opts)
+
+
+def test_unknown_padding_mode_from_options(tiny_voc, tmp_path, capsys):
+    line = _padding_mode_error(capsys, tiny_voc, tmp_path, 'mirror')
     assert line.startswith(
         'error: model.backbone (PadResNetV1c) rejected its config: unknown '
         "padding_mode 'mirror'; expected one of")
@@ -141,10 +137,7 @@ def test_min_input_size_of_valid_convolution_backbones():
 
 
 def test_no_padding_on_too_small_images(tiny_voc, tmp_path, capsys):
-    opts = _opts(tiny_voc, str(tmp_path / 'wd'), **{
-        'model.backbone.type': 'PadResNetV1c',
-        'model.backbone.padding_mode': 'none'})
-    line = _one_line(capsys, train, DEMO_FCN, cfg_options=opts)
+    line = _padding_mode_error(capsys, tiny_voc, tmp_path, 'none')
     assert line.startswith(
         "error: model.backbone PadResNetV1c (depth 18) with padding_mode="
         "'none' needs inputs of at least 311x311 pixels")
