@@ -159,13 +159,15 @@ def named_contrasts(grouped: dict, method: str = 't') -> List[dict]:
                         _column(variants[v], col), _column(variants[r], col),
                         method=method) for col, _ in CONTRAST_KEYS}
                     per_head[head] = (v, r)
+                    if name == 'context' and head == 'parsenet':
+                        continue  # the help and hurt rows already
                     rows.append(dict(
                         contrast=name, layout=layout, head=head, variant=v,
                         reference=r, interaction=False,
                         headline=(tuple(variant), tuple(reference)) ==
                         headline,
                         label=f'{variant_name(v)} vs {variant_name(r)} '
-                        f'| {layout}',
+                        f'({layout})',
                         stats=st))
                 if name == 'context' and len(per_head) == 2:
                     (fv, fr), (pv, pr) = per_head['fcn'], per_head['parsenet']
@@ -187,6 +189,6 @@ def named_contrasts(grouped: dict, method: str = 't') -> List[dict]:
                         headline=False,
                         label=f'(fcn - parsenet) of {variant[0]} / pos '
                         f'{variant[1]} vs {reference[0]} / pos '
-                        f'{reference[1]} | {layout}',
+                        f'{reference[1]} ({layout})',
                         stats=st))
     return rows
