@@ -216,7 +216,7 @@ def run_gpu_tests(dry_run: bool = False, timeout: int = 300) -> dict:
     env = dict(os.environ)
     if dry_run:
         env[DRY_RUN_ENV] = '1'
-    cmd = [sys.executable, '-m', 'pytest', '-m', 'gpu', '-q', '-rs',
+    cmd = [sys.executable, '-m', 'pytest', '-m', 'gpu', '-rs',
            '-p', 'no:warnings', os.path.join('tests', 'test_gpu.py')]
     start = time.perf_counter()
     try:
