@@ -122,7 +122,10 @@ def plot_contrasts(rows: List[dict], path: str, column: str = 'mIoU_pairs',
     import matplotlib.pyplot as plt
     rows = [r for r in rows if r['stats'].get(column, {}).get('mean')
             is not None]
-    fig, ax = plt.subplots(figsize=(10, 1.0 + 0.3 * max(1, len(rows))))
+    # room for the longest comparison label (~0.06 inch per character)
+    width = 5 + 0.06 * max([len(r['label']) + len(r['contrast']) + 2
+                            for r in rows] or [0])
+    fig, ax = plt.subplots(figsize=(width, 1.0 + 0.3 * max(1, len(rows))))
     for i, row in enumerate(rows):
         st = row['stats'][column]
         y = len(rows) - 1 - i
@@ -136,11 +139,16 @@ def plot_contrasts(rows: List[dict], path: str, column: str = 'mIoU_pairs',
                    s=8, color='gray', alpha=0.6, zorder=3)
     ax.axvline(0, color='black', linewidth=0.8)
     ax.set_yticks(range(len(rows)))
-    ax.set_yticklabels([r['label'] for r in reversed(rows)], fontsize=7)
+    ax.set_yticklabels([f"{r['contrast']}: {r['label']}"
+                        for r in reversed(rows)], fontsize=7)
     ax.set_xlabel(f'Δ {title} (variant - reference), mean and 95% '
                   f't-interval; grey: seeds', fontsize=8)
     ax.grid(alpha=0.3, axis='x')
-    fig.tight_layout()
+    # explicit margins: the labels' width is known, tight_layout clips them
+    height = fig.get_figheight()
+    fig.subplots_adjust(left=(width - 5 + 0.2) / width, right=0.97,
+                        bottom=min(0.45, 0.55 / height),
+                        top=1 - min(0.3, 0.15 / height))
     _save(fig, path)
 
 
