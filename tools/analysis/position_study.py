@@ -40,8 +40,10 @@ def parse_args(argv=None):
         'absolute position helps, where it hurts, removal, global context) '
         'and report paired differences with 95%% CIs, mIoU by border band '
         'and probe SPC')
-    p.add_argument('--out', default='work_dirs/position_study',
-                   help='study folder (continue a study by reusing it)')
+    p.add_argument('--out-dir', '--out', dest='out',
+                   default='work_dirs/position_study',
+                   help='study folder (continue a study by reusing it); '
+                   '--out is the older spelling')
     p.add_argument('--quick', action='store_true',
                    help='the headline help and hurt comparisons, seed 0: '
                    '4 cells, 2 workers of 1 thread (minutes on 2 quiet '

@@ -177,7 +177,7 @@ def _check_same_settings(out_dir: str, settings: dict) -> None:
                 f'study folder {out_dir!r} holds results made with other '
                 f'settings (differing: {", ".join(diff)}; recorded in '
                 f'{path}): rerun with the same settings to continue it, or '
-                f'choose a new --out folder')
+                f'choose a new --out-dir folder')
     dump_json(settings, path)
 
 
