@@ -16,6 +16,8 @@ TORCH_VERSION ?= 2.13.0
 MMCV_VERSION ?= 2.1.0
 STAMP := $(dir $(PYTHON)).possec-installed
 PYTEST_ARGS ?=
+# pytest-xdist workers; --dist loadfile keeps each test file in one process
+TEST_JOBS ?= 2
 
 .PHONY: install test demo clean-install help
 
@@ -45,7 +47,7 @@ $(STAMP): setup.py
 	@touch $@
 
 test: install
-	$(PYTHON) -m pytest tests $(PYTEST_ARGS)
+	$(PYTHON) -m pytest tests -n $(TEST_JOBS) --dist loadfile $(PYTEST_ARGS)
 
 demo: install
 	$(PYTHON) tools/train.py configs/demo/parsenet_pos_synthetic.py

@@ -120,7 +120,7 @@ setup(
         'setuptools>=77,<82',
     ],
     extras_require={
-        'tests': ['pytest>=7'],
+        'tests': ['pytest>=7', 'pytest-xdist>=3'],
     },
     cmdclass={'build_py': BuildPy, 'develop': Develop},
     zip_safe=False,
