@@ -22,24 +22,8 @@ from possec.models.decode_heads import PosConfusionHead, PosENetHead
 from possec.models.decode_heads.pos_confusion_head import squared_correlation
 from possec.models.segmentors import shift_consistency_loss
 
-CHANNELS = [4, 6, 8]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def feats(n=2, sizes=(16, 8, 4), requires_grad=False, dtype=torch.float32):
-    gen = torch.Generator().manual_seed(0)
-    return [
-        torch.randn(n, c, s, s, generator=gen,
-                    dtype=dtype).requires_grad_(requires_grad)
-        for c, s in zip(CHANNELS, sizes)
-    ]
+# the same tiny features and one-thread fixture as the PosENetHead tests
+from .test_posenet_head import CHANNELS, feats, one_thread  # noqa: F401,E402
 
 
 def confusion_head(**kwargs):
