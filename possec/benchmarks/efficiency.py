@@ -33,7 +33,7 @@ from mmengine.config import Config
 from torch import nn
 
 from ..analysis.common import build_offline, config_path, quiet_logger
-from .profile import peak_memory, profile_ops
+from .profile import conv_table, peak_memory, profile_ops
 from .rows import row
 from .timing import format_table, time_interleaved
 
@@ -294,19 +294,9 @@ def format_efficiency(rows: Dict[str, dict], matmul_gflops: float,
             f"| {p['op']} | {p['self_cpu_s']:.4f} | {100 * p['share']:.1f}% "
             f"| {p['calls']} |" for p in r['profile']
         ]
-        lines += [
-            '', f'#### convolutions of {name} by CPU time (same inference)',
-            '', '| input | weight | stride | dilation | calls | CPU (s) | '
-            'share | GFLOP/s | share of matmul |',
-            '|---|---|---|---|---:|---:|---:|---:|---:|'
-        ]
-        lines += [
-            f"| {'x'.join(map(str, c['input']))} | "
-            f"{'x'.join(map(str, c['weight']))} | {c['stride'][0]} | "
-            f"{c['dilation'][0]} | {c['calls']} | {c['cpu_s']:.4f} | "
-            f"{100 * c['share']:.1f}% | {c['gflops_per_s']:.1f} | "
-            f"{100 * c['matmul_share']:.0f}% |" for c in r['conv_profile']
-        ]
+        lines += conv_table(
+            f'convolutions of {name} by CPU time (same inference)',
+            r['conv_profile'])
     return '\n'.join(lines)
 
 

@@ -98,3 +98,22 @@ def profile_ops(fn: Callable[[], object],
         c['share'] = c['cpu_s'] * 1e6 / total
         c['gflops_per_s'] = 2 * c['macs'] / max(c['cpu_s'], 1e-9) / 1e9
     return ops, conv_rows
+
+
+def conv_table(title: str, convs: list) -> List[str]:
+    """Markdown lines of the per-convolution rows of :func:`profile_ops`
+    (its ``convs``), under the heading ``title``."""
+    lines = [
+        '', f'#### {title}', '',
+        '| input | weight | stride | dilation | calls | CPU (s) | '
+        'share | GFLOP/s | share of matmul |',
+        '|---|---|---|---|---:|---:|---:|---:|---:|'
+    ]
+    lines += [
+        f"| {'x'.join(map(str, c['input']))} | "
+        f"{'x'.join(map(str, c['weight']))} | {c['stride'][0]} | "
+        f"{c['dilation'][0]} | {c['calls']} | {c['cpu_s']:.4f} | "
+        f"{100 * c['share']:.1f}% | {c['gflops_per_s']:.1f} | "
+        f"{100 * c['matmul_share']:.0f}% |" for c in convs
+    ]
+    return lines

@@ -40,7 +40,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .efficiency import DEMO_CONFIG, HEADLINE_CONFIG, build_model
 from .heads import ReadoutBefore
-from .profile import profile_ops
+from .profile import conv_table, profile_ops
 from .rows import row
 from .timing import format_table, time_interleaved
 
@@ -281,19 +281,8 @@ def format_training(result: dict) -> str:
             f"| {p['op']} | {p['self_cpu_s']:.4f} | "
             f"{100 * p['share']:.1f}% | {p['calls']} |" for p in prof['ops']
         ]
-        lines += [
-            '', f'#### forward convolutions of {name} by CPU time', '',
-            '| input | weight | stride | dilation | calls | CPU (s) | '
-            'share | GFLOP/s | share of matmul |',
-            '|---|---|---|---|---:|---:|---:|---:|---:|'
-        ]
-        lines += [
-            f"| {'x'.join(map(str, c['input']))} | "
-            f"{'x'.join(map(str, c['weight']))} | {c['stride'][0]} | "
-            f"{c['dilation'][0]} | {c['calls']} | {c['cpu_s']:.4f} | "
-            f"{100 * c['share']:.1f}% | {c['gflops_per_s']:.1f} | "
-            f"{100 * c['matmul_share']:.0f}% |" for c in prof['convs']
-        ]
+        lines += conv_table(f'forward convolutions of {name} by CPU time',
+                            prof['convs'])
     return '\n'.join(lines)
 
 
