@@ -30,13 +30,26 @@ def device():
 
 
 def _headline(device, size=64):
-    """The headline config's model (SyncBN in its norm_cfg) on device;
-    off CUDA its SyncBN becomes BN (SyncBN refuses CPU tensors once a
-    process group exists; DESIGN.md trap 2)."""
-    from mmengine.model import revert_sync_batchnorm
+    """The headline config's model on device, with the SyncBN of its
+    norm_cfg on CUDA; off CUDA its SyncBN becomes BN (SyncBN refuses CPU
+    tensors once a process group exists; DESIGN.md trap 2).
 
-    from possec.benchmarks.efficiency import HEADLINE_CONFIG, build_model
-    model = build_model(HEADLINE_CONFIG, size).to(device).train()
+    Built from the config with mmseg's builder, not through
+    ``build_offline``, which turns every SyncBN into BN; only the
+    pretrained checkpoint is dropped (no network).
+    """
+    from mmengine.config import Config
+    from mmengine.model import revert_sync_batchnorm
+    from mmseg.registry import MODELS
+
+    from possec.analysis.common import config_path
+    from possec.benchmarks.efficiency import HEADLINE_CONFIG
+    cfg = Config.fromfile(config_path(HEADLINE_CONFIG)).model
+    cfg.pretrained = None
+    cfg.backbone.init_cfg = None
+    cfg.data_preprocessor.size = (size, size)
+    assert cfg.backbone.norm_cfg.type == 'SyncBN', cfg.backbone.norm_cfg
+    model = MODELS.build(cfg).to(device).train()
     if device.type != 'cuda':
         model = revert_sync_batchnorm(model)
     return model
@@ -109,9 +122,12 @@ def test_position_head_on_device(device):
     head = PosENetHead(in_channels=chans).train()
     feats = [torch.randn(2, c, s, s) for c, s in zip(chans, (16, 8, 8, 8))]
     ref_feats = [f.clone().requires_grad_() for f in feats]
+    # copies: moving the head to the device below must not move the
+    # reference's weights out of its CPU graph
+    weight = head.conv_seg.weight.detach().clone()
+    bias = head.conv_seg.bias.detach().clone()
     ref = F.conv2d(torch.cat([F.interpolate(f, (28, 28), mode='bilinear')
-                              for f in ref_feats], 1),
-                   head.conv_seg.weight, head.conv_seg.bias)
+                              for f in ref_feats], 1), weight, bias)
     head = head.to(device)
     dev_feats = [f.to(device).requires_grad_() for f in feats]
     out = head.logits(dev_feats)
@@ -139,7 +155,21 @@ def test_position_probe_on_device(device):
 def test_test_tool_on_device(device, tiny_voc, tmp_path):
     """Train 2 iterations, then tools/test.py's code (possec.apis.test)
     with --fuse-conv-bn: mmengine puts the model on the GPU when there is
-    one; the metrics equal those of the unfused model."""
+    one; the metrics equal those of the unfused model. TF32 is off (cuDNN
+    uses it for fp32 convolutions by default), so that both models compute
+    in fp32 and differ by rounding only."""
+    saved = (torch.backends.cudnn.allow_tf32,
+             torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        _train_and_test_fused(device, tiny_voc, tmp_path)
+    finally:
+        (torch.backends.cudnn.allow_tf32,
+         torch.backends.cuda.matmul.allow_tf32) = saved
+
+
+def _train_and_test_fused(device, tiny_voc, tmp_path):
     from possec.apis import test, train
     work_dir = str(tmp_path / 'wd')
     opts = tiny_overrides(tiny_voc, work_dir, max_iters=2, interval=2)

@@ -38,17 +38,19 @@ from .timing import format_table, time_interleaved
 from .training import count_step_flops, random_batch
 
 #: Per mode: models (name -> (config, size, train batch)), matmul size,
-#: rounds, and the suite benchmarks' settings.
+#: rounds, calls per timed unit (``inner``: a GPU step of a few
+#: milliseconds is timed over 20 calls, so that launch jitter does not
+#: make the spread) and the suite benchmarks' settings.
 SIZES = dict(
     full=dict(models=dict(demo=(DEMO_CONFIG, 128, 8),
                           headline=(HEADLINE_CONFIG, 512, 2)),
-              matmul=8192, repeats=5, warmup=2,
+              matmul=8192, repeats=7, warmup=2, inner=20,
               suite=dict(heads=dict(size=512, batch=2, repeats=5),
                          padding=dict(size=512, repeats=3),
                          probe=dict(num_images=12, repeats=1))),
     dry=dict(models=dict(demo=(DEMO_CONFIG, 32, 2),
                          headline=(HEADLINE_CONFIG, 32, 1)),
-             matmul=128, repeats=1, warmup=0,
+             matmul=128, repeats=1, warmup=0, inner=1,
              suite=dict(heads=dict(size=32, variants=[
                  'ParseNetHead (paper form)',
                  'ParseNetHead + PosENetHead (position head)']),
@@ -65,8 +67,10 @@ def _sync(device: torch.device):
         lambda: None)
 
 
-def _variant(fn, device, cudnn_benchmark=False, amp=False, scaler=None):
-    """``fn`` under the variant's switches, synchronised."""
+def _variant(fn, device, cudnn_benchmark=False, amp=False, scaler=None,
+             inner=1):
+    """``fn`` under the variant's switches, ``inner`` times, then
+    synchronised."""
     sync = _sync(device)
     amp_dtype = torch.float16 if device.type == 'cuda' else torch.bfloat16
 
@@ -75,7 +79,8 @@ def _variant(fn, device, cudnn_benchmark=False, amp=False, scaler=None):
         torch.backends.cudnn.benchmark = cudnn_benchmark
         try:
             with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
-                out = fn(scaler)
+                for _ in range(inner):
+                    out = fn(scaler)
             sync()
             return out
         finally:
@@ -84,7 +89,8 @@ def _variant(fn, device, cudnn_benchmark=False, amp=False, scaler=None):
     return call
 
 
-def training_variants(name, config, size, batch, device) -> tuple:
+def training_variants(name, config, size, batch, device,
+                      inner=1) -> tuple:
     """Training-step variants of one model: {label: call}, forward FLOPs."""
     import copy
     model = build_model(config, size).to(device).train()
@@ -122,12 +128,12 @@ def training_variants(name, config, size, batch, device) -> tuple:
             return loss
 
         label = f'train {name}{suffix} ({batch}x3x{size}x{size})'
-        calls[label] = (_variant(step, device, bench, amp, scaler), flops,
-                        batch)
+        calls[label] = (_variant(step, device, bench, amp, scaler, inner),
+                        flops, batch)
     return calls
 
 
-def inference_variants(name, config, size, device) -> dict:
+def inference_variants(name, config, size, device, inner=1) -> dict:
     """Inference variants of one model (batch 1)."""
     import copy
     from .efficiency import count_flops
@@ -153,7 +159,8 @@ def inference_variants(name, config, size, device) -> dict:
                 return net(x)
 
         label = f'infer {name}{suffix} (1x3x{size}x{size})'
-        calls[label] = (_variant(infer, device, bench, amp), flops, 1)
+        calls[label] = (_variant(infer, device, bench, amp, inner=inner),
+                        flops, 1)
     return calls
 
 
@@ -171,20 +178,30 @@ def gpu_benchmarks(device: torch.device, dry_run: bool = False,
     saved_tf32 = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = False  # a true fp32 rate
 
-    def mm(x, y):
+    inner = sizes['inner']
+
+    def mm(x, y, tf32=False):
         def call():
-            torch.mm(x, y)
-            sync()
+            torch.backends.cuda.matmul.allow_tf32 = tf32
+            try:
+                for _ in range(inner):
+                    torch.mm(x, y)
+                sync()
+            finally:
+                torch.backends.cuda.matmul.allow_tf32 = False
         return call
 
     mm32, mm16 = f'fp32 matmul {n}x{n}', f'{half} matmul {n}x{n}'
-    variants = {mm32: mm(a, b), mm16: mm(ah, bh)}
+    mmtf = f'TF32 matmul {n}x{n}'
+    variants = {mm32: mm(a, b), mmtf: mm(a, b, tf32=True),
+                mm16: mm(ah, bh)}
     meta = {}
     try:
         for name, (config, size, batch) in sizes['models'].items():
             for label, (call, flops, nb) in {
-                    **training_variants(name, config, size, batch, device),
-                    **inference_variants(name, config, size, device)
+                    **training_variants(name, config, size, batch, device,
+                                        inner),
+                    **inference_variants(name, config, size, device, inner)
             }.items():
                 variants[label] = call
                 meta[label] = dict(forward_flops=flops, batch=nb,
@@ -194,29 +211,38 @@ def gpu_benchmarks(device: torch.device, dry_run: bool = False,
                                  progress=progress)
     finally:
         torch.backends.cuda.matmul.allow_tf32 = saved_tf32
-    rate32 = 2 * n**3 / times[mm32]['median_s'] / 1e9
-    rate16 = 2 * n**3 / times[mm16]['median_s'] / 1e9
+    rate32 = 2 * n**3 * inner / times[mm32]['median_s'] / 1e9
+    rate_tf32 = 2 * n**3 * inner / times[mmtf]['median_s'] / 1e9
+    rate16 = 2 * n**3 * inner / times[mm16]['median_s'] / 1e9
     rows = {}
     for label, m in meta.items():
         t = times[label]
+        per_call = t['median_s'] / inner
         flops = m['forward_flops'] * (3 if m['training'] else 1)
-        gflops = flops / t['median_s'] / 1e9
-        rows[label] = dict(m, median_s=t['median_s'], spread=t['spread'],
-                           images_per_s=m['batch'] / t['median_s'],
-                           gflops_per_s=gflops, fp32_share=gflops / rate32)
+        gflops = flops / per_call / 1e9
+        rows[label] = dict(m, median_s=per_call, spread=t['spread'],
+                           images_per_s=m['batch'] / per_call,
+                           gflops_per_s=gflops, fp32_share=gflops / rate32,
+                           tf32_share=gflops / rate_tf32)
     return dict(matmul=dict(size=n, fp32_gflops_per_s=rate32,
-                            half_gflops_per_s=rate16, half=str(half)),
+                            tf32_gflops_per_s=rate_tf32,
+                            half_gflops_per_s=rate16, half=str(half),
+                            inner=inner,
+                            cudnn_allow_tf32=torch.backends.cudnn.allow_tf32),
                 rows=rows, times=times)
 
 
-def run_gpu_tests(dry_run: bool = False, timeout: int = 300) -> dict:
-    """Part 1: ``pytest -m gpu tests/test_gpu.py`` in a subprocess."""
+def run_gpu_tests(dry_run: bool = False, timeout: int = 300,
+                  log_file: Optional[str] = None) -> dict:
+    """Part 1: ``pytest -m gpu tests/test_gpu.py`` in a subprocess; its
+    whole output goes to ``log_file`` (when given), the failures' one-line
+    reasons into the summary."""
     root = os.path.dirname(os.path.dirname(os.path.dirname(
         os.path.abspath(__file__))))
     env = dict(os.environ)
     if dry_run:
         env[DRY_RUN_ENV] = '1'
-    cmd = [sys.executable, '-m', 'pytest', '-m', 'gpu', '-rs',
+    cmd = [sys.executable, '-m', 'pytest', '-m', 'gpu', '-rfEs',
            '-p', 'no:warnings', os.path.join('tests', 'test_gpu.py')]
     start = time.perf_counter()
     try:
@@ -226,9 +252,15 @@ def run_gpu_tests(dry_run: bool = False, timeout: int = 300) -> dict:
     except subprocess.TimeoutExpired as err:
         code, out = 'timeout', f'{err}'
     lines = [ln for ln in out.strip().splitlines() if ln.strip()]
+    if log_file:
+        with atomic_path(log_file) as path:
+            with open(path, 'w') as f:
+                f.write(out)
     return dict(command=' '.join(cmd), returncode=code,
                 summary=lines[-1] if lines else '', output_tail=out[-4000:],
-                wall_s=time.perf_counter() - start)
+                failures=[ln for ln in lines
+                          if ln.startswith(('FAILED ', 'ERROR '))],
+                log_file=log_file, wall_s=time.perf_counter() - start)
 
 
 def run_gpu_check(out_dir: str = 'work_dirs/gpu_check',
@@ -264,9 +296,11 @@ def run_gpu_check(out_dir: str = 'work_dirs/gpu_check',
                    machine=machine_info(), load_before=load_average())
     if progress:
         print('[1/3] GPU-marked tests', flush=True)
-    summary['tests'] = run_gpu_tests(dry_run) if run_tests else dict(
+    summary['tests'] = run_gpu_tests(
+        dry_run, log_file=os.path.join(out_dir, 'gpu_tests.log')
+    ) if run_tests else dict(
         command='(not run: run_tests=False)', returncode=0, summary='',
-        output_tail='', wall_s=0.)
+        output_tail='', failures=[], log_file=None, wall_s=0.)
     if progress:
         print('  ' + summary['tests']['summary'], flush=True)
         print('[2/3] training and inference variants', flush=True)
@@ -312,9 +346,13 @@ def format_gpu_check(s: dict) -> str:
         f"{'all parts ok' if s['ok'] else 'SOME PART FAILED'}", '',
         '## GPU-marked tests', '',
         f"`{s['tests']['command']}`: {s['tests']['summary']} "
-        f"(exit {s['tests']['returncode']}, {s['tests']['wall_s']:.0f} s)",
-        ''
+        f"(exit {s['tests']['returncode']}, {s['tests']['wall_s']:.0f} s"
+        + (f"; whole output: {os.path.basename(s['tests']['log_file'])}"
+           if s['tests'].get('log_file') else '') + ')', ''
     ]
+    lines += [f'- {ln}' for ln in s['tests'].get('failures', [])]
+    if s['tests'].get('failures'):
+        lines.append('')
     v = s['variants']
     lines += ['## training and inference variants', '']
     if v is None:
@@ -323,18 +361,29 @@ def format_gpu_check(s: dict) -> str:
         mm = v['matmul']
         lines += [
             f"fp32 matmul {mm['size']}² (TF32 off): "
-            f"{mm['fp32_gflops_per_s']:.0f} GFLOP/s; {mm['half']}: "
-            f"{mm['half_gflops_per_s']:.0f} GFLOP/s. A training step counts "
-            '3x its forward FLOPs (backward = 2x forward).', '',
+            f"{mm['fp32_gflops_per_s']:.0f} GFLOP/s; TF32: "
+            f"{mm.get('tf32_gflops_per_s', float('nan')):.0f} GFLOP/s; "
+            f"{mm['half']}: {mm['half_gflops_per_s']:.0f} GFLOP/s. A "
+            'training step counts 3x its forward FLOPs (backward = 2x '
+            'forward). The fp32 variants\' convolutions ran with '
+            f"torch.backends.cudnn.allow_tf32={mm.get('cudnn_allow_tf32')} "
+            "(PyTorch's default lets cuDNN use TF32), so read their share "
+            'of the TF32 matmul. Each timed unit is '
+            f"{mm.get('inner', 1)} calls; times are per call.", '',
             '| variant | median (s) | spread | images/s | GFLOP/s | share '
-            'of fp32 matmul |', '|---|---:|---:|---:|---:|---:|'
+            'of fp32 matmul | share of TF32 matmul |',
+            '|---|---:|---:|---:|---:|---:|---:|'
         ]
         lines += [
             f"| {k} | {r['median_s']:.4f} | {100 * r['spread']:.1f}% | "
             f"{r['images_per_s']:.2f} | {r['gflops_per_s']:.0f} | "
-            f"{100 * r['fp32_share']:.0f}% |" for k, r in v['rows'].items()
+            f"{100 * r['fp32_share']:.0f}% | "
+            f"{100 * r.get('tf32_share', float('nan')):.0f}% |"
+            for k, r in v['rows'].items()
         ]
-        lines += ['', format_table(v['times'], 'interleaved timings')]
+        lines += ['', format_table(
+            v['times'], f"interleaved timings (per unit of "
+            f"{v['matmul'].get('inner', 1)} calls)")]
     lines += ['', '## suite benchmarks on the device']
     for r in s['suite']:
         lines += ['', f"### {r['name']}: {r['title']} ({r['status']}, "
