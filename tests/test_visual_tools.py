@@ -358,3 +358,33 @@ def test_cli_errors_name_the_bad_argument(name, args, message, tiny_voc,
                      '32'] + args + opts)
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('backbone,accepted', [
+    (dict(type='PadVGG', depth=11, num_stages=3, strides=(1, 2, 2),
+          dilations=(1, 1, 1), out_indices=(0, 1, 2)), False),
+    (dict(type='PadResNetV1c', depth=18, strides=(1, 2, 1, 1),
+          dilations=(1, 1, 2, 4), norm_cfg=dict(type='BN')), True),
+])
+def test_invariance_refuses_full_padding_that_grows_the_maps(backbone,
+                                                             accepted):
+    """``full`` on a VGG lets every conv grow the map by 2 (a 64-pixel
+    image gives 68x68 after two convs), so features cannot be aligned by
+    stride and the tool refuses it with a one-line error; PadResNet crops
+    its full convs back to the 'same' sizes per block and is accepted."""
+    from types import SimpleNamespace
+
+    from mmengine.config import Config
+    from mmseg.registry import MODELS
+
+    from possec.analysis.fields.invariance import mode_backbones
+    from possec.errors import UserError
+    model = SimpleNamespace(cfg=Config(dict(model=dict(backbone=backbone))),
+                            backbone=MODELS.build(dict(backbone)))
+    if accepted:
+        assert set(mode_backbones(model, ['zeros', 'full'])) == {'zeros',
+                                                                 'full'}
+    else:
+        mode_backbones(model, ['zeros'])  # same padding: accepted
+        with pytest.raises(UserError, match="padding mode 'full' gives"):
+            mode_backbones(model, ['zeros', 'full'])

@@ -161,7 +161,33 @@ def mode_backbones(model: nn.Module, modes: Sequence[str]
             except TypeError as exc:
                 raise UserError(str(exc)) from None
         backbones[mode] = backbone.eval().requires_grad_(False)
+    _check_same_sizes(backbones)
     return backbones
+
+
+def _check_same_sizes(backbones: Dict[str, nn.Module],
+                      size: int = 64) -> None:
+    """Refuse a border rule whose feature maps do not tile the image by an
+    integer stride (e.g. ``'full'`` on a backbone that lets its maps grow,
+    such as ``PadVGG``): :func:`undo` maps feature positions back to image
+    positions by the stride alone, so such maps would be compared
+    misaligned."""
+    x = torch.zeros(1, 3, size, size)
+    with torch.no_grad():
+        for mode, backbone in backbones.items():
+            try:
+                shapes = [tuple(o.shape[-2:]) for o in _levels(backbone(x))]
+            except RuntimeError:  # too small for this backbone: no check
+                continue
+            bad = [hw for hw in shapes if size % hw[0] or size % hw[1]]
+            if bad:
+                raise UserError(
+                    f'padding mode {mode!r} gives this backbone feature maps '
+                    f'of {bad} for a {size}x{size} input, expected sizes '
+                    f'that divide the input (an integer stride): '
+                    f'invariance aligns features by stride; leave {mode!r} '
+                    f"out (PadResNet's 'full' crops per block and is "
+                    f'accepted)')
 
 
 def invariance_rows(result: dict) -> List[dict]:
