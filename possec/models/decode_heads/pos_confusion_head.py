@@ -128,6 +128,14 @@ class PosConfusionHead(PosENetHead):
     information a fresh classifier recovers); ``'ridge'`` 0.76;
     :class:`~possec.models.segmentors.ShiftConsistencyEncoderDecoder` 0.50.
 
+    Measured at the position study's settings (ParseNet R-18-D8, ``uniform``
+    layout, 64x64, 300 AdamW steps, seed 0; fresh probe, mean H/V/G SPC,
+    zero padding alone 0.32-0.48): ``'ridge'`` with ``confusion_weight``
+    1 gives SPC 0.20 but mIoU 23.8, weight 10 SPC 0.23 and mIoU 6.5 (shift
+    consistency at weight 1: SPC 0.27, mIoU 64.0): it removes some position
+    and breaks the segmentation, so the study removes by shift consistency
+    (``possec.analysis.study.grid.REMOVAL``).
+
     So the readout's parameters receive only ``loss_pos`` and the backbone
     only ``loss_confusion`` (``tests/test_removal.py`` checks it). A norm
     layer of the readout in training mode sees the features twice per step
