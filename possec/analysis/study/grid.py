@@ -127,10 +127,11 @@ _HELP = [('zeros', 'none'), ('circular', 'none'), ('full', 'none'),
 #: ``uniform`` (seed 0; fresh probe, mean H/V/G SPC; zero padding alone
 #: 0.32-0.48 in the earlier study): shift weight 1: SPC 0.27, mIoU 64.0;
 #: shift weight 10: SPC 0.14 / 0.11 (seeds 0, 1) but mIoU 26.5 / 27.0;
-#: shift with a centred normalisation, weight 3 / 10: SPC 0.25 / 0.17, mIoU
-#: 29.2 / 18.0; the confusion head (``remove``, ridge) weight 1 / 10: SPC
-#: 0.20 / 0.23, mIoU 23.8 / 6.5. Only weight-1 shift keeps the
-#: segmentation; none reached the 0.10 of circular padding.
+#: shift with its loss normalised by the features' spatial variance
+#: instead of their energy (tried, not kept), weight 3 / 10: SPC 0.25 /
+#: 0.17, mIoU 29.2 / 18.0; the confusion head (``remove``, ridge) weight
+#: 1 / 10: SPC 0.20 / 0.23, mIoU 23.8 / 6.5. Only weight-1 shift keeps
+#: the segmentation; none reached the 0.10 of circular padding.
 REMOVAL = ('zeros', 'shift')
 CONTRASTS = OrderedDict(
     help=dict(
