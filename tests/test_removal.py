@@ -19,7 +19,8 @@ from torch import nn
 
 import possec  # noqa: F401  (registers the modules)
 from possec.models.decode_heads import PosConfusionHead, PosENetHead
-from possec.models.decode_heads.pos_confusion_head import squared_correlation
+from possec.models.decode_heads.pos_confusion_head import (
+    channel_correlation, squared_correlation)
 from possec.models.segmentors import shift_consistency_loss
 
 # the same tiny features and one-thread fixture as the PosENetHead tests
@@ -118,6 +119,36 @@ def test_squared_correlation_matches_scipy():
         want, rel=1e-10)
     const = torch.full((1, 2, 5, 6), 0.5, dtype=torch.float64)
     assert squared_correlation(const, target).item() == 0
+
+
+def test_channel_correlation_matches_scipy():
+    """confusion='decorr': each channel against each map over all pixels
+    of the batch (scipy's Pearson r, squared, averaged); a linear readout
+    of features with zero cross-covariance has zero covariance with the
+    maps (the LEACE condition the loss drives to)."""
+    gen = torch.Generator().manual_seed(2)
+    grid = torch.rand(3, 4, 5, 6, generator=gen, dtype=torch.float64)
+    target = torch.rand(1, 2, 5, 6, generator=gen, dtype=torch.float64)
+    want = np.mean([
+        stats.pearsonr(grid[:, c].flatten(),
+                       target.expand(3, -1, -1, -1)[:, p].flatten())[0]**2
+        for c in range(4) for p in range(2)
+    ])
+    assert channel_correlation(grid, target, eps=0).item() == pytest.approx(
+        want, rel=1e-10)
+    # a constant channel counts 0; channels orthogonal to the (centred)
+    # maps count 0, and so does every linear combination of them
+    u = target.expand(3, -1, -1, -1).transpose(0, 1).reshape(2, -1).t()
+    u = u - u.mean(0)  # (pixels, maps), centred
+    flat = torch.randn(4, 90, generator=gen, dtype=torch.float64)
+    flat = flat - (u @ torch.linalg.solve(u.t() @ u, u.t() @ flat.t())).t()
+    flat = flat.reshape(4, 3, 5, 6).transpose(0, 1)
+    assert channel_correlation(flat, target).item() < 1e-20
+    mixed = (flat * torch.rand(1, 4, 1, 1, generator=gen,
+                               dtype=torch.float64)).sum(1, keepdim=True)
+    assert channel_correlation(mixed, target).item() < 1e-20
+    ones = torch.ones(3, 3, 5, 6, dtype=torch.float64)
+    assert channel_correlation(ones, target[:, :1]) == 0
 
 
 def test_crossfit_ridge_matches_numpy():
