@@ -54,6 +54,16 @@ def test_console_filter_keeps_config_for_the_file_only():
     env = record(ENV)
     assert f.filter(env) and 'processes: 1' in env.msg
     assert f.filter(record('Iter(train) [1/2] loss: 1.0'))
+    # mmengine 0.10's own notices, as its logger prints them on every run
+    for text in ('"FileClient" will be deprecated in future. Please use io '
+                 'functions in https://mmengine.readthedocs.io/en/latest/'
+                 'api/fileio.html#file-io',
+                 '"HardDiskBackend" is the alias of "LocalBackend" and the '
+                 'former will be deprecated in future.',
+                 'The prefix is not set in metric class BorderIoUMetric.'):
+        assert not f.filter(record(text))
+    assert f.filter(record('The model and loaded state dict do not match '
+                           'exactly'))
 
 
 def test_summary_lists_metrics_and_files(tmp_path):

@@ -44,6 +44,14 @@ STACK_WARNINGS = (
 
 #: console records that go to the log file only (their first words)
 FILE_ONLY = ('Config:\n', 'Hooks will be executed in the following order')
+#: mmengine 0.10's own deprecation notices, logged as warnings by every
+#: run (its hooks build a ``FileClient``; ``BaseMetric`` asks for a
+#: prefix that mmseg's metrics do not set either): to the log file only.
+FILE_ONLY_WARNINGS = (
+    '"FileClient" will be deprecated in future',
+    '"HardDiskBackend" is the alias of "LocalBackend"',
+    'The prefix is not set in metric class',
+)
 
 
 def silence_stack_warnings() -> None:
@@ -80,7 +88,7 @@ class ConsoleFilter(logging.Filter):
         msg = record.msg
         if not isinstance(msg, str):
             return True
-        if msg.startswith(FILE_ONLY):
+        if msg.startswith(FILE_ONLY) or msg.startswith(FILE_ONLY_WARNINGS):
             return False
         if 'Runtime environment:' in msg and 'GPU number:' in msg:
             record.msg = tidy_environment(msg)
