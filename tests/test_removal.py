@@ -20,7 +20,7 @@ from torch import nn
 import possec  # noqa: F401  (registers the modules)
 from possec.models.decode_heads import PosConfusionHead, PosENetHead
 from possec.models.decode_heads.pos_confusion_head import (
-    channel_correlation, squared_correlation)
+    channel_correlation, normalized_hsic, squared_correlation)
 from possec.models.segmentors import shift_consistency_loss
 
 # the same tiny features and one-thread fixture as the PosENetHead tests
@@ -149,6 +149,36 @@ def test_channel_correlation_matches_scipy():
     assert channel_correlation(mixed, target).item() < 1e-20
     ones = torch.ones(3, 3, 5, 6, dtype=torch.float64)
     assert channel_correlation(ones, target[:, :1]) == 0
+
+
+def test_normalized_hsic_matches_numpy_traces():
+    """confusion='hsic': tr(K H L H) / sqrt(tr(K H K H) tr(L H L H)) with
+    Gaussian kernels, written with numpy and the centring matrix H; near 0
+    for independent samples, high for dependent ones, and unchanged by a
+    rescaling of the features."""
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(60, 4, generator=gen, dtype=torch.float64)
+    y = torch.rand(60, 2, generator=gen, dtype=torch.float64)
+    y[:, 1] = x[:, 0].tanh() + 0.1 * y[:, 1]  # depends on x
+
+    def numpy_nhsic(a, b, sigma_b=0.3):
+        a, b = a.numpy(), b.numpy()
+        m = len(a)
+        da = ((a[:, None] - a[None]) ** 2).sum(-1)
+        db = ((b[:, None] - b[None]) ** 2).sum(-1)
+        off = np.sort(da[~np.eye(m, dtype=bool)])
+        med = off[(len(off) - 1) // 2]  # torch.median: the lower median
+        k, lk = np.exp(-da / med), np.exp(-db / (2 * sigma_b ** 2))
+        h = np.eye(m) - np.ones((m, m)) / m
+        def tr(p, q):
+            return np.trace(p @ h @ q @ h)
+        return tr(k, lk) / np.sqrt(tr(k, k) * tr(lk, lk))
+
+    got = normalized_hsic(x, y).item()
+    assert got == pytest.approx(numpy_nhsic(x, y), rel=1e-9)
+    assert normalized_hsic(3 * x, y).item() == pytest.approx(got, rel=1e-9)
+    shuffled = y[torch.randperm(60, generator=gen)]
+    assert normalized_hsic(x, shuffled).item() < got / 3
 
 
 def test_crossfit_ridge_matches_numpy():

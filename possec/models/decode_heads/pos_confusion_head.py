@@ -12,7 +12,7 @@ from ..layers.resize import bilinear_resize
 from .posenet_head import PosENetHead
 
 #: What the backbone is trained to make the readout output (``confusion``).
-CONFUSIONS = ('corr', 'mean', 'ridge', 'decorr')
+CONFUSIONS = ('corr', 'mean', 'ridge', 'decorr', 'hsic')
 
 
 class _Readout(nn.Module):
@@ -124,6 +124,41 @@ def channel_correlation(grid: Tensor, target: Tensor,
     return (cov.pow(2) / (var + eps)).mean()
 
 
+def normalized_hsic(x: Tensor, y: Tensor, sigma_y: float = 0.3) -> Tensor:
+    """Normalised HSIC between paired samples ``x`` (M, C) and ``y``
+    (M, P) with Gaussian kernels (`Measuring Statistical Dependence with
+    Hilbert-Schmidt Norms <https://doi.org/10.1007/11564089_7>`_, Gretton
+    et al., ALT 2005): ``tr(Kc Lc) / sqrt(tr(Kc Kc) tr(Lc Lc))`` with
+    ``Kc = H K H`` the centred kernel matrices. It is 0 when ``x`` and
+    ``y`` are independent (for characteristic kernels, only then), so no
+    readout, linear or not, can then recover ``y`` from ``x``.
+
+    ``x``'s kernel is ``exp(-d^2 / median(d^2))`` over its pairwise
+    distances ``d`` (the median taken without gradient, so that rescaling
+    the features does not change the value); ``y``'s is
+    ``exp(-d^2 / (2 sigma_y^2))``.
+
+    Args:
+        x (Tensor): Samples (M, C), e.g. feature vectors of pixels.
+        y (Tensor): Samples (M, P), e.g. the position maps at the pixels.
+        sigma_y (float): Bandwidth of ``y``'s kernel. Default: 0.3.
+
+    Returns:
+        Tensor: The normalised HSIC (a scalar in [0, 1]).
+    """
+    m = x.shape[0]
+    centre = torch.eye(m, dtype=x.dtype, device=x.device) - 1.0 / m
+    dx = torch.cdist(x, x).pow(2)
+    with torch.no_grad():
+        bandwidth = dx[~torch.eye(m, dtype=torch.bool,
+                                  device=x.device)].median().clamp_min(1e-12)
+    k = centre @ torch.exp(-dx / bandwidth) @ centre
+    lk = centre @ torch.exp(-torch.cdist(y, y).pow(2) /
+                            (2 * sigma_y**2)) @ centre
+    return (k * lk).sum() / ((k * k).sum() * (lk * lk).sum()).sqrt().clamp_min(
+        1e-12)
+
+
 @MODELS.register_module()
 class PosConfusionHead(PosENetHead):
     """PosENet readout in a confusion game: the backbone is trained to make
@@ -156,6 +191,10 @@ class PosConfusionHead(PosENetHead):
       correlation of every feature channel of the grid with every map over
       the batch's pixels (:func:`channel_correlation`); at zero, no linear
       readout of the features beats a constant (LEACE's condition).
+    - ``'hsic'`` penalises the dependence, not only the correlation,
+      between the grid's pixel feature vectors and the maps' values at
+      those pixels: the normalised HSIC (:func:`normalized_hsic`) over
+      ``hsic_pixels`` pixels drawn from the batch each step.
 
     Measured on the tiny zero-padded CNN of ``tests/test_removal.py`` (100
     AdamW steps; a fresh readout trained on the frozen CNN, H/V SPC): no
@@ -185,11 +224,13 @@ class PosConfusionHead(PosENetHead):
     ``grad_scale`` is ignored (the readout always reads detached features).
 
     Args:
-        confusion (str): ``'corr'``, ``'mean'``, ``'ridge'`` or
-            ``'decorr'``. Default: 'corr'.
+        confusion (str): ``'corr'``, ``'mean'``, ``'ridge'``, ``'decorr'``
+            or ``'hsic'``. Default: 'corr'.
         confusion_weight (float): Weight of ``loss_confusion``. Default: 1.0.
         ridge (float): Relative ridge penalty of ``confusion='ridge'``.
             Default: 1e-3.
+        hsic_pixels (int): Pixels drawn per step for ``confusion='hsic'``.
+            Default: 512.
         **kwargs: Arguments of :class:`PosENetHead`.
     """
 
@@ -197,6 +238,7 @@ class PosConfusionHead(PosENetHead):
                  confusion: str = 'corr',
                  confusion_weight: float = 1.0,
                  ridge: float = 1e-3,
+                 hsic_pixels: int = 512,
                  **kwargs):
         if confusion not in CONFUSIONS:
             raise ValueError(f'unknown confusion {confusion!r}; expected one '
@@ -209,6 +251,10 @@ class PosConfusionHead(PosENetHead):
         self.confusion = confusion
         self.confusion_weight = float(confusion_weight)
         self.ridge = float(ridge)
+        if not (isinstance(hsic_pixels, int) and hsic_pixels >= 4):
+            raise ValueError(f'hsic_pixels must be an int >= 4, got '
+                             f'{hsic_pixels!r}')
+        self.hsic_pixels = hsic_pixels
 
     def _grid(self, inputs: Sequence[Tensor]) -> Tensor:
         """The selected levels on the grid, concatenated, with gradient."""
@@ -223,7 +269,7 @@ class PosConfusionHead(PosENetHead):
         """``confusion``'s loss of the readout's logits (not weighted)."""
         if self.confusion == 'corr':
             return squared_correlation(logits.sigmoid(), target)
-        if self.confusion in ('ridge', 'decorr'):
+        if self.confusion in ('ridge', 'decorr', 'hsic'):
             raise ValueError(f'confusion={self.confusion!r} reads features, '
                              f'not logits')
         mean = target.mean((-2, -1), keepdim=True).expand_as(logits)
@@ -252,6 +298,15 @@ class PosConfusionHead(PosENetHead):
         elif self.confusion == 'decorr':  # every channel, no readout
             grid_target = self.targets(grid[:1, :len(self.patterns)])
             confusion = channel_correlation(grid, grid_target)
+        elif self.confusion == 'hsic':  # dependence on drawn pixels
+            grid_target = self.targets(grid[:1, :len(self.patterns)])
+            n, c = grid.shape[:2]
+            x = grid.permute(0, 2, 3, 1).reshape(-1, c)
+            y = grid_target.expand(n, -1, -1, -1).permute(0, 2, 3, 1)
+            y = y.reshape(x.shape[0], -1)
+            pick = torch.randperm(x.shape[0], device=x.device)[
+                :self.hsic_pixels]
+            confusion = normalized_hsic(x[pick], y[pick].to(x.dtype))
         else:
             conf_logits = functional_call(readout, frozen, (grid, ))
             confusion = self.confusion_loss(conf_logits, target)
