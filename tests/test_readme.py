@@ -33,6 +33,7 @@ NOT_RUN = {
     'make demo': 'trains the full demo (minutes); the same tools/train.py '
     'and config run here at a tiny size',
     'make test': 'is this test suite',
+    'make gpu-check': 'needs CUDA: tests/test_gpu.py runs its CPU dry run',
     'make install': 'builds the environment this suite runs in',
     'python3 -m venv': 'installation',
     'pip install': 'installation (needs the network)',
