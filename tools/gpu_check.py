@@ -7,6 +7,7 @@ benchmarks on CUDA, in one summary (gpu_check.md, gpu_check.json).
 ``--dry-run`` runs the same code on CPU at tiny sizes. ``make gpu-check``
 (``make gpu-check DRY_RUN=1``) calls this. Exit status 1 when a part failed.
 """
+import warnings; warnings.filterwarnings('ignore', 'pkg_resources is deprecated', UserWarning)  # noqa: E702,E501 (mmengine imports it; see possec.runtime.quiet)
 import argparse
 import sys
 

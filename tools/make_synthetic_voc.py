@@ -4,6 +4,7 @@ Example::
 
     python tools/make_synthetic_voc.py data/synthetic_uniform --layout uniform
 """
+import warnings; warnings.filterwarnings('ignore', 'pkg_resources is deprecated', UserWarning)  # noqa: E702,E501 (mmengine imports it; see possec.runtime.quiet)
 import argparse
 
 from possec.datasets.synthetic import LAYOUTS, generate_synthetic_voc

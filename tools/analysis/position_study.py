@@ -24,6 +24,7 @@ cell once. Run the same command again to continue a killed study: finished
 cells are skipped, a half-finished one is redone. Writes study.md,
 study.json and study_*.png into --out.
 """
+import warnings; warnings.filterwarnings('ignore', 'pkg_resources is deprecated', UserWarning)  # noqa: E702,E501 (mmengine imports it; see possec.runtime.quiet)
 import argparse
 import shlex
 import sys
