@@ -161,11 +161,11 @@ def mode_backbones(model: nn.Module, modes: Sequence[str]
             except TypeError as exc:
                 raise UserError(str(exc)) from None
         backbones[mode] = backbone.eval().requires_grad_(False)
-    _check_same_sizes(backbones)
+    _check_integer_strides(backbones)
     return backbones
 
 
-def _check_same_sizes(backbones: Dict[str, nn.Module],
+def _check_integer_strides(backbones: Dict[str, nn.Module],
                       size: int = 64) -> None:
     """Refuse a border rule whose feature maps do not tile the image by an
     integer stride (e.g. ``'full'`` on a backbone that lets its maps grow,

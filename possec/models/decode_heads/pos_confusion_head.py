@@ -13,6 +13,8 @@ from .posenet_head import PosENetHead
 
 #: What the backbone is trained to make the readout output (``confusion``).
 CONFUSIONS = ('corr', 'mean', 'ridge', 'decorr', 'hsic')
+#: The confusions that read the features themselves, not the readout.
+FEATURE_CONFUSIONS = ('ridge', 'decorr', 'hsic')
 
 
 class _Readout(nn.Module):
@@ -269,11 +271,29 @@ class PosConfusionHead(PosENetHead):
         """``confusion``'s loss of the readout's logits (not weighted)."""
         if self.confusion == 'corr':
             return squared_correlation(logits.sigmoid(), target)
-        if self.confusion in ('ridge', 'decorr', 'hsic'):
+        if self.confusion in FEATURE_CONFUSIONS:
             raise ValueError(f'confusion={self.confusion!r} reads features, '
                              f'not logits')
         mean = target.mean((-2, -1), keepdim=True).expand_as(logits)
         return nn.functional.binary_cross_entropy_with_logits(logits, mean)
+
+    def feature_confusion(self, grid: Tensor) -> Tensor:
+        """``confusion``'s loss (not weighted) of one of
+        :data:`FEATURE_CONFUSIONS`, read from the grid of features itself
+        against the position maps at the grid's size."""
+        target = self.targets(grid[:1, :len(self.patterns)])
+        if self.confusion == 'ridge':  # the best 1x1 readout of the batch
+            return squared_correlation(
+                crossfit_ridge_pred(grid, target, self.ridge), target)
+        if self.confusion == 'decorr':  # every channel, no readout
+            return channel_correlation(grid, target)
+        # 'hsic': dependence between drawn pixels' features and maps
+        n, c = grid.shape[:2]
+        x = grid.permute(0, 2, 3, 1).reshape(-1, c)
+        y = target.expand(n, -1, -1, -1).permute(0, 2, 3, 1)
+        y = y.reshape(x.shape[0], -1)
+        pick = torch.randperm(x.shape[0], device=x.device)[:self.hsic_pixels]
+        return normalized_hsic(x[pick], y[pick].to(x.dtype))
 
     def loss(self,
              inputs: Sequence[Tensor],
@@ -286,28 +306,13 @@ class PosConfusionHead(PosENetHead):
         readout = _Readout(self)
         logits = readout(grid.detach())
         target = self.targets(logits)
-        frozen = {
-            name: p.detach()
-            for name, p in readout.named_parameters()
-        }
-        if self.confusion == 'ridge':  # on the grid itself, 1x1
-            grid_target = self.targets(grid[:1, :len(self.patterns)])
-            confusion = squared_correlation(
-                crossfit_ridge_pred(grid, grid_target, self.ridge),
-                grid_target)
-        elif self.confusion == 'decorr':  # every channel, no readout
-            grid_target = self.targets(grid[:1, :len(self.patterns)])
-            confusion = channel_correlation(grid, grid_target)
-        elif self.confusion == 'hsic':  # dependence on drawn pixels
-            grid_target = self.targets(grid[:1, :len(self.patterns)])
-            n, c = grid.shape[:2]
-            x = grid.permute(0, 2, 3, 1).reshape(-1, c)
-            y = grid_target.expand(n, -1, -1, -1).permute(0, 2, 3, 1)
-            y = y.reshape(x.shape[0], -1)
-            pick = torch.randperm(x.shape[0], device=x.device)[
-                :self.hsic_pixels]
-            confusion = normalized_hsic(x[pick], y[pick].to(x.dtype))
+        if self.confusion in FEATURE_CONFUSIONS:
+            confusion = self.feature_confusion(grid)
         else:
+            frozen = {
+                name: p.detach()
+                for name, p in readout.named_parameters()
+            }
             conf_logits = functional_call(readout, frozen, (grid, ))
             confusion = self.confusion_loss(conf_logits, target)
         pred = logits.detach().sigmoid()
