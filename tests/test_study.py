@@ -3,6 +3,7 @@ end-to-end run of a tiny grid that is interrupted and continued."""
 import json
 import os
 import os.path as osp
+import shutil
 import statistics
 
 import numpy as np
@@ -366,9 +367,10 @@ def test_contrast_grid_seeds_and_union():
                                                c.pos) == (
                 spec['layouts'][0], 'parsenet') + tuple(key)}
             assert seeds == set(HEADLINE_SEEDS)
-    # 4 help + 5 hurt variants per head, on their layout; 3 removal
-    # variants on uniform (shortcut-swap's are the hurt ones)
-    assert len(keys) == 2 * (4 + 5) + 3
+    # 4 help variants per head on position-coded; on shortcut-swap 6 hurt
+    # variants with ParseNet (the help ones, shift and erase) and 5 with
+    # FCN (context: no erase); 4 removal variants on uniform
+    assert len(keys) == 2 * 4 + (6 + 5) + 4
     # seed-major: every seed-0 cell comes before any seed-1 cell
     seeds = [c.seed for c in cells]
     assert seeds == sorted(seeds)
@@ -384,10 +386,11 @@ def test_contrast_grid_seeds_and_union():
 
 @pytest.mark.parametrize('border, pos', [
     ('circular+coord', 'none'), ('full', 'none'), ('zeros', 'remove'),
-    ('zeros', 'shift')])
+    ('zeros', 'shift'), ('zeros', 'erase')])
 def test_cell_options_of_the_position_components(border, pos, tmp_path):
     """Each variant's config builds the model its name says (CoordConv at
-    the stem, full padding, the confusion head, shift consistency)."""
+    the stem, full padding, the confusion head, shift consistency, the
+    position erasers with their calibration hook)."""
     from mmseg.registry import MODELS
     settings = study.check_settings(dict(img_size=64, max_iters=9,
                                          data_root=str(tmp_path)))
@@ -403,6 +406,9 @@ def test_cell_options_of_the_position_components(border, pos, tmp_path):
                                  else [])
     assert type(model).__name__ == ('ShiftConsistencyEncoderDecoder'
                                     if pos == 'shift' else 'EncoderDecoder')
+    assert backbone.erase_position == ('mean' if pos == 'erase' else 'none')
+    hooks = [h['type'] for h in cfg.get('custom_hooks', [])]
+    assert ('PositionEraserHook' in hooks) == (pos == 'erase')
     assert cell.label == (f'parsenet / {border} / pos {pos} | '
                           f'shortcut-swap | seed 0')
 
@@ -447,6 +453,13 @@ def test_two_workers_run_every_cell_exactly_once(tmp_path):
     assert again['ran'] == []
     assert len(open(osp.join(out, 'ran.txt')).read().split('\n')) == 13
     assert len(again['results']) == 12
+    # a finished cell whose folder the user deleted runs again
+    shutil.rmtree(osp.join(out, 'runs', cells[5].name))
+    redo = study.run_study(cells, out, dict(threads=1), cell_fn=_tiny_cell,
+                           log=lines.append)
+    assert redo['ran'] == [cells[5].name]
+    assert any('result.json is missing; running it again' in line
+               for line in lines)
 
 
 def test_two_invocations_share_one_folder(tmp_path, repo_root):

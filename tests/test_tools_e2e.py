@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from possec.apis import test, train
+from possec.runtime import load_local_checkpoint
 
 from .conftest import ROOT, tiny_overrides
 
@@ -162,3 +163,28 @@ def test_fuse_conv_bn_equals_plain_model(trained, tiny_voc, tmp_path):
         other = name.replace(str(tmp_path / 'plain'), str(tmp_path / 'fused'))
         assert np.array_equal(np.array(Image.open(name)),
                               np.array(Image.open(other)))
+
+
+def test_position_eraser_hook_calibrates_before_the_last_checkpoint(
+        tiny_voc, tmp_path):
+    """With the eraser piece, the hook recomputes the statistics after the
+    last iteration from two passes over the training set (a cumulative
+    average of every batch), and the last checkpoint holds them."""
+    work_dir = str(tmp_path)
+    opts = _options(tiny_voc, work_dir, max_iters=2)
+    opts.update({'model.backbone.type': 'PadResNetV1c',
+                 'model.backbone.erase_position': 'mean',
+                 'custom_hooks': [dict(type='PositionEraserHook')]})
+    runner = train(DEMO_FCN, cfg_options=opts)
+    batches = 2 * len(runner.train_dataloader)
+    assert batches > 2  # more than the training saw: the hook's own passes
+    erasers = runner.model.backbone.position_erasers
+    assert [int(e.num_batches_tracked) for e in erasers] == [batches] * 4
+    ckpt = load_local_checkpoint(osp.join(work_dir, 'iter_2.pth'),
+                                 map_location='cpu')['state_dict']
+    for i, eraser in enumerate(erasers):
+        assert torch.equal(ckpt[f'backbone.position_erasers.{i}.running_mean'],
+                           eraser.running_mean)
+    with open(glob.glob(osp.join(work_dir, '*', '*.log'))[0]) as f:
+        assert (f'statistics of 4 erasers recomputed on {batches} batches at '
+                'iteration 2') in f.read()

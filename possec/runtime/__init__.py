@@ -1,7 +1,7 @@
 """Fixes for the mmcv 2.1 / mmengine 0.10.7 / torch >= 2.6 stack.
 
 Importing possec changes no global state here: it only registers the
-:class:`CheckSegLabel` transform. Safe checkpoint loading, atomic saving,
+:class:`CheckSegLabel` transform and the :class:`PositionEraserHook`. Safe checkpoint loading, atomic saving,
 the CPU distributed recipe and the SyncBN fallback are applied by possec's
 entry points (:mod:`possec.apis`) for the duration of a run.
 """
@@ -15,9 +15,11 @@ from .label_check import CheckSegLabel, insert_label_checks
 from .log_handlers import drop_closed_file_handlers
 from .weights import (check_weights_fit, checkpoint_loading,
                       load_model_checkpoint)
+# last: it imports possec.models
+from .eraser_calibration import PositionEraserHook  # noqa: I001
 
 __all__ = [
-    'CheckSegLabel', 'allowed_globals', 'atomic_checkpoint_saving',
+    'CheckSegLabel', 'PositionEraserHook', 'allowed_globals', 'atomic_checkpoint_saving',
     'check_weights_fit', 'checkpoint_loading', 'degrade_sync_bn_on_cpu',
     'drop_closed_file_handlers', 'history_buffer_method',
     'insert_label_checks', 'is_trusted',

@@ -162,6 +162,15 @@ class ClaimBoard:
         """Whether ``name`` finished (its ``.done`` marker exists)."""
         return osp.isfile(self._done_path(_check_name(name)))
 
+    def forget(self, name: str) -> bool:
+        """Remove the ``.done`` marker of ``name`` so that it runs again
+        (its output was deleted); returns whether there was one."""
+        try:
+            os.remove(self._done_path(_check_name(name)))
+            return True
+        except FileNotFoundError:
+            return False
+
     def done_record(self, name: str) -> Optional[dict]:
         """The JSON record of a finished unit (worker, generation, times),
         or None when it has not finished."""

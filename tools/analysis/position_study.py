@@ -94,6 +94,9 @@ def parse_args(argv=None):
     s.add_argument('--num-workers', type=int)
     s.add_argument('--probe-images', type=int)
     s.add_argument('--probe-epochs', type=int)
+    s.add_argument('--probe-convs', type=int,
+                   help='depth of the probe\'s readout: 1 (default, the '
+                   'paper\'s linear readout) or 2 (one hidden layer)')
     s.add_argument('--probe-lr', type=float,
                    help='learning rate of the probe\'s readout')
     s.add_argument('--threads', type=int,

@@ -53,7 +53,7 @@ def check_settings(settings: Optional[dict]) -> dict:
     out = dict(DEFAULT_SETTINGS)
     out.update(settings)
     for key in ('max_iters', 'batch_size', 'img_size', 'num_train',
-                'num_val', 'probe_images', 'probe_epochs'):
+                'num_val', 'probe_images', 'probe_epochs', 'probe_convs'):
         if not isinstance(out[key], int) or out[key] < 1:
             raise StudyError(f'{key} must be a positive int, got '
                              f'{out[key]!r}')
@@ -95,6 +95,7 @@ def probe_backbone(backbone: torch.nn.Module, images: torch.Tensor,
         images, encoder, patterns=settings['probe_patterns'],
         train=dict(epochs=settings['probe_epochs'], lr=settings['probe_lr'],
                    lr_step=max(1, settings['probe_epochs'] * 2 // 3)),
+        readout=dict(num_convs=int(settings.get('probe_convs', 1))),
         seed=seed, num_show=0, progress=False)
     row = result['rows'][0]
     return dict(spc=row['spc'], mae=row['mae'], num_train=result['num_train'],
@@ -170,6 +171,8 @@ def _check_same_settings(out_dir: str, settings: dict) -> None:
                  if k not in RUNTIME_SETTINGS}
         # folders from before the optimizer setting trained with SGD
         found.setdefault('optimizer', 'sgd')
+        # and before probe_convs with the one-conv readout
+        found.setdefault('probe_convs', 1)
         if found != settings:
             diff = sorted(k for k in set(found) | set(settings)
                           if found.get(k) != settings.get(k))
@@ -218,7 +221,8 @@ def run_study(cells: Sequence[Cell],
     on a shared filesystem), run each cell exactly once: a cell with
     ``result.json`` (written atomically, last) is finished and never rerun;
     a cell folder without it (a killed worker's) is deleted and redone by
-    whoever claims it next; a claim without heartbeat for ``stale_after``
+    whoever claims it next, as is a cell marked finished whose folder was
+    deleted (to redo it); a claim without heartbeat for ``stale_after``
     seconds is taken over. The data trees are generated first, each by
     one worker, under the same claims.
 
@@ -259,10 +263,14 @@ def run_study(cells: Sequence[Cell],
     if settings['data_root'] is None:  # inside the study: nobody else's
         settings['data_root'] = osp.join(out_dir, 'data')
     finished = finished_results(cells, out_dir)
+    board = ClaimBoard(osp.join(out_dir, 'claims'))
     for index, cell in enumerate(cells, 1):
         if cell.name in finished:
             log(progress_line(index, len(cells), cell, finished[cell.name],
                               True))
+        elif board.forget(cell.name):  # marked done, its result deleted
+            log(f'{cell.label}: marked finished but its result.json is '
+                f'missing; running it again')
     children = []
     if workers > 1:
         import multiprocessing as mp

@@ -47,6 +47,8 @@ POSITION = {
           'measured)',
     'remove': 'remove position by confusing a readout',
     'shift': 'remove position by shift consistency',
+    'erase': 'remove position by erasing its per-pixel mean from the '
+             'backbone outputs (linear readouts)',
 }
 #: The border factor: a padding mode, or one with CoordConv's coordinate
 #: channels at the stem (``'circular+coord'``: no border to read position
@@ -62,7 +64,8 @@ BLOCK_LAYOUTS = ('position-coded', 'shortcut-swap', 'uniform')
 POSITION_PIECES = dict(
     remove=('configs/_base_/position/pos_confusion_r18.py', 'posenet_head'),
     shift=('configs/_base_/position/shift_consistency.py',
-           'shift_consistency'))
+           'shift_consistency'),
+    erase=('configs/_base_/position/position_eraser.py', 'position_eraser'))
 
 #: The default grid, the study of docs/position_study.md: ParseNet with zero
 #: and circular padding; the position head, encouraging (+1) and adversarial
@@ -89,7 +92,10 @@ DEFAULT_SETTINGS = dict(
     max_iters=300, batch_size=4, img_size=64, num_train=200, num_val=100,
     data_seed=0, optimizer='adamw', lr=0.002, num_workers=0,
     probe_images=64, probe_epochs=10, probe_lr=0.01,
-    probe_patterns=('H', 'V', 'G'), data_root=None, threads=None)
+    probe_patterns=('H', 'V', 'G'), probe_convs=1, data_root=None, threads=None)
+# probe_convs: the readout's depth; 1 is the paper's (linear, one 3x3
+# conv), 2 adds a hidden layer (conv, BN, ReLU) that can read position
+# from more than the features' per-pixel means.
 # probe_lr: the paper's 0.1 diverges on the trained R-18 features (the
 # readout's loss rises epoch after epoch); 0.01 converges.
 #: Settings that do not change the numbers (a study may continue with
@@ -133,6 +139,11 @@ _HELP = [('zeros', 'none'), ('circular', 'none'), ('full', 'none'),
 #: 1 / 10: SPC 0.20 / 0.23, mIoU 23.8 / 6.5. Only weight-1 shift keeps
 #: the segmentation; none reached the 0.10 of circular padding.
 REMOVAL = ('zeros', 'shift')
+#: Removal by erasure: zero padding with PositionEraser on every backbone
+#: output (its per-pixel mean replaced by the spatial average, statistics
+#: recomputed after training by PositionEraserHook). It takes away what a
+#: linear readout (the study's probe) can read, not all position.
+ERASURE = ('zeros', 'erase')
 CONTRASTS = OrderedDict(
     help=dict(
         question='Where position codes the class (position-coded), does '
@@ -149,23 +160,27 @@ CONTRASTS = OrderedDict(
         question='Where position is a shortcut that breaks (shortcut-swap: '
         'location names the class in training, the opposite class in '
         'validation), does absolute position hurt, and does removing it by '
-        'training repair the harm?',
+        'training repair the harm? (and removing it by erasure?)',
         layouts=('shortcut-swap', ), heads=('parsenet', ),
-        variants=_HELP + [REMOVAL],
+        variants=_HELP + [REMOVAL, ERASURE],
         headline=(('zeros', 'none'), ('circular', 'none')),
         comparisons=((('zeros', 'none'), ('circular', 'none')),
                      (('full', 'none'), ('circular', 'none')),
                      (('circular+coord', 'none'), ('circular', 'none')),
-                     (REMOVAL, ('zeros', 'none')))),
+                     (REMOVAL, ('zeros', 'none')),
+                     (ERASURE, ('zeros', 'none')))),
     removal=dict(
-        question='Does removal by training match removal by padding? Zero '
-        'padding with shift consistency against circular padding (probe '
-        'SPC and mIoU), on uniform and on the shortcut layout.',
+        question='Does removal by training, or by erasure, match removal by '
+        'padding? Zero padding with shift consistency, and zero padding '
+        'with position erasers, against circular padding (probe SPC and '
+        'mIoU), on uniform and on the shortcut layout.',
         layouts=('uniform', 'shortcut-swap'), heads=('parsenet', ),
-        variants=[('zeros', 'none'), REMOVAL, ('circular', 'none')],
+        variants=[('zeros', 'none'), REMOVAL, ERASURE, ('circular', 'none')],
         headline=None,
         comparisons=((REMOVAL, ('circular', 'none')),
                      (REMOVAL, ('zeros', 'none')),
+                     (ERASURE, ('circular', 'none')),
+                     (ERASURE, ('zeros', 'none')),
                      (('circular', 'none'), ('zeros', 'none')))),
     context=dict(
         question='Does global context change the effect? The help and hurt '
@@ -418,12 +433,18 @@ def cell_options(cell: Cell,
     if cell.pos == 'shift':
         for key, value in position_piece('shift').items():
             opts[f'model.{key}'] = value
+    hooks = []
+    if cell.pos == 'erase':
+        for key, value in position_piece('erase').items():
+            opts[f'model.backbone.{key}'] = value
+        hooks.append(dict(type='PositionEraserHook'))
     if not coord:  # a backbone without the option stays buildable
         del opts['model.backbone.coord_conv']
     if progress_every:
-        opts['custom_hooks'] = [dict(type='StudyProgressHook',
-                                     interval=int(progress_every),
-                                     label=cell.label)]
+        hooks.append(dict(type='StudyProgressHook',
+                          interval=int(progress_every), label=cell.label))
+    if hooks:
+        opts['custom_hooks'] = hooks
     if quiet:
         opts['log_level'] = 'WARNING'
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):

@@ -72,9 +72,10 @@ _COLORS = dict(zeros='tab:blue', circular='tab:orange', reflect='tab:green',
                replicate='tab:purple', partial='tab:brown', none='tab:gray',
                full='tab:red')
 _COORD_COLORS = dict(circular='tab:olive', zeros='tab:cyan')
-_MARKERS = {'none': 'o', '+1': '^', '-1': 'v', 'remove': 'X', 'shift': 'P'}
+_MARKERS = {'none': 'o', '+1': '^', '-1': 'v', 'remove': 'X', 'shift': 'P',
+            'erase': 'D'}
 _LINES = {'none': '-', '+1': '--', '-1': ':', 'remove': (0, (5, 1, 1, 1)),
-          'shift': (0, (1, 1))}
+          'shift': (0, (1, 1)), 'erase': (0, (3, 1))}
 
 
 def _style(key: tuple) -> dict:

@@ -11,6 +11,7 @@ from torch import Tensor
 from ..layers.coord_conv import CoordConv
 from ..layers.full_conv import FullConv2d
 from ..layers.padding import convert_padding, resolve_padding_mode
+from ..layers.position_eraser import ERASE_MODES, PositionEraser
 
 #: Where ``coord_conv`` appends coordinates.
 COORD_CONV_MODES = ('none', 'stem', 'all')
@@ -177,6 +178,17 @@ class PaddingModeMixin:
     ResNetV1d's average-pool downsample (ceil mode, no padding) is left as
     it is in every mode.
 
+    ``erase_position`` puts a :class:`~possec.models.layers.PositionEraser`
+    on every output level: the per-pixel running mean of each channel over
+    the training data is replaced by its average over the pixels
+    (``'mean'``), and with ``'mean+scale'``
+    the per-pixel spread is equalised too, so that a linear readout of the
+    outputs (the position probe) cannot predict position better than a
+    constant. The stages themselves are unchanged (each stage reads the
+    previous stage's raw output); the erasers hold buffers only, start
+    empty and are the identity until the first training batch, so standard
+    checkpoints load (those keys are reported missing).
+
     ``coord_conv`` (`CoordConv, Liu et al., NeurIPS 2018
     <https://arxiv.org/abs/1807.03247>`_) gives the network the row and
     column of every pixel, e.g. to a network with circular padding that
@@ -195,14 +207,20 @@ class PaddingModeMixin:
                  *args,
                  padding_mode: str = 'zeros',
                  coord_conv: str = 'none',
+                 erase_position: str = 'none',
                  **kwargs):
         mode = resolve_padding_mode(padding_mode)
         if coord_conv not in COORD_CONV_MODES:
             raise ValueError(f'unknown coord_conv {coord_conv!r}; expected '
                              f'one of '
                              f'{", ".join(map(repr, COORD_CONV_MODES))}')
+        if erase_position != 'none' and erase_position not in ERASE_MODES:
+            raise ValueError(f'unknown erase_position {erase_position!r}; '
+                             f'expected one of '
+                             f'{", ".join(map(repr, ("none", ) + ERASE_MODES))}')
         super().__init__(*args, **kwargs)
         self.padding_mode = mode
+        self.erase_position = erase_position
         self.coord_conv = coord_conv
         # plain convs here; convert_padding below gives them the border rule
         if coord_conv != 'none':
@@ -219,6 +237,12 @@ class PaddingModeMixin:
             crop_full_blocks(self)
             if coord_conv != 'none':
                 self.coord_stem.conv.crop = self._first_conv().crop
+        if erase_position != 'none':
+            channels = self._out_channels()
+            self.position_erasers = nn.ModuleList([
+                PositionEraser(channels[i], erase=erase_position)
+                for i in self.out_indices
+            ])
 
     def _first_conv(self) -> nn.Module:
         return self.stem[0] if self.deep_stem else self.conv1
@@ -229,9 +253,22 @@ class PaddingModeMixin:
             for name in self.res_layers
         ]
 
+    def _out_channels(self) -> List[int]:
+        return [
+            self.base_channels * 2**i * self.block.expansion
+            for i in range(len(self.res_layers))
+        ]
+
     def forward(self, x: Tensor) -> tuple:
         """The parent's forward, plus the coordinate terms of
-        ``coord_conv``."""
+        ``coord_conv`` and the erasers of ``erase_position``."""
+        outs = self._forward_levels(x)
+        if self.erase_position == 'none':
+            return outs
+        return tuple(
+            eraser(out) for eraser, out in zip(self.position_erasers, outs))
+
+    def _forward_levels(self, x: Tensor) -> tuple:
         if self.coord_conv == 'none':
             return super().forward(x)
         if self.deep_stem:
@@ -274,6 +311,9 @@ class PadResNet(PaddingModeMixin, ResNet):
         coord_conv (str): ``'none'``, ``'stem'`` or ``'all'``: where
             CoordConv coordinate channels are appended (see
             :class:`PaddingModeMixin`). Default: 'none'.
+        erase_position (str): ``'none'``, ``'mean'`` or ``'mean+scale'``:
+            a :class:`~possec.models.layers.PositionEraser` on every output
+            level (see :class:`PaddingModeMixin`). Default: 'none'.
         **kwargs: Arguments of mmseg's ``ResNet``.
 
     Example:
