@@ -6,7 +6,8 @@
 # ResNetV1c: with padding_mode='zeros' it computes what ResNetV1c computes
 # and has the same state dict (ImageNet checkpoints load unchanged); switch
 # the border rule with model.backbone.padding_mode = 'zeros' | 'reflect' |
-# 'replicate' | 'circular' | 'partial' | 'none'.
+# 'replicate' | 'circular' | 'partial' | 'none' | 'full' (also:
+# coord_conv='stem' | 'all', erase_position='mean' | 'mean+scale').
 # Like mmseg's model bases it keeps their num_classes=19; the leaf config
 # sets its dataset's number of classes.
 _base_ = 'mmseg::_base_/models/fcn_r50-d8.py'

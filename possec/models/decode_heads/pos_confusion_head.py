@@ -217,7 +217,8 @@ class PosConfusionHead(PosENetHead):
     1 gives SPC 0.20 but mIoU 23.8, weight 10 SPC 0.23 and mIoU 6.5 (shift
     consistency at weight 1: SPC 0.27, mIoU 64.0): it removes some position
     and breaks the segmentation, so the study removes by shift consistency
-    (``possec.analysis.study.grid.REMOVAL``).
+    (``possec.analysis.study.grid.REMOVAL``) and by erasure
+    (``grid.ERASURE``, :class:`~possec.models.layers.PositionEraser`).
 
     So the readout's parameters receive only ``loss_pos`` and the backbone
     only ``loss_confusion`` (``tests/test_removal.py`` checks it). A norm

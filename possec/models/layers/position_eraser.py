@@ -109,6 +109,7 @@ class PositionEraser(nn.Module):
 
     @torch.no_grad()
     def _update(self, x: Tensor) -> None:
+        x = x.to(self.running_mean.dtype)  # fp32 statistics under AMP
         mean = x.mean(0)
         sqr = (x * x).mean(0)
         if self.num_batches_tracked.item() == 0:
