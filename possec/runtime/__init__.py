@@ -1,9 +1,10 @@
 """Fixes for the mmcv 2.1 / mmengine 0.10.7 / torch >= 2.6 stack.
 
 Importing possec changes no global state here: it only registers the
-:class:`CheckSegLabel` transform and the :class:`PositionEraserHook`. Safe checkpoint loading, atomic saving,
-the CPU distributed recipe and the SyncBN fallback are applied by possec's
-entry points (:mod:`possec.apis`) for the duration of a run.
+:class:`CheckSegLabel` transform and the :class:`PositionEraserHook`. Safe
+checkpoint loading, atomic saving, the CPU distributed recipe and the SyncBN
+fallback are applied by possec's entry points (:mod:`possec.apis`) for the
+duration of a run.
 """
 from .atomic_save import (atomic_checkpoint_saving, latest_checkpoint,
                           remove_partial_saves, save_checkpoint_atomic)
@@ -19,7 +20,8 @@ from .weights import (check_weights_fit, checkpoint_loading,
 from .eraser_calibration import PositionEraserHook  # noqa: I001
 
 __all__ = [
-    'CheckSegLabel', 'PositionEraserHook', 'allowed_globals', 'atomic_checkpoint_saving',
+    'CheckSegLabel', 'PositionEraserHook', 'allowed_globals',
+    'atomic_checkpoint_saving',
     'check_weights_fit', 'checkpoint_loading', 'degrade_sync_bn_on_cpu',
     'drop_closed_file_handlers', 'history_buffer_method',
     'insert_label_checks', 'is_trusted',

@@ -29,9 +29,9 @@ from ..models.layers.position_eraser import (calibrate_erasers,
 @HOOKS.register_module()
 class PositionEraserHook(Hook):
     """Recompute every position eraser's statistics on the training data
-    (``passes`` times over it) after the last training iteration (and every ``interval`` iterations),
-    before the checkpoint of that iteration is saved and before the
-    validation that follows it.
+    (``passes`` times over it) after the last training iteration (and
+    every ``interval`` iterations), before the checkpoint of that
+    iteration is saved and before the validation that follows it.
 
     The model runs in eval mode on a fresh loader of the training set
     (``persistent_workers`` off, so the training loader's iterator is not

@@ -92,7 +92,8 @@ DEFAULT_SETTINGS = dict(
     max_iters=300, batch_size=4, img_size=64, num_train=200, num_val=100,
     data_seed=0, optimizer='adamw', lr=0.002, num_workers=0,
     probe_images=64, probe_epochs=10, probe_lr=0.01,
-    probe_patterns=('H', 'V', 'G'), probe_convs=1, data_root=None, threads=None)
+    probe_patterns=('H', 'V', 'G'), probe_convs=1, data_root=None,
+    threads=None)
 # probe_convs: the readout's depth; 1 is the paper's (linear, one 3x3
 # conv), 2 adds a hidden layer (conv, BN, ReLU) that can read position
 # from more than the features' per-pixel means.

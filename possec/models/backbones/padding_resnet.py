@@ -215,9 +215,9 @@ class PaddingModeMixin:
                              f'one of '
                              f'{", ".join(map(repr, COORD_CONV_MODES))}')
         if erase_position != 'none' and erase_position not in ERASE_MODES:
+            allowed = ', '.join(map(repr, ('none', ) + ERASE_MODES))
             raise ValueError(f'unknown erase_position {erase_position!r}; '
-                             f'expected one of '
-                             f'{", ".join(map(repr, ("none", ) + ERASE_MODES))}')
+                             f'expected one of {allowed}')
         super().__init__(*args, **kwargs)
         self.padding_mode = mode
         self.erase_position = erase_position

@@ -21,8 +21,10 @@ network.) The spatial average is kept, not subtracted: subtracting the
 whole mean leaves the typical (background) pixel near the zero vector,
 which a per-pixel L2 normalisation such as ParseNet's turns into noise of
 unit norm (measured in the position study: a ParseNet trained on fully
-centred features reached mIoU 27-32 against 62-72 without erasers). In the terms of concept erasure (LEACE,
-`Belrose et al., NeurIPS 2023 <https://arxiv.org/abs/2306.03819>`_), the
+centred features reached mIoU 27-32 against 62-72 without erasers).
+
+In the terms of concept erasure (LEACE, `Belrose et al., NeurIPS 2023
+<https://arxiv.org/abs/2306.03819>`_), the
 features become linearly guarded against the position of the pixel, taken
 as a categorical concept, the position-conditional means being equal. It
 is a guarantee against linear readouts only: a nonlinear one may still read
