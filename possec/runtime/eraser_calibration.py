@@ -76,7 +76,8 @@ class PositionEraserHook(Hook):
         """Recompute the statistics now; returns the batches averaged."""
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
-        if not position_erasers(model):
+        erasers = position_erasers(model)
+        if not erasers:
             runner.logger.warning('PositionEraserHook: the model has no '
                                   'PositionEraser; nothing to calibrate')
             return 0
@@ -96,11 +97,11 @@ class PositionEraserHook(Hook):
 
         count = calibrate_erasers(model, itertools.islice(batches(), total),
                                   forward)
-        for eraser in position_erasers(model):
+        for eraser in erasers:
             all_reduce(eraser.running_mean, op='mean')
             all_reduce(eraser.running_sqr, op='mean')
         runner.logger.info(f'PositionEraserHook: statistics of '
-                           f'{len(position_erasers(model))} erasers '
+                           f'{len(erasers)} erasers '
                            f'recomputed on {count} batches at iteration '
                            f'{runner.iter + 1}')
         return count

@@ -166,7 +166,7 @@ def mode_backbones(model: nn.Module, modes: Sequence[str]
 
 
 def _check_integer_strides(backbones: Dict[str, nn.Module],
-                      size: int = 64) -> None:
+                           size: int = 64) -> None:
     """Refuse a border rule whose feature maps do not tile the image by an
     integer stride (e.g. ``'full'`` on a backbone that lets its maps grow,
     such as ``PadVGG``): :func:`undo` maps feature positions back to image

@@ -141,7 +141,7 @@ class PositionEraser(nn.Module):
         self._check(x)
         if self.training:
             self._update(x.detach())
-        if self.num_batches_tracked.item() == 0:
+        if not self.running_mean.numel():  # no data seen (no device sync)
             return x
         mean, var = self.statistics(x.shape[2:])
         out = x - mean.to(x.dtype)
@@ -171,8 +171,8 @@ def position_erasers(model: nn.Module) -> List[PositionEraser]:
 
 
 @contextlib.contextmanager
-def _calibrating(model: nn.Module) -> Iterator[List[PositionEraser]]:
-    erasers = position_erasers(model)
+def _calibrating(model: nn.Module,
+                 erasers: List[PositionEraser]) -> Iterator[None]:
     modes = [m.training for m in model.modules()]
     momenta = [e.momentum for e in erasers]
     try:
@@ -181,7 +181,7 @@ def _calibrating(model: nn.Module) -> Iterator[List[PositionEraser]]:
             e.train()
             e.momentum = None
             e.num_batches_tracked.zero_()
-        yield erasers
+        yield
     finally:
         for module, mode in zip(model.modules(), modes):
             module.training = mode
@@ -221,7 +221,7 @@ def calibrate_erasers(model: nn.Module, batches: Iterable,
     saved = [copy.deepcopy(e.state_dict()) for e in erasers]
     count = 0
     try:
-        with _calibrating(model):
+        with _calibrating(model, erasers):
             for batch in batches:
                 forward(batch)
                 count += 1
