@@ -45,8 +45,9 @@ def paired_differences(variant: Values, reference: Values) -> dict:
 
     Args:
         variant (Sequence[float] | Mapping[int, float]): The variant's
-            value per seed: a mapping ``seed -> value``, or a sequence in
-            the same seed order as ``reference``. None or NaN marks a
+            value per seed: a mapping ``seed -> value`` (or ``(seed,
+            data_seed) -> value``), or a sequence in the same seed order
+            as ``reference``. None or NaN marks a
             missing run.
         reference (Sequence[float] | Mapping[int, float]): The reference's
             values, of the same kind.
@@ -68,8 +69,10 @@ def paired_differences(variant: Values, reference: Values) -> dict:
                 f'values: give them per seed as mappings seed -> value')
         variant, reference = dict(enumerate(variant)), dict(
             enumerate(reference))
-    seeds = sorted(s for s in set(variant) & set(reference)
-                   if _finite(variant[s]) and _finite(reference[s]))
+    seeds = sorted((s for s in set(variant) & set(reference)
+                    if _finite(variant[s]) and _finite(reference[s])),
+                   key=lambda s: tuple(s) if isinstance(s, tuple) else
+                   (s, -1))
     return dict(seeds=seeds,
                 diffs=[float(variant[s]) - float(reference[s])
                        for s in seeds])
