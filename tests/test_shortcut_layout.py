@@ -155,9 +155,13 @@ def test_tilt_argument(tmp_path):
     with pytest.raises(ValueError, match='leave tilt unset'):
         generate_synthetic_voc(str(tmp_path / 'b'), layout='uniform',
                                tilt=10, **kw)
-    with pytest.raises(ValueError, match=r'\(0, 90\]'):
+    with pytest.raises(ValueError, match=r'\[0, 90\]'):
         generate_synthetic_voc(str(tmp_path / 'c'), layout='shortcut',
-                               tilt=0, **kw)
+                               tilt=-5, **kw)
+    # tilt 0: the pair is identical (the cue's dose at zero)
+    root = generate_synthetic_voc(str(tmp_path / 'd'), layout='shortcut',
+                                  tilt=0, **kw)
+    assert read_generation_meta(root)['tilt'] == 0.0
 
 
 def _pair_data(split, num, size=48):

@@ -3,11 +3,14 @@
 Example::
 
     python tools/make_synthetic_voc.py data/synthetic_uniform --layout uniform
+    python tools/make_synthetic_voc.py data/prior75 --layout position-prior \
+        --prior 0.75 --tilt 10 --periodic
 """
-import warnings; warnings.filterwarnings('ignore', 'pkg_resources is deprecated', UserWarning)  # noqa: E702,E501 (mmengine imports it; see possec.runtime.quiet)
+import possec.bootstrap  # noqa: F401,I001  (first: the stack's warnings)
 import argparse
 
-from possec.datasets.synthetic import LAYOUTS, generate_synthetic_voc
+from possec.datasets.synthetic import (LAYOUTS, PERIODIC,
+                                       generate_synthetic_voc)
 
 
 def parse_args(argv=None):
@@ -25,18 +28,35 @@ def parse_args(argv=None):
                         metavar='N', help='image size: N, or H W')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--tilt', type=float, default=None,
-                        help='shortcut layouts only: how far the stripes of '
-                        'the second class of a pair are tilted (degrees; '
+                        help='shortcut and prior layouts only: how far the '
+                        'stripes of the second class of a pair are tilted '
+                        '(degrees, 0 to 90; 0 makes the pair identical; '
                         'default: possec.datasets.synthetic.SHORTCUT_TILT)')
+    parser.add_argument('--prior', type=float, default=None,
+                        help='position-prior and prior-shift: probability '
+                        'that a pair\'s first class lies in the top half '
+                        '(and its second in the bottom half)')
+    parser.add_argument('--val-prior', type=float, default=None,
+                        help='prior-shift only: the prior in validation '
+                        '(default: 1 - prior)')
+    parser.add_argument('--periodic', nargs='?', const='both',
+                        default='none', choices=PERIODIC,
+                        help='tileable samples: periodic backgrounds and '
+                        'objects wrapped across the edges (both, the value '
+                        'without an argument), or only one of them')
     parser.add_argument('--quiet', action='store_true',
                         help='print no progress')
+    parser.add_argument('--debug', action='store_true',
+                        help='print the traceback behind an error message')
     return parser.parse_args(argv)
 
 
 def main(argv=None):
+    from possec.apis.cli import run_cli
     args = parse_args(argv)
     size = args.size[0] if len(args.size) == 1 else tuple(args.size)
-    out = generate_synthetic_voc(
+    out = run_cli(
+        generate_synthetic_voc,
         args.out_dir,
         layout=args.layout,
         num_train=args.num_train,
@@ -44,7 +64,11 @@ def main(argv=None):
         img_size=size,
         seed=args.seed,
         progress=not args.quiet,
-        tilt=args.tilt)
+        tilt=args.tilt,
+        prior=args.prior,
+        val_prior=args.val_prior,
+        periodic=args.periodic,
+        debug=args.debug)
     print(f'wrote {out}')
 
 

@@ -7,7 +7,7 @@ are drawn procedurally with numpy (stripes, checkers, dots, smooth value
 noise) in the object's own coordinates, so an object looks the same wherever
 it is placed and the generator needs nothing beyond numpy and Pillow.
 
-Five layouts ask the position question in a controlled way:
+Seven layouts ask the position question in a controlled way:
 
 - ``uniform``: the class is given by appearance; positions are uniformly
   random, so position carries no label information.
@@ -34,6 +34,30 @@ Five layouts ask the position question in a controlled way:
 - ``shortcut-swap``: as ``shortcut``, but in validation the halves are
   swapped (``a`` at the bottom, ``b`` at the top), so a network that
   relies on location alone is wrong on every pair pixel.
+- ``position-prior`` (``prior`` P): the dose of the help. As
+  ``shortcut``, with one real but subtle appearance cue (``tilt``), but
+  each pair's ``a`` lies wholly in the top half with probability P and
+  ``b`` wholly in the bottom half with probability P, in training and
+  validation alike. P = 0.5 carries no position, P = 1 is
+  ``position-coded``'s rule; with ``tilt=0`` the pair is pixel-identical,
+  and ``prior=1, tilt=0`` writes ``position-coded``'s very samples.
+- ``prior-shift`` (``prior`` P, ``val_prior`` Q, default 1 - P): the dose
+  of the hurt. Training as ``position-prior`` with P, validation as
+  ``position-prior`` with Q; same samples otherwise.
+
+The two prior layouts draw every sample from ``position-coded``'s random
+stream and each object's half and tilt direction from a second one, so
+that a dose moves only what it names: another ``tilt`` changes only the
+pixels of the ``b`` classes, another prior only which half each pair
+object lies in (common random numbers across the doses).
+
+``periodic`` makes samples tileable, to take away the image's seam from
+a network with circular padding: ``'background'`` builds the value-noise
+background on a torus (row 0 joins row H-1, column 0 joins column W-1),
+``'objects'`` wraps every object across the edges instead of cutting it
+(labels and ignore band wrap with it), ``'both'`` (or True) does both.
+No layout's class rule changes, nor any random draw: the same objects,
+wrapped.
 
 Masks follow VOC: palette-indexed PNGs with the VOC palette, and 255 (ignore)
 on a thin band along every boundary between two labels.
@@ -51,14 +75,18 @@ import numpy as np
 from PIL import Image
 
 from possec.fileio import atomic_path
-from .synthetic_render import (CLASSES, IGNORE_INDEX, LAYOUTS, POSITION_PAIRS,
-                               SHAPES, SHORTCUT_LAYOUTS, SHORTCUT_PAIRS,
-                               SHORTCUT_TILT, TEXTURES, class_look,
-                               render_sample, stripe_tilt)
+from .synthetic_layouts import (CLASSES, CUE_LAYOUTS, IGNORE_INDEX,
+                                LAYOUTS, PERIODIC, POSITION_PAIRS,
+                                PRIOR_LAYOUTS, SHAPES, SHORTCUT_LAYOUTS,
+                                SHORTCUT_PAIRS, SHORTCUT_TILT, TEXTURES,
+                                SyntheticDataError, class_look, layout_args,
+                                stripe_tilt)
+from .synthetic_render import render_sample
 
 __all__ = [
-    'CLASSES', 'IGNORE_INDEX', 'LAYOUTS', 'POSITION_PAIRS', 'SHAPES',
-    'SHORTCUT_LAYOUTS', 'SHORTCUT_PAIRS', 'SHORTCUT_TILT', 'TEXTURES',
+    'CLASSES', 'CUE_LAYOUTS', 'IGNORE_INDEX', 'LAYOUTS', 'PERIODIC',
+    'POSITION_PAIRS', 'PRIOR_LAYOUTS', 'SHAPES', 'SHORTCUT_LAYOUTS',
+    'SHORTCUT_PAIRS', 'SHORTCUT_TILT', 'TEXTURES', 'SyntheticDataError',
     'class_look', 'render_sample', 'stripe_tilt', 'voc_palette',
     'generation_meta', 'read_generation_meta', 'generate_synthetic_voc'
 ]
@@ -89,40 +117,35 @@ def generation_meta(layout: str = 'uniform',
                     num_val: int = 100,
                     img_size: Union[int, Sequence[int]] = 128,
                     seed: int = 0,
-                    tilt: Optional[float] = None) -> dict:
+                    tilt: Optional[float] = None,
+                    prior: Optional[float] = None,
+                    val_prior: Optional[float] = None,
+                    periodic: Union[bool, str] = False) -> dict:
     """Check generation arguments and return them in canonical form (the
-    content of the tree's ``possec_synthetic.json``; ``tilt`` is recorded
-    for the ``shortcut`` layouts only, so the other layouts' records are
-    unchanged)."""
-    if layout not in LAYOUTS:
-        raise ValueError(f'unknown layout {layout!r}; expected one of '
-                         f'{", ".join(map(repr, LAYOUTS))}')
+    content of the tree's ``possec_synthetic.json``). A layout's own
+    arguments are recorded for the layouts that have them only
+    (:func:`~.synthetic_layouts.layout_args`: ``tilt``, ``prior``,
+    ``val_prior``, and ``periodic`` unless ``'none'``), so the records of
+    the older layouts are unchanged."""
+    extra = layout_args(layout, tilt, prior, val_prior, periodic)
     for name, value in (('num_train', num_train), ('num_val', num_val)):
         if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f'{name} must be a positive int, got {value!r}')
+            raise SyntheticDataError(
+                f'{name} must be a positive int, got {value!r}')
     size = [img_size] * 2 if np.isscalar(img_size) else list(img_size)
     if len(size) != 2 or not all(
             isinstance(s, (int, np.integer)) and s >= MIN_SIZE for s in size):
-        raise ValueError(f'img_size must be an int or an (h, w) pair of '
-                         f'ints >= {MIN_SIZE}, got {img_size!r}')
+        raise SyntheticDataError(f'img_size must be an int or an (h, w) '
+                                 f'pair of ints >= {MIN_SIZE}, got '
+                                 f'{img_size!r}')
     if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f'seed must be a non-negative int, got {seed!r}')
+        raise SyntheticDataError(
+            f'seed must be a non-negative int, got {seed!r}')
     meta = dict(generator='possec.datasets.synthetic', version=1,
                 layout=layout, num_train=int(num_train),
                 num_val=int(num_val), img_size=[int(s) for s in size],
                 seed=int(seed))
-    if layout in SHORTCUT_LAYOUTS:
-        tilt = SHORTCUT_TILT if tilt is None else tilt
-        if (isinstance(tilt, bool) or not isinstance(tilt, (int, float))
-                or not 0 < tilt <= 90):
-            raise ValueError(f'tilt must be a number of degrees in (0, 90] '
-                             f'(how far the stripes of b are tilted from '
-                             f'those of a), got {tilt!r}')
-        meta['tilt'] = float(tilt)
-    elif tilt is not None:
-        raise ValueError(f'tilt is the cue of the shortcut layouts '
-                         f'{SHORTCUT_LAYOUTS}; layout {layout!r} has none: '
-                         f'leave tilt unset')
+    meta.update(extra)
     return meta
 
 
@@ -151,7 +174,10 @@ def generate_synthetic_voc(data_root: str,
                            img_size: Union[int, Sequence[int]] = 128,
                            seed: int = 0,
                            progress: bool = True,
-                           tilt: Optional[float] = None) -> str:
+                           tilt: Optional[float] = None,
+                           prior: Optional[float] = None,
+                           val_prior: Optional[float] = None,
+                           periodic: Union[bool, str] = False) -> str:
     """Write a synthetic VOC2012-format tree to ``data_root``.
 
     The tree is ``JPEGImages/*.jpg``, ``SegmentationClass/*.png``,
@@ -168,9 +194,8 @@ def generate_synthetic_voc(data_root: str,
     Args:
         data_root (str): Output folder. An existing tree written by this
             function is replaced; any other non-empty folder is refused.
-        layout (str): ``'uniform'``, ``'position-coded'``,
-            ``'border-shift'``, ``'shortcut'`` or ``'shortcut-swap'``
-            (see the module docstring). Default: 'uniform'.
+        layout (str): One of :data:`LAYOUTS` (see the module
+            docstring). Default: 'uniform'.
         num_train (int): Training images. Default: 300.
         num_val (int): Validation images. Default: 100.
         img_size (int | tuple[int, int]): Image size, ``(h, w)`` if a pair;
@@ -178,24 +203,36 @@ def generate_synthetic_voc(data_root: str,
         seed (int): Random seed. Default: 0.
         progress (bool): Print progress lines (every 10%) on stderr.
             Default: True.
-        tilt (float, optional): The shortcut layouts' cue: how far the
-            stripes of ``b`` are tilted from the horizontal ones of ``a``,
-            in degrees, in (0, 90]. Only for those layouts. Default: None
-            (:data:`SHORTCUT_TILT`).
+        tilt (float, optional): The cue of the ``shortcut`` and prior
+            layouts: how far the stripes of ``b`` are tilted from the
+            horizontal ones of ``a``, in degrees, in [0, 90]. Only for
+            those layouts. Default: None (:data:`SHORTCUT_TILT`).
+        prior (float, optional): The prior layouts' probability, in
+            [0, 1], that a pair's ``a`` lies in the top half (and ``b`` in
+            the bottom half). Required by them, refused by the others.
+            Default: None.
+        val_prior (float, optional): ``prior-shift`` only: the prior in
+            validation. Default: None (``1 - prior``).
+        periodic (bool | str): Tileable samples: ``'background'``,
+            ``'objects'``, ``'both'`` (True) or ``'none'`` (False); see
+            the module docstring. Default: False.
 
     Returns:
         str: ``data_root``.
     """
-    meta = generation_meta(layout, num_train, num_val, img_size, seed, tilt)
+    meta = generation_meta(layout, num_train, num_val, img_size, seed, tilt,
+                           prior, val_prior, periodic)
     root = osp.abspath(data_root)
     if osp.exists(root) and not osp.isdir(root):
-        raise ValueError(f'data root {data_root} is a file; expected a '
-                         f'folder to write the dataset into')
+        raise SyntheticDataError(f'data root {data_root} is a file; '
+                                 f'expected a folder to write the dataset '
+                                 f'into')
     if (osp.isdir(root) and os.listdir(root)
             and read_generation_meta(root) is None):
-        raise ValueError(f'data root {data_root} exists and was not written '
-                         f'by generate_synthetic_voc; refusing to replace '
-                         f'it: choose an empty or new folder')
+        raise SyntheticDataError(
+            f'data root {data_root} exists and was not written by '
+            f'generate_synthetic_voc; refusing to replace it: choose an '
+            f'empty or new folder')
     found = read_generation_meta(root) if osp.isdir(root) else None
     # One writer at a time in the parent folder: workers that need the same
     # data wait here, and find it written when they get the lock. The lock
@@ -207,15 +244,13 @@ def generate_synthetic_voc(data_root: str,
         fcntl.flock(lock, fcntl.LOCK_EX)
         if found != meta and read_generation_meta(root) == meta:
             return data_root  # another process wrote it while we waited
-        _write_tree(root, data_root, meta, layout, num_train, num_val, seed,
-                    progress)
+        _write_tree(root, data_root, meta, progress)
     finally:
         os.close(lock)
     return data_root
 
 
-def _write_tree(root: str, data_root: str, meta: dict, layout: str,
-                num_train: int, num_val: int, seed: int,
+def _write_tree(root: str, data_root: str, meta: dict,
                 progress: bool) -> None:
     """Write the tree of :func:`generate_synthetic_voc` (lock held)."""
     # Hidden siblings that atomic_path left behind in killed runs.
@@ -223,8 +258,11 @@ def _write_tree(root: str, data_root: str, meta: dict, layout: str,
     for path in glob.glob(osp.join(osp.dirname(root), stale)):
         shutil.rmtree(path, ignore_errors=True)
     palette = [v for rgb in voc_palette() for v in rgb]
-    splits = [('train', num_train), ('val', num_val)]
-    total, done = num_train + num_val, 0
+    layout, seed = meta['layout'], meta['seed']
+    dose = {k: meta[k] for k in ('tilt', 'prior', 'val_prior', 'periodic')
+            if k in meta}
+    splits = [('train', meta['num_train']), ('val', meta['num_val'])]
+    total, done = meta['num_train'] + meta['num_val'], 0
     if progress:
         print(f'generating {total} synthetic VOC images ({layout}) in '
               f'{data_root}', file=sys.stderr)
@@ -239,8 +277,7 @@ def _write_tree(root: str, data_root: str, meta: dict, layout: str,
             names = [f'{split}_{i:06d}' for i in range(num)]
             for i, name in enumerate(names):
                 image, label = render_sample(layout, split, i, seed,
-                                             meta['img_size'],
-                                             meta.get('tilt'))
+                                             meta['img_size'], **dose)
                 _write_sample(tmp, name, image, label, palette)
                 done += 1
                 if progress and done * 10 // total > (done - 1) * 10 // total:

@@ -32,7 +32,8 @@ class SyntheticVOCDataset(PascalVOCDataset):
             ``'ImageSets/Segmentation/train.txt'``.
         generate (dict, optional): Keyword arguments of
             ``generate_synthetic_voc`` (``layout``, ``num_train``,
-            ``num_val``, ``img_size``, ``seed``, ``progress``, ``tilt``)
+            ``num_val``, ``img_size``, ``seed``, ``progress``, ``tilt``,
+            ``prior``, ``val_prior``, ``periodic``)
             used when ``data_root`` does not exist. Default: None (never
             generate; a missing root fails as in ``PascalVOCDataset``).
         **kwargs: Passed on to ``PascalVOCDataset``.
@@ -43,6 +44,8 @@ class SyntheticVOCDataset(PascalVOCDataset):
                  ann_file: str,
                  generate: Optional[dict] = None,
                  **kwargs) -> None:
+        if kwargs.get('data_root'):  # configs may name it under ~
+            kwargs['data_root'] = osp.expanduser(kwargs['data_root'])
         if generate is not None:
             self._generate_if_missing(kwargs.get('data_root'), generate)
         super().__init__(ann_file=ann_file, **kwargs)
