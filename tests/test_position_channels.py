@@ -334,6 +334,15 @@ def test_tool_end_to_end_on_a_tiny_checkpoint(tiny_voc, tmp_path):
         assert osp.getsize(osp.join(out, f'position_channels_{key}.png')) \
             > 1000
     assert result['files']['json'] == osp.join(out, 'position_channels.json')
+    # saved runs side by side, without a model
+    saved_json = result['files']['json']
+    png = _tool()(['--compare', saved_json, saved_json, '--labels', 'a',
+                   'b', '--out-dir', str(tmp_path / 'cmp')])
+    assert osp.getsize(png) > 1000
+    with pytest.raises(SystemExit) as exc:
+        _tool()(['--compare', saved_json, '--labels', 'a', 'b',
+                 '--out-dir', str(tmp_path / 'cmp')])
+    assert exc.value.code == 2
 
 
 def test_tool_refuses_an_output_path_that_is_a_file(tmp_path, capsys):

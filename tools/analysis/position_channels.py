@@ -16,6 +16,11 @@ layer's channels by the placement's partial eta squared, and measures mIoU
 position channels replaced by their dataset means, against random
 channels. Writes position_channels.{json,csv,md} and
 position_channels_{reliance,regions,decoding}.png into --out-dir.
+
+    # several saved runs side by side (no model is run)
+    python tools/analysis/position_channels.py --compare \
+        zeros/position_channels.json circular/position_channels.json \
+        --labels zeros circular --out-dir work_dirs/compare
 """
 import possec.bootstrap  # noqa: F401,I001  (first: the stack's warnings)
 import argparse
@@ -23,7 +28,7 @@ import argparse
 from mmengine.config import DictAction
 
 from possec.analysis.channels.canvas import BACKGROUNDS
-from possec.analysis.channels.report import format_table
+from possec.analysis.channels.report import format_table, write_comparison
 from possec.analysis.channels.run import position_channels
 from possec.analysis.common.cli import add_trust_option, apply_trust
 from possec.apis.cli import run_cli
@@ -33,7 +38,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(
         description='Rank the channels of a segmentor by the absolute '
         'position they carry and measure how much its mIoU relies on them')
-    p.add_argument('config', help='segmentor config file')
+    p.add_argument('config', nargs='?', help='segmentor config file')
     p.add_argument('--checkpoint', help='weights (default: random init)')
     add_trust_option(p)
     p.add_argument('--layer', help='layer ranked and ablated: a module '
@@ -67,11 +72,22 @@ def parse_args(argv=None):
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--no-progress', action='store_true')
     p.add_argument('--out-dir', default='work_dirs/position_channels')
-    return p.parse_args(argv)
+    p.add_argument('--compare', nargs='+', metavar='JSON',
+                   help='instead of a run: draw saved position_channels.json '
+                   'files side by side (position_channels_compare.png)')
+    p.add_argument('--labels', nargs='+', help='one per --compare file')
+    a = p.parse_args(argv)
+    if (a.config is None) == (a.compare is None):
+        p.error('give a config, or --compare with saved results')
+    return a
 
 
 def main(argv=None):
     a = parse_args(argv)
+    if a.compare:
+        path = run_cli(write_comparison, a.compare, a.labels, a.out_dir)
+        print(f'wrote {path}')
+        return path
     apply_trust(a)
     result = run_cli(
         position_channels, a.config, checkpoint=a.checkpoint,

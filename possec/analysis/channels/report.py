@@ -10,11 +10,28 @@ import numpy as np
 from matplotlib.patches import Rectangle
 from scipy import stats
 
+from possec.errors import UserError
 from possec.fileio import atomic_path, dump_json
 from ..common import new_figure, to_jsonable
 
 NAME = 'position_channels'
 READOUTS = ('position', 'position_permuted', 'content', 'content_permuted')
+
+
+def check_out_dir(out_dir: str) -> str:
+    """Refuse an output folder that cannot be made, before any work."""
+    path = osp.abspath(out_dir)
+    probe = path
+    while not osp.exists(probe):
+        probe = osp.dirname(probe)
+    if not osp.isdir(probe):
+        raise UserError(f'output folder {out_dir!r} cannot be made: '
+                        f'{probe!r} is a file; pass another --out-dir')
+    if not os.access(probe, os.W_OK):
+        raise UserError(f'output folder {out_dir!r} cannot be written '
+                        f'({probe!r} is not writable); pass another '
+                        f'--out-dir')
+    return out_dir
 
 
 def channel_rows(table: dict) -> List[dict]:
@@ -260,8 +277,84 @@ def plot_decoding(result: dict):
         ax.set_ylabel('held-out accuracy (%)')
         ax.set_ylim(0, 105)
         ax.set_title(f'{bg} background (dotted: chance)', fontsize=9)
-    axes[0, 0].legend(fontsize=7)
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, names, loc='outside lower center', ncols=4,
+               fontsize=7)
     return fig
+
+
+def plot_compare(results: List[dict], labels: List[str]):
+    """Several models side by side: the placement read-out per pooled
+    vector (plain, and with permuted channels), and the mIoU change when
+    the top-k position channels or k random channels (mean and 95%
+    interval) are replaced by their means."""
+    metrics = ['mIoU'] + (['mIoU_pairs'] if all(
+        r['reliance'].get('pairs') for r in results) else [])
+    bgs = list(dict.fromkeys(d['background'] for d in results[0][
+        'decoding']))
+    fig, axes = new_figure(2, max(len(bgs), len(metrics)), 3.6)
+    for ax in axes.flat:
+        ax.set_visible(False)
+    for j, bg in enumerate(bgs):
+        ax = axes[0, j]
+        ax.set_visible(True)
+        for i, (res, label) in enumerate(zip(results, labels)):
+            rows = [d for d in res['decoding'] if d['background'] == bg]
+            x = np.arange(len(rows))
+            for key, style in (('position', '-o'),
+                               ('position_permuted', ':x')):
+                ax.plot(x, [100 * d[key]['acc'] for d in rows], style,
+                        color=f'C{i}', label=f'{label}'
+                        f'{" permuted" if "perm" in key else ""}')
+            ax.set_xticks(x, [d['feature'] for d in rows], rotation=30,
+                          ha='right', fontsize=7)
+        ax.axhline(100 * rows[0]['position']['chance'], color='k', ls=':',
+                   lw=1)
+        ax.set_ylim(0, 105)
+        ax.set_ylabel('placement read-out, held out (%)')
+        ax.set_title(f'{bg} background (dotted: chance)', fontsize=9)
+        ax.legend(fontsize=6)
+    for j, metric in enumerate(metrics):
+        ax = axes[1, j]
+        ax.set_visible(True)
+        for i, (res, label) in enumerate(zip(results, labels)):
+            rows = [r for r in res['reliance']['curve']
+                    if r['metric'] == metric]
+            ks = [r['k'] for r in rows]
+            base = rows[0]['clean']
+            ax.fill_between(ks, [r['random']['ci'][0] - base for r in rows],
+                            [r['random']['ci'][1] - base for r in rows],
+                            color=f'C{i}', alpha=0.2)
+            ax.plot(ks, [r['random']['mean'] - base for r in rows], '--',
+                    color=f'C{i}', lw=1, label=f'{label}: random k')
+            ax.plot(ks, [_nan(r['position']) - base for r in rows], '-o',
+                    color=f'C{i}', label=f'{label}: top-k position')
+        ax.axhline(0, color='k', lw=0.8)
+        ax.set_xscale('log', base=2)
+        ax.set_xlabel('k channels replaced by their mean')
+        ax.set_ylabel(f'{metric} change (points)')
+        ax.set_title(f'{metric}: ablation minus clean (band: 95% CI of '
+                     f'the random mean)', fontsize=8)
+        ax.legend(fontsize=6)
+    return fig
+
+
+def write_comparison(paths: List[str], labels: Optional[List[str]],
+                     out_dir: str) -> str:
+    """``position_channels_compare.png`` from saved results."""
+    check_out_dir(out_dir)
+    results = [load_result(p) for p in paths]
+    labels = labels or [osp.basename(osp.dirname(osp.abspath(p)))
+                        for p in paths]
+    if len(labels) != len(results):
+        raise UserError(f'{len(labels)} labels for {len(results)} result '
+                        f'files: give one label per file')
+    os.makedirs(out_dir, exist_ok=True)
+    path = osp.join(out_dir, f'{NAME}_compare.png')
+    fig = plot_compare(results, labels)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format='png', dpi=110)
+    return path
 
 
 def write_results(result: dict, out_dir: str) -> dict:
@@ -291,7 +384,17 @@ def write_results(result: dict, out_dir: str) -> dict:
     return files
 
 
-def load_result(path: str) -> Optional[dict]:
+def load_result(path: str) -> dict:
     """A ``position_channels.json`` written before."""
-    with open(path) as f:
-        return json.load(f)
+    if not osp.isfile(path):
+        raise UserError(f'result file {path!r} not found: pass a '
+                        f'{NAME}.json written by this tool')
+    try:
+        with open(path) as f:
+            result = json.load(f)
+    except ValueError:
+        result = None
+    if not isinstance(result, dict) or 'reliance' not in result:
+        raise UserError(f'{path!r} is not a {NAME}.json written by this '
+                        f'tool')
+    return result

@@ -18,8 +18,6 @@ Kowal et al., ICCV 2021):
    (:mod:`.evaluate`) against k random channels and the k channels of the
    paper's ranking; the channels of each region are ablated alone.
 """
-import os
-import os.path as osp
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -34,29 +32,13 @@ from .canvas import BACKGROUNDS, PLAIN_RGB, make_canvases, plain_colour
 from .decode import decode_all
 from .evaluate import evaluate, has_pairs, load_batches, metric_summary
 from .layers import ablate, default_layer, parse_layer, pooled, record_means
-from .report import channel_rows, summary, write_results
+from .report import channel_rows, check_out_dir, summary, write_results
 from .score import channel_table, placement_anova
 
 #: The sweep of k (channels ablated) when none is given: powers of 4 below
 #: half the layer's channels.
 DEFAULT_KS = (1, 4, 16, 64, 256)
 GLOBAL_FEATURE = 'decode_head.global_norm'
-
-
-def check_out_dir(out_dir: str) -> str:
-    """Refuse an output folder that cannot be made, before any work."""
-    path = osp.abspath(out_dir)
-    probe = path
-    while not osp.exists(probe):
-        probe = osp.dirname(probe)
-    if not osp.isdir(probe):
-        raise UserError(f'output folder {out_dir!r} cannot be made: '
-                        f'{probe!r} is a file; pass another --out-dir')
-    if not os.access(probe, os.W_OK):
-        raise UserError(f'output folder {out_dir!r} cannot be written '
-                        f'({probe!r} is not writable); pass another '
-                        f'--out-dir')
-    return out_dir
 
 
 def feature_specs(model: nn.Module, layer: str) -> List[str]:
