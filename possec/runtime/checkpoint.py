@@ -15,6 +15,15 @@ checkpoints hold a few Python objects, so possec loads local files itself:
   ``tools/train.py``, ``trust_load_from=True`` in a config for its
   ``load_from``). The opt-in applies to that file only.
 
+possec's own runs write checkpoints that need no allowlist at all: the
+message hub's state (mmengine's ``HistoryBuffer`` objects and numpy arrays
+and scalars) is written in plain types by :func:`to_plain_checkpoint`
+(called by :class:`possec.engine.hooks.CheckpointProvenanceHook` before each
+save), so torch's default ``torch.load(path)`` and mmseg's ``init_model``
+read them; :func:`load_local_checkpoint` turns the plain form back
+(:func:`from_plain_checkpoint`), so a resume restores the same objects.
+The allowlist below remains for checkpoints written before that.
+
 Importing possec changes nothing: mmengine's loaders stay as they are.
 possec's entry points run inside
 :func:`possec.runtime.weights.checkpoint_loading`, which routes
@@ -60,8 +69,8 @@ import torch
 from ..errors import CheckpointError, UntrustedCheckpointError
 
 __all__ = [
-    'allowed_globals', 'history_buffer_method', 'is_trusted',
-    'load_local_checkpoint', 'trust'
+    'allowed_globals', 'from_plain_checkpoint', 'history_buffer_method',
+    'is_trusted', 'load_local_checkpoint', 'to_plain_checkpoint', 'trust'
 ]
 
 DEFAULT_OPT_IN = ('if you trust this file, load it with --trust-checkpoint '
@@ -181,6 +190,114 @@ def _untrusted(filename: str, exc: BaseException) -> UntrustedCheckpointError:
         f'code); {_OPT_IN[-1]}')
 
 
+#: The key that marks a value written in plain types by :func:`to_plain`.
+PLAIN_TAG = '__possec_plain__'
+#: numpy kinds written as plain lists: bool, signed, unsigned, float.
+_PLAIN_KINDS = 'biuf'
+#: The parts of a checkpoint written in plain types.
+_PLAIN_PARTS = ('meta', 'message_hub')
+
+
+def to_plain(obj):
+    """``obj`` with every ``HistoryBuffer``, numeric numpy array and numpy
+    scalar replaced by a tagged dict of Python lists and numbers, which
+    torch's ``weights_only`` unpickler reads without an allowlist.
+
+    Containers keep their type (dict, OrderedDict, list, tuple); anything
+    else is returned as it is. :func:`from_plain` is the inverse.
+
+    Args:
+        obj: A value of a checkpoint.
+
+    Returns:
+        The value in plain types.
+    """
+    import numpy as np
+    from mmengine.logging.history_buffer import HistoryBuffer
+    if isinstance(obj, HistoryBuffer):
+        return {PLAIN_TAG: 'HistoryBuffer', 'max_length': int(obj.max_length),
+                'log_history': to_plain(obj._log_history),
+                'count_history': to_plain(obj._count_history)}
+    if isinstance(obj, np.ndarray) and obj.dtype.kind in _PLAIN_KINDS:
+        return {PLAIN_TAG: 'ndarray', 'dtype': obj.dtype.str,
+                'shape': list(obj.shape), 'data': obj.ravel().tolist()}
+    if isinstance(obj, np.generic) and obj.dtype.kind in _PLAIN_KINDS:
+        return {PLAIN_TAG: 'scalar', 'dtype': obj.dtype.str,
+                'value': obj.item()}
+    if isinstance(obj, dict):
+        return type(obj)((k, to_plain(v)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)) and type(obj) in (list, tuple):
+        return type(obj)(to_plain(v) for v in obj)
+    return obj
+
+
+def from_plain(obj):
+    """The inverse of :func:`to_plain`: tagged dicts become the
+    ``HistoryBuffer``, numpy array or scalar they were, with their dtype.
+
+    Args:
+        obj: A value of a loaded checkpoint.
+
+    Returns:
+        The value with its original types.
+    """
+    import numpy as np
+    if isinstance(obj, dict):
+        kind = obj.get(PLAIN_TAG)
+        if kind == 'ndarray':
+            return np.asarray(obj['data'], dtype=np.dtype(
+                obj['dtype'])).reshape(obj['shape'])
+        if kind == 'scalar':
+            return np.dtype(obj['dtype']).type(obj['value'])
+        if kind == 'HistoryBuffer':
+            from mmengine.logging.history_buffer import HistoryBuffer
+            buffer = HistoryBuffer.__new__(HistoryBuffer)
+            buffer._set_default_statistics()
+            buffer.max_length = obj['max_length']
+            buffer._log_history = from_plain(obj['log_history'])
+            buffer._count_history = from_plain(obj['count_history'])
+            return buffer
+        return type(obj)((k, from_plain(v)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)) and type(obj) in (list, tuple):
+        return type(obj)(from_plain(v) for v in obj)
+    return obj
+
+
+def to_plain_checkpoint(checkpoint: dict) -> dict:
+    """Write the ``meta`` and ``message_hub`` of an mmengine checkpoint in
+    plain types (:func:`to_plain`), in place; the weights, optimizer and
+    scheduler states are tensors and numbers already.
+
+    Args:
+        checkpoint (dict): The checkpoint ``Runner.save_checkpoint`` is
+            about to save.
+
+    Returns:
+        dict: ``checkpoint``.
+    """
+    for part in _PLAIN_PARTS:
+        if part in checkpoint:
+            checkpoint[part] = to_plain(checkpoint[part])
+    return checkpoint
+
+
+def from_plain_checkpoint(checkpoint):
+    """Undo :func:`to_plain_checkpoint` in place (a checkpoint without the
+    plain form is returned unchanged).
+
+    Args:
+        checkpoint (dict): A loaded checkpoint.
+
+    Returns:
+        dict: ``checkpoint``.
+    """
+    if isinstance(checkpoint, dict):
+        for part in _PLAIN_PARTS:
+            if part in checkpoint:
+                checkpoint[part] = from_plain(checkpoint[part])
+    return checkpoint
+
+
 # What torch's weights-only unpickler says when it meets a type or call
 # outside the allowlist (as opposed to bytes that are no pickle at all).
 _REFUSALS = ('allowed global', 'allowlisted', 'unrecognized function',
@@ -206,7 +323,8 @@ def load_local_checkpoint(filename: str, map_location=None,
             None (whether :func:`trust` was called for the file).
 
     Returns:
-        dict: The loaded checkpoint.
+        dict: The loaded checkpoint, its plain-typed parts restored
+        (:func:`from_plain_checkpoint`).
     """
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
@@ -217,11 +335,12 @@ def load_local_checkpoint(filename: str, map_location=None,
         trusted = is_trusted(filename)
     try:
         if trusted:
-            return torch.load(filename, map_location=map_location,
-                              weights_only=False)
-        with torch.serialization.safe_globals(allowed_globals()):
-            return torch.load(filename, map_location=map_location,
-                              weights_only=True)
+            loaded = torch.load(filename, map_location=map_location,
+                                weights_only=False)
+        else:
+            with torch.serialization.safe_globals(allowed_globals()):
+                loaded = torch.load(filename, map_location=map_location,
+                                    weights_only=True)
     except pickle.UnpicklingError as exc:
         if not trusted and any(m in str(exc) for m in _REFUSALS):
             raise _untrusted(filename, exc) from exc
@@ -229,3 +348,4 @@ def load_local_checkpoint(filename: str, map_location=None,
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError,
             OSError) as exc:
         raise _corrupt(filename, exc) from exc
+    return from_plain_checkpoint(loaded)
