@@ -163,6 +163,43 @@ def test_occlusion_map_matches_explicit_loops():
                       size=6, stride=7)
 
 
+def test_occlusion_progress_counts_the_forward_passes(monkeypatch):
+    """The bar's total is the number of times the model runs: counted by
+    wrapping the model, and by the window grid of the explicit loops
+    (ceil(windows / batch) occluded batches plus two clean passes)."""
+    import importlib
+    module = importlib.import_module('possec.analysis.fields.occlusion')
+    bars = []
+
+    class Recorder:
+        def __init__(self, total, enabled=True):
+            self.total, self.done, self.enabled = total, 0, enabled
+            bars.append(self)
+
+        def update(self, num=1):
+            self.done += num
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(module, 'Progress', Recorder)
+    calls = []
+
+    def fn(b):
+        calls.append(len(b))
+        return b
+
+    x = torch.rand(1, 1, 20, 23, dtype=torch.float64)
+    occlusion_map(fn, x, 0, torch.ones(20, 23, dtype=torch.bool), size=6,
+                  stride=4, batch_size=7, progress=True)
+    (bar, ) = bars
+    windows = len(set(range(0, 15, 4)) | {14}) * len(
+        set(range(0, 18, 4)) | {17})
+    assert bar.enabled
+    assert bar.total == len(calls) == bar.done == -(-windows // 7) + 2
+    assert sum(calls) == windows + 2  # every window once, clean twice
+
+
 def test_occlusion_equals_captum_where_windows_align():
     """Captum's Occlusion crops its last window at the stride grid, possec
     puts it flush with the border: on a 22x26 image, 6-pixel squares every

@@ -2,7 +2,8 @@
 # ../_base_/models/parsenet_r50-d8.py) on the padding-aware R-18-D8 with
 # plain BN and random init, auxiliary heads [FCNHead, PosENetHead
 # (grad_scale=+1)], 128x128, 160 iterations of batch 8 on the synthetic
-# `uniform` layout (generated under data/synthetic/ on first use).
+# `uniform` layout (generated on first use under $POSSEC_DATA_ROOT/synthetic/,
+# by default ~/.cache/possec/data).
 # configs/demo/parsenet_pos_synthetic.py is its documented alias (make demo).
 _base_ = [
     '../_base_/models/parsenet_r50-d8.py',

@@ -1,4 +1,5 @@
-# Synthetic VOC-format data (possec.datasets), generated on first use.
+# Synthetic VOC-format data (possec.datasets), generated on first use under
+# $POSSEC_DATA_ROOT (tools: --data-root), by default ~/.cache/possec/data.
 # Images are already crop-sized, so the pipeline keeps absolute position
 # intact: no random resize or crop, only a horizontal flip (the layouts code
 # position vertically and by distance to the border, both flip-invariant).
@@ -7,7 +8,7 @@
 # here because mmengine refuses a key defined by two sibling bases.
 dataset_type = 'SyntheticVOCDataset'
 layout = 'uniform'
-data_root = 'data/synthetic/uniform'
+data_root = '{{$POSSEC_DATA_ROOT:~/.cache/possec/data}}/synthetic/uniform'
 crop_size = (128, 128)
 generate = dict(
     layout=layout, num_train=400, num_val=50, img_size=128, seed=0)

@@ -6,6 +6,7 @@ installed editable or not. Package code never looks for the repository's
 ``configs/`` folder through ``__file__``.
 """
 import os.path as osp
+from typing import Optional
 
 from mmengine.config import Config
 
@@ -43,10 +44,33 @@ def config_path(name: str) -> str:
                 f'possec (under its configs/; pip install . ships them)'
             ) from None
     else:
-        path = name
+        from possec.apis.paths import check_config_path
+        path = check_config_path(name)
     if not osp.isfile(path):
         raise UserError(f'config {name!r} not found (looked for {path!r}): '
                         f'pass an existing config file, or possec::<path> '
                         f'for one shipped with possec')
     return path
 
+
+
+def load_tool_config(name: str, cfg_options: Optional[dict] = None) -> Config:
+    """Load a config as the analysis tools do: :func:`config_path`, the
+    one-line errors of :func:`possec.apis.config_files.load_config`, and
+    ``cfg_options`` merged after their value types are checked
+    (:func:`possec.apis.option_types.check_option_types`).
+
+    Args:
+        name (str): ``possec::<path>`` or a config file.
+        cfg_options (dict, optional): Overrides. Default: None.
+
+    Returns:
+        Config: The config, overrides merged.
+    """
+    from possec.apis.config_files import load_config
+    from possec.apis.option_types import check_option_types, previous_values
+    cfg = load_config(config_path(name))
+    if cfg_options:
+        check_option_types(previous_values(cfg, cfg_options), cfg_options)
+        cfg.merge_from_dict(cfg_options)
+    return cfg

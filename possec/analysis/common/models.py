@@ -7,19 +7,23 @@ logging one line per parameter.
 """
 import copy
 import inspect
+import sys
 import warnings
 from typing import Optional, Union
 
 import torch
 from mmengine.config import Config, ConfigDict
+from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 from torch import nn
 
-from possec.apis.checks import check_file
+from possec.apis.paths import check_checkpoint_path
+from possec.apis.provenance import (checkpoint_model_settings,
+                                    difference_lines, model_differences)
 from possec.errors import UserError
 from possec.runtime import load_model_checkpoint, replace_sync_bn
 from possec.runtime.quiet import silence_stack_warnings
-from .config import config_path
+from .config import load_tool_config
 from .logs import quiet_logger
 
 
@@ -109,22 +113,25 @@ def load_segmentor(config: Union[str, Config],
         seed (int): Seed of the random initialisation. Default: 0.
 
     Returns:
-        nn.Module: The segmentor, with ``cfg`` set to the merged config and
-        ``dataset_meta`` to the checkpoint's, if it has one.
+        nn.Module: The segmentor, with ``cfg`` set to the merged config,
+        ``dataset_meta`` to the checkpoint's, if it has one, and
+        ``model_differences`` to the settings that differ from the
+        checkpoint's (one line printed for each). mmseg's default scope is
+        set, so that ``mmseg.apis.inference_model`` runs on it.
     """
-    cfg = Config.fromfile(config_path(config)) if isinstance(
-        config, str) else copy.deepcopy(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    if isinstance(config, str):
+        cfg = load_tool_config(config, cfg_options)
+    else:
+        cfg = copy.deepcopy(config)
+        if cfg_options:
+            cfg.merge_from_dict(cfg_options)
     if not isinstance(cfg.get('model'), dict):
         raise UserError('the config has no model: give an mmseg model '
                         'config, e.g. configs/demo/parsenet_pos_synthetic.py')
     offline_cfg(cfg.model)
     cfg.model.train_cfg = None
     if checkpoint is not None:
-        check_file(checkpoint, 'checkpoint', 'pass a .pth file written by '
-                   'training this config (e.g. work_dirs/NAME/iter_N.pth), '
-                   'or leave it out for a randomly initialised model')
+        check_checkpoint_path(checkpoint, '--checkpoint')
     elif _takes(cfg.model.get('backbone'), 'zero_init_residual'):
         cfg.model.backbone.zero_init_residual = False
     model = build_offline(cfg.model, seed, init_weights=checkpoint is None)
@@ -134,12 +141,38 @@ def load_segmentor(config: Union[str, Config],
             f'{seed}); the figures show the architecture, not what a '
             f'trained model learned')
     else:
-        meta = load_model_checkpoint(model, checkpoint).get('meta', {})
+        loaded = load_model_checkpoint(model, checkpoint)
+        meta = loaded.get('meta', {})
         if 'dataset_meta' in meta:
             model.dataset_meta = meta['dataset_meta']
+        report_differences(model, loaded, cfg.model, checkpoint)
     model.cfg = cfg
     model.eval().requires_grad_(False)
+    # mmseg's init_model does the same: inference_model and the test
+    # pipeline's transforms are looked up in mmseg's registries
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
     return model
+
+
+def report_differences(model: nn.Module, checkpoint: dict, model_cfg: dict,
+                       path: str) -> None:
+    """Print one line per model setting that differs from the checkpoint's
+    (:func:`possec.apis.provenance.model_differences`) and keep the list in
+    ``model.model_differences`` (None when the checkpoint records none).
+
+    Args:
+        model (nn.Module): The segmentor just loaded.
+        checkpoint (dict): The loaded checkpoint.
+        model_cfg (dict): The config the model was built from.
+        path (str): The checkpoint's path, for the lines.
+    """
+    recorded = checkpoint_model_settings(checkpoint)
+    differences = None
+    if recorded is not None:
+        differences = model_differences(recorded, model_cfg)
+        for line in difference_lines(differences, path):
+            print(line, file=sys.stderr, flush=True)
+    model.model_differences = differences
 
 
 def _takes(module_cfg, arg: str) -> bool:

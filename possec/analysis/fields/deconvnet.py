@@ -39,6 +39,7 @@ import torch
 from captum.attr import Deconvolution
 from torch import Tensor, nn
 
+from possec.apis.paths import check_output_dir
 from possec.errors import UserError
 from ..common import new_figure, to_hwc
 from .segmentor import check_index, prepare, save_result
@@ -343,6 +344,7 @@ def run_deconvnet(config: str, checkpoint: Optional[str] = None,
         k (int): Number of projections. Default: 9.
         image_size (tuple[int], optional): Resize the images to (H, W).
     """
+    check_output_dir(out_dir, '--out-dir')  # before any computation
     model, rgb, x, paths = prepare(config, checkpoint, images, num_images,
                                    index, image_size, cfg_options, seed)
     result, proj = deconvnet(model.backbone, x, layer, channel,

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
+from possec.apis.paths import check_output_dir
 from possec.errors import UserError
 from possec.fileio import atomic_path
 from possec.models.layers import PADDING_MODES, convert_padding
@@ -302,6 +303,7 @@ def run_invariance(config: str, checkpoint: Optional[str] = None,
             :data:`DEFAULT_VALUES`.
         image_size (tuple[int], optional): Resize the images to (H, W).
     """
+    check_output_dir(out_dir, '--out-dir')  # before any computation
     for kind in transforms:
         if kind not in TRANSFORMS:
             raise UserError(f'unknown transform {kind!r}; expected one of '

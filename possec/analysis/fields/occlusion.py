@@ -24,8 +24,9 @@ import torch
 from captum.attr import Occlusion
 from torch import Tensor
 
+from possec.apis.paths import check_output_dir
 from possec.errors import UserError
-from ..common import new_figure
+from ..common import Progress, new_figure
 from .receptive import patch_grid
 from .segmentor import (class_names, head_logits, prepare_one, save_result,
                         upsample)
@@ -100,7 +101,8 @@ def occlusion_map(fn: Callable[[Tensor], Tensor], x: Tensor, cls: int,
         fill (float): Value of the square in the normalised input.
             Default: 0 (the preprocessor's mean colour).
         batch_size (int): Occluded images per forward pass. Default: 16.
-        progress (bool): Show Captum's progress bar. Default: False.
+        progress (bool): Show a progress bar over the forward passes
+            (:func:`forward_passes`). Default: False.
 
     Returns:
         tuple[Tensor, Tensor]: The float64 ``(H, W)`` map (clean score
@@ -118,18 +120,30 @@ def occlusion_map(fn: Callable[[Tensor], Tensor], x: Tensor, cls: int,
                         f'{size}: pixels between squares would never be '
                         f'hidden; give a stride of at most {size}')
     count = torch.zeros(x.shape[-2:], dtype=torch.float64)
-    for y0, x0 in patch_grid(x.shape[-2:], size, stride):
+    windows = patch_grid(x.shape[-2:], size, stride)
+    for y0, x0 in windows:
         count[y0:y0 + size, x0:x0 + size] += 1
+    bar = Progress(forward_passes(len(windows), batch_size), progress)
 
     def scores(batch: Tensor) -> Tensor:
-        return region_score(fn(batch), cls, region, score).double()
+        out = region_score(fn(batch), cls, region, score).double()
+        bar.update()
+        return out
 
     total = FlushOcclusion(scores).attribute(
         x, sliding_window_shapes=(x.shape[1], size, size),
         strides=(x.shape[1], stride, stride), baselines=fill,
-        perturbations_per_eval=batch_size, show_progress=progress)
-    clean = region_score(fn(x), cls, region, score)[0]
+        perturbations_per_eval=batch_size, show_progress=False)
+    clean = scores(x)[0]
+    bar.close()
     return total[0, 0] / count, clean
+
+
+def forward_passes(num_windows: int, batch_size: int) -> int:
+    """Forward passes of :func:`occlusion_map`: Captum's pass on the clean
+    image, one per batch of ``batch_size`` occluded images, and the clean
+    score's."""
+    return 1 + -(-num_windows // batch_size) + 1
 
 
 def default_class(pred: Tensor, background: int = 0) -> int:
@@ -258,6 +272,7 @@ def run_occlusion(config: str, checkpoint: Optional[str] = None,
         **kwargs: The other options of :func:`occlusion_map` (``stride``,
             ``score``, ``batch_size``, ``progress``).
     """
+    check_output_dir(out_dir, '--out-dir')  # before any computation
     model, image, x, path = prepare_one(config, checkpoint, img, index,
                                         image_size, cfg_options, seed, cls)
     logits = head_logits(model)

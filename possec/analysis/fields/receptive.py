@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from possec.apis.paths import check_output_dir
 from possec.errors import UserError
 from ..common import Progress, draw_box, new_figure
 from .segmentor import class_names, head_logits, prepare_one, save_result
@@ -252,6 +253,7 @@ def run_receptive_field(config: str, checkpoint: Optional[str] = None,
             ``stride``, ``repeats``, ``sigma``, ``batch_size``,
             ``progress``).
     """
+    check_output_dir(out_dir, '--out-dir')  # before any computation
     model, image, x, path = prepare_one(config, checkpoint, img, index,
                                         image_size, cfg_options, seed, cls)
     result = receptive_field(head_logits(model), x, point, cls, threshold,

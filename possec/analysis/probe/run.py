@@ -12,6 +12,7 @@ from typing import Callable, Optional, Sequence, Union
 
 from torch import Tensor
 
+from possec.apis.paths import check_output_dir
 from possec.models.layers import PADDING_MODES
 from possec.position import PATTERNS, check_patterns
 from .data import ProbeError, probe_images, split_indices
@@ -220,6 +221,8 @@ def position_probe(images: str,
     Returns:
         dict: The result of :func:`run_probe`, with ``files`` added.
     """
+    if out_dir:
+        check_output_dir(out_dir, '--out-dir')  # before any computation
     imgs = probe_images(images, input_size, num_images, seed)
 
     def factory(mode=None):
