@@ -1,416 +1,383 @@
-"""The position study: grid, config overrides, report numbers, and an
-end-to-end run of a tiny grid that is interrupted and continued."""
+"""The position study: settings, design, builder, convergence, the
+code-version guard, and an end-to-end run of a tiny grid that is
+interrupted and continued."""
 import json
 import os
 import os.path as osp
 import shutil
-import statistics
+import subprocess
+import sys
 
 import numpy as np
 import pytest
-from scipy import stats as scipy_stats
+import torch
 from mmengine.config import Config
 from PIL import Image
 
-from possec.analysis.study import cells as study
-from possec.analysis.study.aggregate import contrasts, group, mean_sd
-from possec.analysis.study.grid import (DEFAULT_BLOCKS, DEFAULT_SETTINGS,
-                                        RUNTIME_SETTINGS, Cell,
-                                        StudyError, build_grid, cell_options,
-                                        data_root, head_config, resolve_grid)
-from possec.analysis.study.report import write_report
+from possec.analysis.study import cells as study_cells
+from possec.analysis.study import run as study
+from possec.analysis.study.builder import (cell_options, data_root,
+                                           head_config)
+from possec.analysis.study.convergence import judge
+from possec.analysis.study.design import (CONTRASTS, DATA_SEEDS, HELP_PRIORS,
+                                          HURT_PRIORS, MAIN_TILT, SEEDS,
+                                          TILTS, Arm, Cell, comparisons,
+                                          design_cells, position_free)
+from possec.analysis.study.provenance import code_version
+from possec.analysis.study.selection import block_cells, resolve_grid
+from possec.analysis.study.settings import (CONVERGED, StudyError,
+                                            StudySettings)
 
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
 
 
-def test_grid_is_the_union_of_blocks_seed_major():
-    cells = build_grid(['position-coded', 'border-shift'], [0, 1])
-    per_layout_seed = sum(
-        len(b['heads']) * len(b['paddings']) * len(b['pos_heads'])
-        for b in DEFAULT_BLOCKS)
-    # ParseNet x {zeros, circular}, ParseNet zeros x {+1, -1}, FCN x 2
-    assert per_layout_seed == 6
-    assert {(c.head, c.padding, c.pos) for c in cells} == {
-        ('parsenet', 'zeros', 'none'), ('parsenet', 'circular', 'none'),
-        ('parsenet', 'zeros', '+1'), ('parsenet', 'zeros', '-1'),
-        ('fcn', 'zeros', 'none'), ('fcn', 'circular', 'none')}
-    assert len(cells) == 2 * 2 * per_layout_seed == len(set(cells))
-    # the first half holds every variant and layout for seed 0
-    assert {c.seed for c in cells[:12]} == {0}
-    assert {c.layout for c in cells[:12]} == {'position-coded',
-                                              'border-shift'}
-    # overlapping blocks give each cell once
-    twice = build_grid(['uniform'], [0], [DEFAULT_BLOCKS[2]] * 2)
-    assert twice == [Cell('uniform', 'fcn', 'zeros', 'none', 0),
-                     Cell('uniform', 'fcn', 'circular', 'none', 0)]
+# ----- settings -----------------------------------------------------------
 
 
-@pytest.mark.parametrize('kwargs, word', [
-    (dict(layouts=['diagonal']), 'layout'),
-    (dict(seeds=[-1]), 'seeds'),
-    (dict(seeds=[]), 'seeds'),
-    (dict(blocks=[dict(heads=['fcn'], paddings=['zero'],
-                       pos_heads=['none'])]), 'padding'),
-    (dict(blocks=[dict(heads=['fcn'], paddings=['zeros'],
-                       pos_heads=['+2'])]), 'position head'),
-    (dict(blocks=[dict(heads=[], paddings=['zeros'],
-                       pos_heads=['none'])]), 'decode head'),
-    (dict(blocks=[dict(heads=['fcn'], paddings=['zeros'], pos=['none'])]),
-     'block keys'),
+@pytest.mark.parametrize('values, word', [
+    (dict(max_iter=3), 'unknown study settings'),
+    (dict(max_iters=0), 'max_iters'),
+    (dict(max_iters=2.5), 'max_iters'),
+    (dict(batch_size=True), 'batch_size'),
+    (dict(lr=0), 'lr'),
+    (dict(probe_lr='fast'), 'probe_lr'),
+    (dict(probe_images=1), 'probe_images'),
+    (dict(optimizer='adam'), 'optimizer'),
+    (dict(schedule='cosine'), 'schedule'),
+    (dict(tail_iters=-1), 'tail_iters'),
+    (dict(tail_iters=10), 'schedule'),  # a tail needs a constant rate
+    (dict(device='tpu'), 'device'),
+    (dict(threads=0), 'threads'),
+    (dict(probe_patterns=()), 'probe_patterns'),
 ])
-def test_grid_refuses_bad_values(kwargs, word):
-    with pytest.raises(StudyError, match=word):
-        build_grid(**kwargs)
+def test_settings_refuse_bad_values_in_one_line(values, word):
+    with pytest.raises(StudyError, match=word) as err:
+        StudySettings.from_dict(values)
+    assert '\n' not in str(err.value)
 
 
-def test_resolve_grid_quick_and_one_block():
+def test_settings_round_trip_and_numbers():
+    s = StudySettings.from_dict(dict(max_iters=7, threads=None))
+    assert s.max_iters == 7 and s.threads is None  # None keeps the default
+    assert StudySettings.from_dict(s.as_dict()) == s
+    assert json.loads(json.dumps(s.as_dict()))['probe_patterns'] == [
+        'H', 'V', 'G']
+    # runtime fields do not belong to what a folder must share
+    assert 'threads' not in s.numbers_dict()
+    assert 'max_iters' in s.numbers_dict()
+    assert CONVERGED.total_iters == 2 * CONVERGED.max_iters
+    assert CONVERGED.schedule == 'constant'
+
+
+# ----- design -------------------------------------------------------------
+
+
+def test_design_cells_counts_and_keys():
+    cells = design_cells()
+    assert len(cells) == len(set(cells))
+    # arms: help 2 per (prior, tilt); hurt 2 per (prior, tilt); context 2
+    # per head (noglobal, fcn) at the 4 curve ends; removal 4
+    arms = (2 * len(HELP_PRIORS) * len(TILTS) + 2 * len(HURT_PRIORS) *
+            len(TILTS) + 2 * 2 * 4 + 4)
+    assert arms == 48
+    assert len(cells) == arms * len(SEEDS) * len(DATA_SEEDS) == 288
+    assert len(SEEDS) >= 3 and len(DATA_SEEDS) >= 2
+    # every comparison has both arms on its data for every seed pair
+    have = set(cells)
+    for c in comparisons():
+        for arm in (c.variant, c.reference):
+            for s in SEEDS:
+                for d in DATA_SEEDS:
+                    assert Cell(c.condition.layout, arm.head, arm.padding,
+                                arm.pos, s, d, c.condition.prior,
+                                c.condition.val_prior, c.condition.tilt,
+                                c.condition.periodic) in have, (c, arm)
+        # both arms of a comparison see the same data
+        assert c.variant.head == c.reference.head
+    # position-free arms (and so their references) train on periodic data
+    assert all(c.periodic for c in cells if position_free(c.arm))
+    assert all(c.periodic for c in cells)
+    # the hurt doses validate at 1 - P
+    for c in cells:
+        if c.layout == 'prior-shift':
+            assert c.val_prior == pytest.approx(1 - c.prior)
+        if c.layout == 'position-prior':
+            assert c.val_prior is None and c.prior in HELP_PRIORS
+    # noglobal and FCN only at the curve ends of the main panel
+    ends = {(c.layout, c.prior) for c in cells if c.head != 'parsenet'}
+    assert ends == {('position-prior', HELP_PRIORS[0]),
+                    ('position-prior', HELP_PRIORS[-1]),
+                    ('prior-shift', HURT_PRIORS[0]),
+                    ('prior-shift', HURT_PRIORS[-1])}
+    assert {c.tilt for c in cells if c.head != 'parsenet'} == {MAIN_TILT}
+    # the removal test on position-coded: zeros, circular, erase, shift
+    removal = {c.arm for c in cells if c.layout == 'position-coded'}
+    assert removal == {Arm('parsenet', 'zeros'), Arm('parsenet', 'circular'),
+                       Arm('parsenet', 'zeros', 'erase'),
+                       Arm('parsenet', 'zeros', 'shift')}
+    # data-seed major, then training seed: a partial study has whole seeds
+    order = [(c.data_seed, c.seed) for c in cells]
+    assert order == sorted(order)
+    # primary endpoints: ParseNet at the top dose of the main panel
+    primary = [c for c in comparisons() if c.primary]
+    assert [(c.contrast, c.condition.prior) for c in primary] == [
+        ('help', HELP_PRIORS[-1]), ('hurt', HURT_PRIORS[-1])]
+    assert all(c.variant.head == 'parsenet' and
+               c.condition.tilt == MAIN_TILT for c in primary)
+    for name, spec in CONTRASTS.items():
+        assert spec['family'] and spec['layouts'], name
+
+
+def test_cell_names_keep_the_old_form_without_doses():
+    assert Cell('position-coded', 'parsenet', 'zeros', '+1', 0).name == \
+        'position-coded__parsenet__zeros__pos+1__s0'
+    cell = Cell('prior-shift', 'fcn', 'circular', 'none', 2, 1, 0.9, 0.1,
+                10.0, True)
+    assert cell.name == ('prior-shift-p0.9-q0.1-t10-per__fcn__circular__'
+                         'posnone__s2__d1')
+
+
+def test_resolve_grid_quick_primary_and_blocks():
     cells, settings = resolve_grid(quick=True)
-    # the headline help and hurt comparisons: ParseNet, zeros vs circular,
-    # on position-coded and shortcut-swap, seed 0
-    assert [(c.layout, c.head, c.padding, c.pos, c.seed) for c in cells] == [
-        (layout, 'parsenet', padding, 'none', 0)
-        for layout in ('position-coded', 'shortcut-swap')
-        for padding in ('zeros', 'circular')]
-    # the full study's training recipe and length, on smaller data, one
-    # thread per worker unless given
-    for key in ('max_iters', 'batch_size', 'optimizer', 'lr', 'img_size',
-                'num_train', 'probe_images'):
-        assert settings[key] == DEFAULT_SETTINGS[key], key
-    assert settings['num_val'] < DEFAULT_SETTINGS['num_val']
-    assert settings['probe_epochs'] < DEFAULT_SETTINGS['probe_epochs']
-    assert settings['threads'] == 1
-    assert resolve_grid(quick=True, threads=2)[1]['threads'] == 2
-    cells, settings = resolve_grid(layouts=['uniform'], seeds=[3],
-                                   heads=['fcn'], max_iters=7,
-                                   img_size=None)
-    # the factors not given take the first default block's values
-    assert {(c.head, c.padding, c.pos) for c in cells} == {
-        ('fcn', p, q) for p in DEFAULT_BLOCKS[0]['paddings']
-        for q in DEFAULT_BLOCKS[0]['pos_heads']}
+    assert [(c.layout, c.prior, c.padding, c.seed, c.data_seed)
+            for c in cells] == [
+        ('position-prior', 1.0, 'zeros', 0, 0),
+        ('position-prior', 1.0, 'circular', 0, 0),
+        ('prior-shift', 0.9, 'zeros', 0, 0),
+        ('prior-shift', 0.9, 'circular', 0, 0)]
+    assert settings['threads'] == 1 and settings['max_iters'] == 300
+    cells, _ = resolve_grid(primary=True)
+    assert len(cells) == 4 * len(SEEDS) * len(DATA_SEEDS)
+    cells, settings = resolve_grid(
+        layouts=['position-prior', 'uniform'], priors=[0.5, 1.0],
+        tilts=[10.0], periodic=True, seeds=[3],
+        variants=['parsenet-noglobal/circular/none', 'fcn/zeros/none'],
+        max_iters=7, img_size=None)
     assert settings == dict(max_iters=7)
-    cells, _ = resolve_grid(seeds=[0], layouts=['uniform'], variants=[
-        'fcn/zeros/none', 'parsenet/circular/-1'])
-    assert cells == [Cell('uniform', 'fcn', 'zeros', 'none', 0),
-                     Cell('uniform', 'parsenet', 'circular', '-1', 0)]
+    assert {(c.layout, c.prior, c.tilt, c.periodic) for c in cells} == {
+        ('position-prior', 0.5, 10.0, True),
+        ('position-prior', 1.0, 10.0, True),
+        ('uniform', None, None, True)}
+    assert len(cells) == 3 * 2 and {c.seed for c in cells} == {3}
+    with pytest.raises(StudyError, match='needs --priors'):
+        resolve_grid(layouts=['prior-shift'], heads=['fcn'])
     with pytest.raises(StudyError, match='head/padding/pos'):
         resolve_grid(variants=['parsenet-zeros-none'])
     with pytest.raises(StudyError, match='not both'):
         resolve_grid(variants=['fcn/zeros/none'], heads=['fcn'])
+    with pytest.raises(StudyError, match='decode head'):
+        resolve_grid(variants=['deeplab/zeros/none'])
+    with pytest.raises(StudyError, match='explicit grid'):
+        resolve_grid(priors=[0.5])
 
 
-@pytest.mark.parametrize('head, pos, scales', [
-    ('parsenet', 'none', []), ('parsenet', '+1', [1.0]),
-    ('fcn', '-1', [-1.0])])
-def test_cell_options_make_the_cells_model(head, pos, scales, tmp_path):
-    settings = study.check_settings(dict(img_size=48, max_iters=9,
-                                         data_root=str(tmp_path)))
-    cell = Cell('border-shift', head, 'circular', pos, 5)
-    cfg = Config.fromfile(head_config(head))
+# ----- builder ------------------------------------------------------------
+
+
+def _cfg(cell, settings, tmp_path):
+    cfg = Config.fromfile(head_config(cell.head))
     cfg.merge_from_dict(cell_options(cell, settings, str(tmp_path / 'w'),
                                      'm.json'))
-    model = cfg.model
-    assert model.decode_head.type == ('ParseNetHead' if head == 'parsenet'
-                                      else 'FCNHead')
-    assert model.backbone.type == 'PadResNetV1c'
-    assert model.backbone.padding_mode == 'circular'
-    aux = model.auxiliary_head
-    assert [h.type for h in aux] == ['FCNHead'] + ['PosENetHead'] * len(
-        scales)
-    assert [h.grad_scale for h in aux[1:]] == scales
-    # the PosENet head reads R-18's four stages, as the demo's does
-    demo = Config.fromfile(head_config('parsenet')).model.auxiliary_head
-    for h in aux[1:]:
-        assert h.in_channels == demo[1].in_channels == [64, 128, 256, 512]
-    assert cfg.randomness.seed == 5
-    # the study's recipe (AdamW by default), set whole by the cell
+    return cfg
+
+
+def _settings(tmp_path, **kw):
+    return StudySettings.from_dict(dict(dict(img_size=48, max_iters=9,
+                                             data_root=str(tmp_path)), **kw))
+
+
+def test_noglobal_is_parsenet_without_the_global_branch(tmp_path):
+    from mmseg.registry import MODELS
+    s = _settings(tmp_path)
+    kw = dict(layout='position-prior', padding='circular', pos='none',
+              seed=1, data_seed=1, prior=0.9, tilt=10.0, periodic=True)
+    full = _cfg(Cell(head='parsenet', **kw), s, tmp_path).to_dict()
+    noglobal = _cfg(Cell(head='parsenet-noglobal', **kw), s,
+                    tmp_path).to_dict()
+    # the whole config is equal but for the head's use_global
+    assert full['model']['decode_head'].pop('use_global') is True
+    assert noglobal['model']['decode_head'].pop('use_global') is False
+    assert full == noglobal
+    model = MODELS.build(_cfg(Cell(head='parsenet-noglobal', **kw), s,
+                              tmp_path).model)
+    assert model.decode_head.use_global is False
+    assert model.decode_head.global_norm is None
+
+
+def _padded_convs(module):
+    return [m for m in module.modules() if isinstance(m, torch.nn.Conv2d)
+            and (m.padding != (0, 0) or type(m).__name__ != 'Conv2d')
+            and m.kernel_size != (1, 1)]
+
+
+@pytest.mark.parametrize('border', ['circular', 'zeros', 'circular+coord'])
+def test_fcn_heads_pad_like_the_backbone(border, tmp_path):
+    from mmseg.registry import MODELS
+    s = _settings(tmp_path)
+    cell = Cell('position-coded', 'fcn', border, 'none', 0)
+    model = MODELS.build(_cfg(cell, s, tmp_path).model)
+    mode = border.split('+')[0]
+    heads = [model.decode_head] + list(model.auxiliary_head)
+    for head in heads:
+        assert type(head).__name__ == 'PadFCNHead'
+        assert head.padding_mode == mode
+        convs = _padded_convs(head)
+        assert convs  # FCN's 3x3 convs
+        for conv in convs:
+            if mode == 'circular':
+                assert type(conv).__name__ == 'CircularConv2d'
+            else:
+                assert type(conv) is torch.nn.Conv2d
+                assert conv.padding_mode == 'zeros'
+    # ParseNet cells' auxiliary FCN head follows the backbone too
+    cell = Cell('position-coded', 'parsenet', border, 'none', 0)
+    model = MODELS.build(_cfg(cell, s, tmp_path).model)
+    assert model.auxiliary_head[0].padding_mode == mode
+    with pytest.raises(StudyError, match='changes feature sizes'):
+        cell_options(Cell('uniform', 'fcn', 'full', 'none', 0), s, 'w')
+
+
+def test_pad_fcn_head_against_mmseg_and_circular_shifts():
+    """Zero padding computes exactly mmseg's FCNHead; circular padding
+    makes the head commute with circular shifts of its input (no border
+    anywhere), which zero padding does not."""
+    from mmseg.models.decode_heads import FCNHead
+    from possec.models.decode_heads import PadFCNHead
+    kw = dict(in_channels=8, channels=6, num_convs=2, num_classes=3,
+              concat_input=True, norm_cfg=None)
+    torch.manual_seed(0)
+    ref = FCNHead(**kw).eval()
+    zeros = PadFCNHead(padding_mode='zeros', **kw).eval()
+    circ = PadFCNHead(padding_mode='circular', **kw).eval()
+    zeros.load_state_dict(ref.state_dict())
+    circ.load_state_dict(ref.state_dict())
+    x = torch.randn(2, 8, 12, 12)
+    with torch.no_grad():
+        assert torch.equal(zeros([x]), ref([x]))
+        shifted = torch.roll(x, (5, 3), (2, 3))
+        out, out_s = circ([x]), circ([shifted])
+        assert torch.allclose(torch.roll(out, (5, 3), (2, 3)), out_s,
+                              atol=1e-5)
+        zout = zeros([x])
+        assert not torch.allclose(torch.roll(zout, (5, 3), (2, 3)),
+                                  zeros([shifted]), atol=1e-3)
+    with pytest.raises(ValueError, match='feature size'):
+        PadFCNHead(padding_mode='none', **kw)
+
+
+def test_cell_options_set_data_schedule_and_validations(tmp_path):
+    s = _settings(tmp_path, schedule='constant', tail_iters=5)
+    cell = Cell('prior-shift', 'parsenet', 'zeros', 'erase', 4, 1, 0.75,
+                0.25, 20.0, True)
+    cfg = _cfg(cell, s, tmp_path)
+    for loader in ('train_dataloader', 'val_dataloader'):
+        gen = cfg[loader].dataset.generate
+        assert (gen.layout, gen.prior, gen.val_prior, gen.tilt, gen.periodic,
+                gen.seed, gen.img_size) == ('prior-shift', 0.75, 0.25, 20.0,
+                                            True, 1, 48)
+        assert cfg[loader].dataset.data_root == data_root(cell, s)
+    assert cfg.randomness.seed == 4
+    assert cfg.param_scheduler == []  # constant learning rate
+    assert cfg.train_cfg.max_iters == 14
+    assert (cfg.train_cfg.val_interval, cfg.train_cfg.val_begin) == (9, 9)
+    hooks = {h['type']: h for h in cfg.custom_hooks}
+    assert 'ValidationHistoryHook' in hooks
+    # the erasers are recalibrated before both validations
+    assert hooks['PositionEraserHook']['interval'] == 9
     assert cfg.optim_wrapper.optimizer == dict(
-        type='AdamW', lr=settings['lr'], betas=(0.9, 0.999),
-        weight_decay=0.01)
-    assert cfg.param_scheduler[0].eta_min == 1e-5
-    assert cfg.train_cfg.max_iters == 9 == cfg.param_scheduler[0].end
-    assert cfg.train_cfg.val_begin > 9  # evaluated once, after training
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        ds = cfg[loader].dataset
-        assert ds.generate.layout == 'border-shift'
-        assert ds.generate.img_size == 48
-        assert ds.data_root.startswith(str(tmp_path))
-        assert 'border-shift_48px' in ds.data_root
-    assert cfg.val_evaluator.type == 'BorderIoUMetric'
-    assert cfg.val_evaluator.results_file == 'm.json'
-    sgd = dict(settings, optimizer='sgd', lr=0.05)
-    cfg = Config.fromfile(head_config(head))
-    cfg.merge_from_dict(cell_options(cell, sgd, str(tmp_path / 'w'), 'm'))
-    assert cfg.optim_wrapper.optimizer == dict(
-        type='SGD', lr=0.05, momentum=0.9, weight_decay=0.0005)
-    assert cfg.param_scheduler[0].eta_min == 1e-4
-
-
-def test_settings_are_checked():
-    with pytest.raises(StudyError, match='unknown study settings'):
-        study.check_settings(dict(max_iter=3))
-    with pytest.raises(StudyError, match='max_iters'):
-        study.check_settings(dict(max_iters=0))
-    with pytest.raises(StudyError, match='probe_images'):
-        study.check_settings(dict(probe_images=1))
-    with pytest.raises(StudyError, match='probe_lr'):
-        study.check_settings(dict(probe_lr=0))
-
-
-def _fake_result(layout, head, padding, pos, seed, miou, band0, spc):
-    return dict(cell=dict(layout=layout, head=head, padding=padding,
-                          pos=pos, seed=seed),
-                metrics=dict(mIoU=miou, mIoU_pairs=miou / 2, aAcc=90.),
-                bands=[dict(name='band0pct_5pct', lo=0., hi=.05, mIoU=band0),
-                       dict(name='band5pct_inf', lo=.05, hi=None,
-                            mIoU=miou)],
-                probe=dict(spc=dict(H=spc, V=spc / 2, G=0.), mae={}))
-
-
-def test_report_numbers_against_statistics(tmp_path):
-    results = [
-        _fake_result('border-shift', 'parsenet', 'zeros', 'none', 0, 40., 30.,
-                     .9),
-        _fake_result('border-shift', 'parsenet', 'zeros', 'none', 1, 44., 31.,
-                     .8),
-        _fake_result('border-shift', 'parsenet', 'circular', 'none', 0, 41.,
-                     35., .3),
-        _fake_result('border-shift', 'parsenet', 'circular', 'none', 1, 47.,
-                     37., .2),
-        _fake_result('border-shift', 'parsenet', 'zeros', '-1', 0, 39., 29.,
-                     .5),
-    ]
-    grouped = group(results)
-    zeros = grouped['border-shift'][('parsenet', 'zeros', 'none')]
-    assert mean_sd([v['mIoU'] for v in zeros.values()]) == (
-        42., statistics.stdev([40., 44.]))
-    assert mean_sd([None, 3.]) == (3., None)
-    assert mean_sd([None]) == (None, None)
-    items = {(c['variant'], c['factor']): c
-             for c in contrasts(grouped['border-shift'])}
-    circ = items[(('parsenet', 'circular', 'none'), 'padding')]
-    assert circ['reference'] == ('parsenet', 'zeros', 'none')
-    assert circ['deltas']['mIoU'] == [1., 3.]  # paired by seed
-    assert circ['deltas']['band0'] == [5., 6.]
-    assert circ['deltas']['spc'] == pytest.approx(
-        [(.3 + .15) / 3 - (.9 + .45) / 3, (.2 + .1) / 3 - (.8 + .4) / 3])
-    adv = items[(('parsenet', 'zeros', '-1'), 'pos')]
-    assert adv['seeds'] == [0] and adv['deltas']['mIoU'] == [-1.]
-    files = write_report(results, str(tmp_path), dict(
-        probe_patterns=['H', 'V', 'G']), command='python x.py', total=9)
-    text = open(files['markdown']).read()
-    assert '5 of 9 cells finished' in text and 'python x.py' in text
-    assert f'| parsenet / zeros / pos none | 2 | 42.0 ± ' \
-           f'{statistics.stdev([40., 44.]):.1f} |' in text
-    # circular - zeros mIoU, paired by seed: [1, 3]; the 95% t-interval
-    # from scipy's paired t-test
-    ci = scipy_stats.ttest_rel([41., 47.], [40., 44.]).confidence_interval()
-    assert f'+2.0 [{ci.low:+.1f}, {ci.high:+.1f}]' in text
-    assert '| mIoU 0-5% | mIoU >=5% |' in text
-    for key in ('bands', 'spc'):
-        with open(files[key], 'rb') as f:
-            assert f.read(8) == PNG_MAGIC
-    assert json.load(open(files['json']))['finished'] == 5
-
-
-class _Interrupt(Exception):
-    pass
-
-
-def test_study_runs_resumes_and_skips(tmp_path, monkeypatch):
-    """Two tiny cells; the second dies in its probe; the rerun skips the
-    first and redoes the second from scratch."""
-    out = str(tmp_path / 'study')
-    settings = dict(max_iters=2, batch_size=2, img_size=32, num_train=4,
-                    num_val=2, probe_images=6, probe_epochs=1, threads=1)
-    cells = build_grid(['border-shift'], [0], [dict(
-        heads=['parsenet'], paddings=['zeros', 'circular'],
-        pos_heads=['-1'])])
-    assert len(cells) == 2
-    real_probe = study.probe_backbone
-
-    def probe_dies_on_second(backbone, images, settings_, seed, *args):
-        if osp.isfile(osp.join(out, 'runs', cells[0].name, 'result.json')):
-            raise _Interrupt
-        return real_probe(backbone, images, settings_, seed, *args)
-
-    monkeypatch.setattr(study, 'probe_backbone', probe_dies_on_second)
-    lines = []
-    with pytest.raises(_Interrupt):
-        study.run_study(cells, out, settings, log=lines.append)
-    first, second = (osp.join(out, 'runs', c.name) for c in cells)
-    assert osp.isfile(osp.join(first, 'result.json'))
-    assert osp.isdir(second)
-    assert not osp.isfile(osp.join(second, 'result.json'))
-    lines = [x for x in lines if x.startswith('[')]
-    assert len(lines) == 1 and lines[0].startswith(
-        '[1/2] parsenet / zeros / pos -1 | border-shift | seed 0: mIoU ')
-    report = json.load(open(osp.join(out, 'study.json')))
-    assert report['finished'] == 1 and report['total'] == 2
-    stamp = os.stat(osp.join(first, 'result.json')).st_mtime_ns
-    open(osp.join(second, 'left_by_the_killed_run'), 'w').close()
-
-    monkeypatch.setattr(study, 'probe_backbone', real_probe)
-    ran = []
-    real_cell = study.run_cell
-
-    def counting(cell, *args):
-        ran.append(cell)
-        return real_cell(cell, *args)
-
-    monkeypatch.setattr(study, 'run_cell', counting)
-    lines.clear()
-    # threads and data_root do not change the numbers: the study continues
-    run = study.run_study(cells, out, dict(settings, threads=2,
-                                           data_root=osp.join(out, 'data')),
-                          log=lines.append)
-    assert ran == [cells[1]]  # the finished cell is not run again
-    assert os.stat(osp.join(first, 'result.json')).st_mtime_ns == stamp
-    assert not osp.exists(osp.join(second, 'left_by_the_killed_run'))
-    lines = [x for x in lines if x.startswith('[')]
-    assert lines[0].endswith('finished before, skipped')
-    assert lines[1].startswith('[2/2] parsenet / circular / pos -1 | ')
-    assert run['ran'] == [cells[1].name]
-
-    results = run['results']
-    # the data lives in the study folder unless data_root says otherwise
-    root = data_root(dict(study.check_settings(settings),
-                          data_root=osp.join(out, 'data')), 'border-shift')
-    assert osp.isdir(root)
-    names = open(osp.join(root, 'ImageSets', 'Segmentation',
-                          'val.txt')).read().split()
-    labelled = sum(int((np.array(Image.open(osp.join(
-        root, 'SegmentationClass', f'{n}.png'))) != 255).sum())
-        for n in names)
-    assert [r['name'] for r in results] == [c.name for c in cells]
-    for result in results:
-        metrics = json.load(open(osp.join(out, 'runs', result['name'],
-                                          'metrics.json')))
-        assert result['metrics']['mIoU'] == pytest.approx(metrics['mIoU'])
-        # the bands split exactly the labelled pixels of the val masks
-        pixels = [b['pixels'] for b in result['bands']]
-        assert len(pixels) == 4 and sum(pixels) == labelled
-        assert sorted(result['probe']['spc']) == ['G', 'H', 'V']
-        assert all(-1 <= v <= 1 for v in result['probe']['spc'].values())
-        assert len(result['class_iou']) == 21
-    for name in ('study.json', 'study.md', 'study_bands.png',
-                 'study_spc.png'):
-        assert osp.isfile(osp.join(out, name)), name
-    assert json.load(open(osp.join(out, 'study.json')))['finished'] == 2
-    text = open(osp.join(out, 'study.md')).read()
-    assert 'parsenet / circular / pos -1' in text
-
-    # the same folder with other settings is refused, naming the key
-    with pytest.raises(StudyError, match='max_iters'):
-        study.run_study(cells, out, dict(settings, max_iters=3))
-
-
-def test_cli_parses_signed_position_heads(repo_root):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'position_study_tool',
-        osp.join(repo_root, 'tools', 'analysis', 'position_study.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    args = tool.parse_args(['--pos-heads', 'none', '-1', '+1', '--seeds',
-                            '0', '2', '--max-iters', '5'])
-    assert args.pos_heads == ['none', '-1', '+1'] and args.seeds == [0, 2]
-    options = {k: v for k, v in vars(args).items() if k != 'out'}
-    cells, settings = resolve_grid(**options)
-    assert {c.pos for c in cells} == {'none', '-1', '+1'}
-    assert settings == dict(max_iters=5)
-
-
-def test_folders_from_before_the_optimizer_setting_continue_as_sgd(tmp_path):
-    """A study folder whose settings file predates the ``optimizer`` setting
-    was trained with SGD: it continues with ``optimizer='sgd'`` and refuses
-    AdamW (which would mix two recipes in one report)."""
-    old = study.check_settings(dict(optimizer='sgd', lr=0.05))
-    recorded = {k: v for k, v in old.items()
-                if k not in RUNTIME_SETTINGS and k != 'optimizer'}
-    (tmp_path / study.SETTINGS_FILE).write_text(json.dumps(recorded))
-    study._check_same_settings(str(tmp_path), old)  # continues
-    with pytest.raises(StudyError, match='differing: optimizer'):
-        study._check_same_settings(str(tmp_path),
-                                   dict(old, optimizer='adamw'))
-    with pytest.raises(StudyError, match='optimizer must be one of'):
-        study.check_settings(dict(optimizer='adam'))
-
-
-# ----- the contrasts, the workers, the report's intervals -----------------
-
-
-def test_contrast_grid_seeds_and_union():
-    from possec.analysis.study.grid import (CONTRASTS, HEADLINE_SEEDS,
-                                            SEEDS, contrast_cells)
-    cells = contrast_cells()
-    assert len(cells) == len(set(cells))
-    keys = {(c.layout, c.head, c.padding, c.pos) for c in cells}
-    for name, spec in CONTRASTS.items():
-        for layout in spec['layouts']:
-            for head in spec['heads']:
-                variants = spec['variants']
-                if isinstance(variants, dict):
-                    variants = variants[layout]
-                for variant, reference in spec['comparisons']:
-                    if variant not in variants:  # skipped on this layout
-                        continue
-                    for key in (variant, reference):
-                        seeds = {c.seed for c in cells if (
-                            c.layout, c.head, c.padding, c.pos) == (
-                                layout, head) + tuple(key)}
-                        # >= 3 seeds per cell, 5 for the headline ones
-                        assert len(seeds) >= 3, (name, layout, head, key)
-    for name in ('help', 'hurt'):
-        spec = CONTRASTS[name]
-        for key in spec['headline']:
-            seeds = {c.seed for c in cells if (c.layout, c.head, c.padding,
-                                               c.pos) == (
-                spec['layouts'][0], 'parsenet') + tuple(key)}
-            assert seeds == set(HEADLINE_SEEDS)
-    # 4 help variants per head on position-coded; on shortcut-swap 6 hurt
-    # variants with ParseNet (the help ones, shift and erase) and 5 with
-    # FCN (context: no erase); 4 removal variants on uniform
-    assert len(keys) == 2 * 4 + (6 + 5) + 4
-    # seed-major: every seed-0 cell comes before any seed-1 cell
-    seeds = [c.seed for c in cells]
-    assert seeds == sorted(seeds)
-    assert contrast_cells(['help'], headline_only=True, seeds=[7]) == [
-        Cell('position-coded', 'parsenet', p, 'none', 7)
-        for p in ('zeros', 'circular')]
-    with pytest.raises(StudyError, match='contrast'):
-        contrast_cells(['helps'])
-    with pytest.raises(StudyError, match='no cells'):
-        contrast_cells(['removal'], headline_only=True)
-    assert set(SEEDS) < set(HEADLINE_SEEDS)
+        type='AdamW', lr=s.lr, betas=(0.9, 0.999), weight_decay=0.01)
+    poly = _cfg(cell, _settings(tmp_path), tmp_path)
+    assert poly.param_scheduler[0].type == 'PolyLR'
+    assert poly.param_scheduler[0].end == 9 == poly.train_cfg.max_iters
+    # a cell without doses passes no dose arguments to the generator
+    plain = _cfg(Cell('uniform', 'parsenet', 'zeros', 'none', 0), s,
+                 tmp_path).train_dataloader.dataset.generate
+    assert not {'prior', 'val_prior', 'tilt', 'periodic'} & set(plain)
 
 
 @pytest.mark.parametrize('border, pos', [
     ('circular+coord', 'none'), ('full', 'none'), ('zeros', 'remove'),
-    ('zeros', 'shift'), ('zeros', 'erase')])
+    ('zeros', 'shift'), ('zeros', '+1')])
 def test_cell_options_of_the_position_components(border, pos, tmp_path):
-    """Each variant's config builds the model its name says (CoordConv at
-    the stem, full padding, the confusion head, shift consistency, the
-    position erasers with their calibration hook)."""
+    """Each arm's config builds the model its name says (CoordConv at the
+    stem, full padding, the confusion head, shift consistency, the
+    PosENet head)."""
     from mmseg.registry import MODELS
-    settings = study.check_settings(dict(img_size=64, max_iters=9,
-                                         data_root=str(tmp_path)))
     cell = Cell('shortcut-swap', 'parsenet', border, pos, 0)
-    cfg = Config.fromfile(head_config('parsenet'))
-    cfg.merge_from_dict(cell_options(cell, settings, str(tmp_path / 'w')))
+    cfg = _cfg(cell, _settings(tmp_path, img_size=64), tmp_path)
     model = MODELS.build(cfg.model)
     backbone = model.backbone
     assert backbone.padding_mode == border.split('+')[0]
     assert backbone.coord_conv == ('stem' if '+coord' in border else 'none')
     aux = [type(h).__name__ for h in model.auxiliary_head]
-    assert aux == ['FCNHead'] + (['PosConfusionHead'] if pos == 'remove'
-                                 else [])
+    assert aux == ['PadFCNHead'] + {'remove': ['PosConfusionHead'],
+                                    '+1': ['PosENetHead']}.get(pos, [])
     assert type(model).__name__ == ('ShiftConsistencyEncoderDecoder'
                                     if pos == 'shift' else 'EncoderDecoder')
-    assert backbone.erase_position == ('mean' if pos == 'erase' else 'none')
-    hooks = [h['type'] for h in cfg.get('custom_hooks', [])]
-    assert ('PositionEraserHook' in hooks) == (pos == 'erase')
-    assert cell.label == (f'parsenet / {border} / pos {pos} | '
-                          f'shortcut-swap | seed 0')
+
+
+# ----- convergence --------------------------------------------------------
+
+
+def _val(it, pairs, miou=50.):
+    return dict(iter=it, metrics=dict(mIoU=miou, mIoU_pairs=pairs))
+
+
+def test_convergence_criterion_on_planted_validations():
+    ok = judge('position-prior', [_val(100, 60.), _val(200, 61.5)], 100, 2.)
+    assert ok['converged'] is True and ok['change'] == pytest.approx(1.5)
+    assert ok['key'] == 'mIoU_pairs' and ok['iters'] == [100, 200]
+    assert ok['values'] == [60., 61.5]
+    moving = judge('position-coded', [_val(100, 60.), _val(200, 57.)], 100,
+                   2.)
+    assert moving['converged'] is False
+    assert moving['change'] == pytest.approx(-3.)
+    # uniform has no pairs: judged on mIoU
+    flat = judge('uniform', [_val(100, 10., 70.), _val(200, 40., 71.)],
+                 100, 2.)
+    assert flat['key'] == 'mIoU' and flat['converged'] is True
+    # no tail: not measured
+    none = judge('position-coded', [_val(100, 60.)], 100, 2.)
+    assert none['converged'] is None and 'not measured' in none['criterion']
+    # the tail's loss plateau is recorded beside the verdict
+    rec = judge('position-coded', [_val(10, 1.), _val(20, 1.)], 10, 2.,
+                [1.0, 1.0, 1.0, 0.99, 0.99, 0.99])
+    assert rec['loss_plateau']['plateau'] is True
+
+
+def test_nonlinear_probe_is_accepted_only_if_it_reads_as_much():
+    def rec(name, padding, linear, nonlinear, pos='none'):
+        return dict(name=name, cell=dict(padding=padding, pos=pos),
+                    probe=dict(spc=dict(H=linear, V=linear)),
+                    probe_nonlinear=dict(spc=dict(H=nonlinear,
+                                                  V=nonlinear)))
+    records = [rec('a', 'zeros', .4, .5), rec('b', 'zeros', .6, .55),
+               rec('c', 'circular', .1, .9), rec('d', 'zeros', .1, .9,
+                                                 'erase')]
+    check = study_cells.nonlinear_probe_check(records)
+    # only the zero-padding cells without a mechanism: (+.1 - .05) / 2
+    assert check['n'] == 2
+    assert check['mean_difference'] == pytest.approx(0.025)
+    assert check['accepted'] is True
+    records[1] = rec('b', 'zeros', .6, .4)
+    assert study_cells.nonlinear_probe_check(records)['accepted'] is False
+    assert study_cells.nonlinear_probe_check(records[2:])['accepted'] is None
+
+
+# ----- the code-version guard ---------------------------------------------
+
+
+def test_code_version_is_the_checkouts(repo_root):
+    code = code_version()
+    head = subprocess.run(['git', '-C', repo_root, 'rev-parse', 'HEAD'],
+                          capture_output=True, text=True)
+    if head.returncode:
+        assert code['commit'] is None
+    else:
+        assert code['commit'] == head.stdout.strip()
+        assert isinstance(code['dirty'], bool)
+    import possec
+    assert code['version'] == possec.__version__
 
 
 def _tiny_cell(cell, settings, work_dir, images, heads):
@@ -422,16 +389,187 @@ def _tiny_cell(cell, settings, work_dir, images, heads):
     with open(osp.join(osp.dirname(osp.dirname(work_dir)), 'ran.txt'),
               'a') as f:
         f.write(f'{cell.name} {os.getpid()}\n')
-    return dict(_fake_result(cell.layout, cell.head, cell.padding, cell.pos,
-                             cell.seed, 40. + cell.seed, 30., .5),
-                name=cell.name, time_s=dict(total=0.2))
+    miou = 40. + cell.seed
+    return dict(cell=cell._asdict(), name=cell.name,
+                metrics=dict(mIoU=miou, mIoU_pairs=miou / 2, aAcc=90.),
+                bands=[dict(name='band0pct_5pct', lo=0., hi=.05, mIoU=30.),
+                       dict(name='band5pct_inf', lo=.05, hi=None,
+                            mIoU=miou)],
+                probe=dict(spc=dict(H=.5, V=.25, G=0.), mae={}),
+                time_s=dict(total=0.2))
+
+
+def test_a_folder_refuses_cells_of_other_code(tmp_path):
+    out = str(tmp_path / 'study')
+    cells = block_cells(
+        [Cell('uniform', 'parsenet', 'zeros', 'none', 0).condition],
+        [Arm('parsenet', 'zeros'), Arm('parsenet', 'circular')], [0], [0])
+    run = study.run_study(cells, out, dict(threads=1), cell_fn=_tiny_cell,
+                          log=lambda line: None)
+    for r in run['results']:  # every record says which code made it
+        assert r['code'] == code_version()
+        assert r['settings']['threads'] == 1
+    # plant a cell of another commit
+    path = osp.join(out, 'runs', cells[0].name, 'result.json')
+    record = json.load(open(path))
+    record['code'] = dict(record['code'], commit='0' * 40)
+    json.dump(record, open(path, 'w'))
+    with pytest.raises(StudyError, match='--allow-mixed-code') as err:
+        study.run_study(cells, out, dict(threads=1), cell_fn=_tiny_cell,
+                        log=lambda line: None)
+    assert '\n' not in str(err.value) and '0000000000' in str(err.value)
+    # a record without code counts as other code too
+    del record['code']
+    json.dump(record, open(path, 'w'))
+    with pytest.raises(StudyError, match='code not recorded'):
+        study.run_study(cells, out, dict(threads=1), cell_fn=_tiny_cell,
+                        log=lambda line: None)
+    again = study.run_study(cells, out, dict(threads=1), cell_fn=_tiny_cell,
+                            log=lambda line: None, allow_mixed_code=True)
+    assert again['ran'] == []
+
+
+def test_slurm_without_submitit_is_one_line(monkeypatch, tmp_path):
+    from possec.analysis.study.launch import submit_slurm
+    monkeypatch.setitem(sys.modules, 'submitit', None)
+    with pytest.raises(StudyError, match='pip install submitit') as err:
+        submit_slurm([], str(tmp_path), StudySettings(), 2)
+    assert '\n' not in str(err.value)
+
+
+# ----- end to end ---------------------------------------------------------
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_study_runs_resumes_and_records(tmp_path, monkeypatch, repo_root):
+    """Two tiny cells with a constant-rate tail and both probes; the
+    second dies in its probe; the rerun skips the first and redoes the
+    second from scratch; the records carry code, settings and the
+    convergence test, and --report re-derives the report from the results
+    file alone."""
+    out = str(tmp_path / 'study')
+    settings = dict(max_iters=2, tail_iters=2, schedule='constant',
+                    batch_size=2, img_size=32, num_train=4, num_val=2,
+                    probe_images=6, probe_epochs=1, nonlinear_probe_epochs=1,
+                    threads=1, val_batch_size=2)
+    cells = block_cells(
+        [Cell('position-coded', 'parsenet', 'zeros', 'none', 0).condition],
+        [Arm('parsenet', 'zeros'), Arm('parsenet-noglobal', 'circular')],
+        [0], [0])
+    real_probe = study_cells.probe_backbone
+
+    def probe_dies_on_second(backbone, images, settings_, seed, *args,
+                             **kwargs):
+        if osp.isfile(osp.join(out, 'runs', cells[0].name, 'result.json')):
+            raise _Interrupt
+        return real_probe(backbone, images, settings_, seed, *args,
+                          **kwargs)
+
+    monkeypatch.setattr(study_cells, 'probe_backbone', probe_dies_on_second)
+    lines = []
+    with pytest.raises(_Interrupt):
+        study.run_study(cells, out, settings, log=lines.append)
+    first, second = (osp.join(out, 'runs', c.name) for c in cells)
+    assert osp.isfile(osp.join(first, 'result.json'))
+    assert not osp.isfile(osp.join(second, 'result.json'))
+    open(osp.join(second, 'left_by_the_killed_run'), 'w').close()
+    monkeypatch.setattr(study_cells, 'probe_backbone', real_probe)
+    lines.clear()
+    # threads and data_root do not change the numbers: the study continues
+    run = study.run_study(cells, out, dict(settings, threads=2,
+                                           data_root=osp.join(out, 'data')),
+                          log=lines.append)
+    assert run['ran'] == [cells[1].name]
+    assert not osp.exists(osp.join(second, 'left_by_the_killed_run'))
+    lines = [x for x in lines if x.startswith('[')]
+    assert lines[0].endswith('finished before, skipped')
+
+    s = StudySettings.from_dict(dict(settings,
+                                     data_root=osp.join(out, 'data')))
+    root = data_root(cells[0], s)
+    names = open(osp.join(root, 'ImageSets', 'Segmentation',
+                          'val.txt')).read().split()
+    labelled = sum(int((np.array(Image.open(osp.join(
+        root, 'SegmentationClass', f'{n}.png'))) != 255).sum())
+        for n in names)
+    for r in run['results']:
+        # provenance: the checkout's commit, the settings of the cell
+        assert r['code'] == code_version()
+        assert r['settings']['max_iters'] == 2
+        assert r['settings']['tail_iters'] == 2
+        # validated at the schedule's end (2) and the tail's end (4)
+        assert [v['iter'] for v in r['validations']] == [2, 4]
+        conv = r['convergence']
+        assert conv['iters'] == [2, 4] and conv['key'] == 'mIoU_pairs'
+        a, b = (v['metrics']['mIoU_pairs'] for v in r['validations'])
+        assert conv['values'] == [a, b]
+        assert conv['converged'] == (abs(b - a) < 2.0)
+        # the last validation is the record's, as the metric file says
+        metrics = json.load(open(osp.join(out, 'runs', r['name'],
+                                          'metrics.json')))
+        assert r['metrics']['mIoU'] == pytest.approx(metrics['mIoU'])
+        assert r['validations'][-1]['metrics']['mIoU'] == pytest.approx(
+            metrics['mIoU'])
+        pixels = [b['pixels'] for b in r['bands']]
+        assert len(pixels) == 4 and sum(pixels) == labelled
+        assert sorted(r['probe']['spc']) == ['G', 'H', 'V']
+        assert r['probe']['convs'] == 1
+        assert r['probe_nonlinear']['convs'] == 2
+        assert all(-1 <= v <= 1 for v in r['probe']['spc'].values())
+        assert set(r['time_s']) == {'train', 'eval', 'probe', 'total'}
+        assert r['time_s']['eval'] > 0
+    # the results file, and the report from it alone
+    results = run['files']['results']
+    data = json.load(open(results))
+    assert data['format'] == 'possec-study-results'
+    assert sorted(c['name'] for c in data['cells']) == sorted(
+        c.name for c in cells)
+    tool = _tool(repo_root)
+    report_dir = str(tmp_path / 'again')
+    tool.main(['--report', results, '--out-dir', report_dir])
+    assert osp.isfile(osp.join(report_dir, 'study.md'))
+    with open(osp.join(report_dir, 'study_bands.png'), 'rb') as f:
+        assert f.read(8) == PNG_MAGIC
+
+    # the same folder with other settings is refused, naming the key
+    with pytest.raises(StudyError, match='max_iters'):
+        study.run_study(cells, out, dict(settings, max_iters=3))
+
+
+def _tool(repo_root):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'position_study_tool',
+        osp.join(repo_root, 'tools', 'analysis', 'position_study.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
+def test_cli_parses_signed_position_heads_and_workers(repo_root):
+    tool = _tool(repo_root)
+    args = tool.parse_args(['--pos-heads', 'none', '-1', '+1', '--seeds',
+                            '0', '2', '--max-iters', '5', '--workers',
+                            'auto'])
+    assert args.pos_heads == ['none', '-1', '+1'] and args.seeds == [0, 2]
+    options = {k: v for k, v in vars(args).items()
+               if k not in tool._NOT_SETTINGS}
+    options['periodic'] = bool(options['periodic'])
+    cells, settings = resolve_grid(**options)
+    assert {c.pos for c in cells} == {'none', '-1', '+1'}
+    assert settings == dict(max_iters=5)
 
 
 def test_two_workers_run_every_cell_exactly_once(tmp_path):
     out = str(tmp_path / 'study')
-    cells = build_grid(['uniform', 'position-coded'], [0, 1, 2], [dict(
-        heads=['parsenet'], paddings=['zeros', 'circular'],
-        pos_heads=['none'])])
+    conditions = [Cell(layout, 'parsenet', 'zeros', 'none', 0).condition
+                  for layout in ('uniform', 'position-coded')]
+    cells = block_cells(conditions, [Arm('parsenet', 'zeros'),
+                                     Arm('parsenet', 'circular')],
+                        [0, 1, 2], [0])
     assert len(cells) == 12
     # a half-finished cell of an earlier run: no result.json, no .done
     half = osp.join(out, 'runs', cells[3].name)
@@ -452,7 +590,6 @@ def test_two_workers_run_every_cell_exactly_once(tmp_path):
                             log=lines.append)
     assert again['ran'] == []
     assert len(open(osp.join(out, 'ran.txt')).read().split('\n')) == 13
-    assert len(again['results']) == 12
     # a finished cell whose folder the user deleted runs again
     shutil.rmtree(osp.join(out, 'runs', cells[5].name))
     redo = study.run_study(cells, out, dict(threads=1), cell_fn=_tiny_cell,
@@ -465,17 +602,15 @@ def test_two_workers_run_every_cell_exactly_once(tmp_path):
 def test_two_invocations_share_one_folder(tmp_path, repo_root):
     """Two independent processes over one folder (a Slurm array's shape)
     run every cell once between them."""
-    import subprocess
-    import sys
     out = str(tmp_path / 'study')
     script = (
         'import sys; sys.path.insert(0, {root!r});'
         'from tests.test_study import _tiny_cell;'
-        'from possec.analysis.study import cells as study;'
-        'from possec.analysis.study.grid import build_grid;'
-        'cells = build_grid(["uniform"], [0, 1, 2, 3], [dict('
-        'heads=["fcn"], paddings=["zeros", "circular"], '
-        'pos_heads=["none"])]);'
+        'from possec.analysis.study import run as study;'
+        'from possec.analysis.study.design import Arm, Condition;'
+        'from possec.analysis.study.selection import block_cells;'
+        'cells = block_cells([Condition("uniform")], [Arm("fcn", "zeros"),'
+        ' Arm("fcn", "circular")], [0, 1, 2, 3], [0]);'
         'study.run_study(cells, {out!r}, dict(threads=1), '
         'cell_fn=_tiny_cell, log=lambda line: None)').format(
             root=repo_root, out=out)
@@ -487,50 +622,9 @@ def test_two_invocations_share_one_folder(tmp_path, repo_root):
     assert len(names) == 8 == len(set(names))
 
 
-def test_named_contrasts_intervals_against_scipy(tmp_path):
-    """Help contrast, 3 seeds: the interval is scipy's paired t-test's;
-    the context interaction is FCN's difference minus ParseNet's."""
-    from possec.analysis.study.aggregate import named_contrasts
-    zeros = {0: 60., 1: 64., 2: 61.}
-    circ = {0: 30., 1: 41., 2: 33.}
-    fz, fc = {0: 20., 1: 22., 2: 25.}, {0: 18., 1: 19., 2: 24.}
-    results = []
-    for head, values in (('parsenet', (zeros, circ)), ('fcn', (fz, fc))):
-        for padding, per_seed in zip(('zeros', 'circular'), values):
-            for seed, v in per_seed.items():
-                results.append(_fake_result('position-coded', head, padding,
-                                            'none', seed, v, v, .5))
-    rows = named_contrasts(group(results))
-    help_row = [r for r in rows if r['contrast'] == 'help'][0]
-    assert help_row['headline'] and help_row['head'] == 'parsenet'
-    st = help_row['stats']['mIoU_pairs']  # pairs mIoU is mIoU / 2 here
-    ref = scipy_stats.ttest_rel([circ[s] / 2 for s in range(3)],
-                                [zeros[s] / 2 for s in range(3)])
-    ci = ref.confidence_interval()
-    assert st['mean'] == pytest.approx(np.mean([circ[s] - zeros[s]
-                                                for s in range(3)]) / 2)
-    assert (st['ci_low'], st['ci_high']) == pytest.approx((ci.low, ci.high))
-    assert st['effect'] == (ci.high < 0 or ci.low > 0)
-    inter = [r for r in rows if r['interaction']]
-    assert len(inter) == 1
-    d = [(fc[s] - fz[s]) - (circ[s] - zeros[s]) for s in range(3)]
-    ref = scipy_stats.ttest_1samp(d, 0.).confidence_interval()
-    st = inter[0]['stats']['mIoU']
-    assert st['diffs'] == pytest.approx(d)
-    assert (st['ci_low'], st['ci_high']) == pytest.approx((ref.low,
-                                                           ref.high))
-    files = write_report(results, str(tmp_path), dict(
-        probe_patterns=['H', 'V', 'G']))
-    text = open(files['markdown']).read()
-    assert '### help' in text and '### context' in text
-    assert 'an effect: the variant is worse' in text  # circular, help
-    with open(files['contrasts'], 'rb') as f:
-        assert f.read(8) == PNG_MAGIC
-
-
 def test_progress_hook_prints_iteration_and_eta(capsys):
     from types import SimpleNamespace
-    from possec.analysis.study.progress import StudyProgressHook
+    from possec.engine.hooks import StudyProgressHook
     hook = StudyProgressHook(interval=2, label='cell')
     runner = SimpleNamespace(iter=0, max_iters=5)
     hook.before_train(runner)
@@ -548,12 +642,7 @@ def test_progress_hook_prints_iteration_and_eta(capsys):
 
 
 def test_cli_ctrl_c_says_how_to_continue(repo_root, monkeypatch, capsys):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'position_study_tool',
-        osp.join(repo_root, 'tools', 'analysis', 'position_study.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = _tool(repo_root)
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

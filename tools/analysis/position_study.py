@@ -1,74 +1,98 @@
 """Does absolute position help or hurt segmentation? The position study.
 
-    # the study: four contrasts (help, hurt, removal, context), 77 cells,
-    # 3 seeds per cell and 5 for the headline help and hurt comparisons;
-    # both cores as two workers
-    python tools/analysis/position_study.py --out work_dirs/position_study \\
-        --workers 2 --threads 1
-    # the headline help and hurt comparisons, seed 0 (4 cells)
+    # the design (help and hurt dose-response curves, context, removal),
+    # 3 training seeds x 2 data seeds, at the converged recipe; both cores
+    python tools/analysis/position_study.py --converged \\
+        --out-dir work_dirs/position_study --workers 2 --threads 1
+    # the primary endpoints, seed 0, short recipe (4 cells)
     python tools/analysis/position_study.py --quick
-    # the headline comparisons with 5 seeds
-    python tools/analysis/position_study.py --contrasts help hurt \\
-        --headline --workers 2 --threads 1
-    # a chosen grid (head/border/pos; border: a padding mode, +coord for
-    # CoordConv; pos: none, +1, -1, remove, shift)
-    python tools/analysis/position_study.py --layouts shortcut-swap \\
-        --variants parsenet/zeros/remove parsenet/circular+coord/none \\
-        --seeds 0 1 2
+    # the whole converged grid on one GPU, workers sized to the machine
+    python tools/analysis/position_study.py --converged --device cuda \\
+        --workers auto --threads 1 --num-workers 0
+    # a chosen grid: arms (head/border/pos) on chosen data
+    python tools/analysis/position_study.py --layouts position-prior \\
+        --priors 0.5 1.0 --tilts 10 --periodic \\
+        --variants parsenet/zeros/none parsenet/circular/none --seeds 0
+    # the report and figures again, from a results file alone
+    python tools/analysis/position_study.py \\
+        --report work_dirs/position_study/study_results.json --out-dir DIR
+    # a Slurm array of 8 workers over one shared folder (needs submitit)
+    python tools/analysis/position_study.py --converged --slurm 8 \\
+        --out-dir /shared/position_study
 
-Each cell trains the demo family in-process, evaluates it with
-BorderIoUMetric and probes the trained backbone's position information.
-Cells are claimed (possec.runtime.claims): --workers N processes, or N
-invocations of the same command over one --out (a Slurm array), run each
-cell once. Run the same command again to continue a killed study: finished
-cells are skipped, a half-finished one is redone. Writes study.md,
-study.json and study_*.png into --out.
+Cells are claimed (possec.analysis.study.claims): --workers N processes,
+N invocations of the same command over one --out-dir, or --slurm tasks
+run each cell once. Run the same command again to continue a killed
+study: finished cells are skipped, a half-finished one is redone; a folder
+holding cells of other code or settings is refused (--allow-mixed-code to
+mix code versions). Writes study.md, study.json, study_*.png and
+study_results.json into --out-dir.
 """
-import warnings; warnings.filterwarnings('ignore', 'pkg_resources is deprecated', UserWarning)  # noqa: E702,E501 (mmengine imports it; see possec.runtime.quiet)
+import possec.bootstrap  # noqa: F401,I001  (first: the stack's warnings)
 import argparse
 import shlex
 import sys
 
-from possec.analysis.study.cells import run_study
-from possec.analysis.study.grid import (BORDERS, CONTRASTS, HEADS, POSITION,
-                                        QUICK, STUDY_LAYOUTS, resolve_grid)
+from possec.analysis.study.design import (BORDERS, CONTRASTS, HEADS, POSITION,
+                                          STUDY_LAYOUTS)
+from possec.analysis.study.run import auto_workers, run_study
+from possec.analysis.study.selection import QUICK, resolve_grid
+from possec.analysis.study.settings import (CONVERGED, DEVICES, SCHEDULES,
+                                            StudyError, StudySettings)
 from possec.apis.cli import run_cli
+
+_NOT_SETTINGS = ('out', 'workers', 'report', 'converged', 'allow_mixed_code',
+                 'slurm', 'slurm_partition', 'slurm_time')
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
         description='Train the contrasts of the position study (where '
-        'absolute position helps, where it hurts, removal, global context) '
-        'and report paired differences with 95%% CIs, mIoU by border band '
-        'and probe SPC')
+        'absolute position helps, where it hurts, global context, '
+        'removal) and report paired differences with their statistics, '
+        'mIoU by border band and probe SPC')
     p.add_argument('--out-dir', '--out', dest='out',
                    default='work_dirs/position_study',
                    help='study folder (continue a study by reusing it); '
-                   '--out is the older spelling')
+                   'with --report, where the report goes')
+    p.add_argument('--report', metavar='RESULTS.json',
+                   help='only write the report and figures of a results '
+                   'file (study_results.json) into --out-dir; trains '
+                   'nothing')
     p.add_argument('--quick', action='store_true',
-                   help='the headline help and hurt comparisons, seed 0: '
-                   '4 cells, 2 workers of 1 thread (minutes on 2 quiet '
-                   'cores, see docs/position_study.md): ' +
+                   help='the primary endpoints of help and hurt, seed 0: 4 '
+                   'cells, 2 workers of 1 thread: ' +
                    ', '.join(f'{k}={v}'
                              for k, v in QUICK['settings'].items()))
-    p.add_argument('--workers', type=int,
-                   help='worker processes draining the grid (default 1; 2 '
-                   'with --quick); several invocations of the same command '
-                   'over one --out also share the work (e.g. a Slurm '
-                   'array)')
-    g = p.add_argument_group(
-        'grid (default: every contrast; 3 seeds, 5 for the headline '
-        'comparisons)')
+    p.add_argument('--converged', action='store_true',
+                   help='the converged recipe: ' + ', '.join(
+                       f'{k}={v}' for k, v in CONVERGED.numbers_dict().items()
+                       if v != getattr(StudySettings(), k)))
+    p.add_argument('--workers', default=None,
+                   help='worker processes draining the grid: a number or '
+                   '"auto" (sized to the cores, and on --device cuda to '
+                   'the GPU); default 1, 2 with --quick')
+    p.add_argument('--allow-mixed-code', action='store_true',
+                   help='continue a folder whose cells were made by other '
+                   'code (the report lists the versions)')
+    p.add_argument('--slurm', type=int, metavar='TASKS',
+                   help='submit TASKS Slurm array tasks (submitit), each a '
+                   'worker over --out-dir, and return')
+    p.add_argument('--slurm-partition')
+    p.add_argument('--slurm-time', type=int, default=240,
+                   help='minutes per Slurm task (default 240)')
+    g = p.add_argument_group('grid (default: every contrast; 3 training '
+                             'seeds x 2 data seeds)')
     g.add_argument('--contrasts', nargs='+', choices=tuple(CONTRASTS),
                    help='; '.join(f'{k}: {v["question"].split("?")[0]}?'
                                   for k, v in CONTRASTS.items()).replace(
                                       '%', '%%'))
-    g.add_argument('--headline', action='store_true',
-                   help='only the headline comparison of each contrast')
+    g.add_argument('--primary', action='store_true',
+                   help='only the cells of the primary endpoints')
     g.add_argument('--layouts', nargs='+', choices=STUDY_LAYOUTS,
                    help='keep the cells of these layouts')
-    g.add_argument('--seeds', nargs='+', type=int,
-                   help='seeds of every variant')
+    g.add_argument('--seeds', nargs='+', type=int, help='training seeds')
+    g.add_argument('--data-seeds', nargs='+', type=int, help='data seeds')
     g.add_argument('--heads', nargs='+', choices=HEADS)
     g.add_argument('--paddings', nargs='+', choices=BORDERS,
                    metavar='BORDER',
@@ -77,55 +101,105 @@ def parse_args(argv=None):
     g.add_argument('--pos-heads', nargs='+', choices=tuple(POSITION),
                    help='; '.join(f'{k}: {v}' for k, v in POSITION.items()))
     g.add_argument('--variants', nargs='+', metavar='HEAD/BORDER/POS',
-                   help='explicit variants instead of the contrasts, e.g. '
-                   'parsenet/zeros/none parsenet/circular+coord/none')
-    s = p.add_argument_group('settings (default: study.grid.'
-                             'DEFAULT_SETTINGS)')
+                   help='explicit arms instead of the contrasts, e.g. '
+                   'parsenet/zeros/none parsenet-noglobal/circular/none')
+    g.add_argument('--priors', nargs='+', type=float,
+                   help='doses of an explicit grid on position-prior / '
+                   'prior-shift (validated at 1 - P)')
+    g.add_argument('--tilts', nargs='+', type=float,
+                   help='cue strengths (degrees) of an explicit grid')
+    g.add_argument('--periodic', action='store_true', default=None,
+                   help='periodic data for an explicit grid')
+    s = p.add_argument_group('settings (default: study.settings.'
+                             'StudySettings)')
     s.add_argument('--max-iters', type=int)
+    s.add_argument('--tail-iters', type=int,
+                   help='constant-rate iterations after the schedule for '
+                   'the convergence test (needs --schedule constant)')
+    s.add_argument('--schedule', choices=SCHEDULES)
+    s.add_argument('--converge-tol', type=float)
     s.add_argument('--batch-size', type=int)
-    s.add_argument('--optimizer', choices=('adamw', 'sgd'),
-                   help='adamw (default, lr 0.002) or sgd (mmseg\'s)')
+    s.add_argument('--optimizer', choices=('adamw', 'sgd'))
     s.add_argument('--lr', type=float)
     s.add_argument('--img-size', type=int)
     s.add_argument('--num-train', type=int)
     s.add_argument('--num-val', type=int)
-    s.add_argument('--data-root', help='where the layouts are generated '
-                   '(default: <out>/data)')
-    s.add_argument('--num-workers', type=int)
+    s.add_argument('--val-batch-size', type=int)
+    s.add_argument('--data-root', help='where the data trees are generated '
+                   '(default: <out-dir>/data)')
+    s.add_argument('--num-workers', type=int,
+                   help='data-loader workers per cell')
     s.add_argument('--probe-images', type=int)
     s.add_argument('--probe-epochs', type=int)
-    s.add_argument('--probe-convs', type=int,
-                   help='depth of the probe\'s readout: 1 (default, the '
-                   'paper\'s linear readout) or 2 (one hidden layer)')
-    s.add_argument('--probe-lr', type=float,
-                   help='learning rate of the probe\'s readout')
+    s.add_argument('--probe-convs', type=int)
+    s.add_argument('--probe-lr', type=float)
+    s.add_argument('--nonlinear-probe-epochs', type=int,
+                   help='epochs of the two-layer probe (0: none)')
+    s.add_argument('--device', choices=DEVICES)
     s.add_argument('--threads', type=int,
                    help='torch threads per worker (1 is fastest on a busy '
                    'machine; --quick sets 1)')
     return p.parse_args(argv)
 
 
+def report_only(results: str, out_dir: str) -> None:
+    """``--report``: the report and figures of a results file."""
+    from possec.analysis.study.report import write_report
+    from possec.analysis.study.results import load_results
+    data = load_results(results)
+    files = write_report(data['cells'], out_dir, data['settings'],
+                         data.get('command'), total=len(data['cells']))
+    print(f"report of {len(data['cells'])} cells in {files['markdown']}",
+          flush=True)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     a = parse_args(argv)
-    options = {k: v for k, v in vars(a).items()
-               if k not in ('out', 'workers')}
-    cells, settings = resolve_grid(**options)
-    workers = a.workers or (QUICK['workers'] if a.quick else 1)
+    if a.report:
+        report_only(a.report, a.out)
+        return
+    options = {k: v for k, v in vars(a).items() if k not in _NOT_SETTINGS}
+    options['periodic'] = bool(options['periodic'])
+    cells, overrides = resolve_grid(**options)
+    base = CONVERGED.as_dict() if a.converged else {}
+    settings = StudySettings.from_dict(dict(base, **overrides))
+    if a.workers in (None, ''):
+        workers = QUICK['workers'] if a.quick else 1
+    elif a.workers == 'auto':
+        workers = auto_workers(settings)
+    else:
+        try:
+            workers = int(a.workers)
+        except ValueError:
+            raise StudyError(f'--workers must be a number or "auto", got '
+                             f'{a.workers!r}') from None
     command = shlex.join(['python', 'tools/analysis/position_study.py'] +
                          argv)
+    if a.slurm:
+        from possec.analysis.study.launch import submit_slurm
+        jobs = submit_slurm(cells, a.out, settings, a.slurm, command,
+                            a.slurm_partition, a.slurm_time,
+                            cpus_per_task=settings.threads or 2,
+                            gpus_per_task=int(settings.device == 'cuda'),
+                            allow_mixed_code=a.allow_mixed_code)
+        print(f'study: {len(cells)} cells, {len(jobs)} Slurm tasks '
+              f'submitted over {a.out}', flush=True)
+        return
     print(f'study: {len(cells)} cells, {workers} worker(s), folder '
           f'{a.out}', flush=True)
     try:
         run = run_study(cells, a.out, settings, command=command,
                         workers=workers,
-                        log=lambda line: print(line, flush=True))
+                        log=lambda line: print(line, flush=True),
+                        allow_mixed_code=a.allow_mixed_code)
     except KeyboardInterrupt:
         print('\ninterrupted; rerun the same command to continue',
               file=sys.stderr, flush=True)
         sys.exit(130)
     print(f"study: {len(run['results'])} of {len(cells)} cells finished; "
-          f"report in {run['files']['markdown']}", flush=True)
+          f"report in {run['files']['markdown']}, results in "
+          f"{run['files']['results']}", flush=True)
 
 
 if __name__ == '__main__':
