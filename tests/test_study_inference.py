@@ -133,7 +133,7 @@ def _interval(diffs):
 
 def test_wording_follows_the_statistics():
     rows = [
-        _row([0.3, -0.4, 0.6, 0.1, -0.2, 0.5], True),   # TOST passes
+        _row([1.2, -1.0, 1.6, 0.1, -1.1, 1.4], True),   # TOST passes
         _row([0.5, 3.0, -1.5, 2.5, 1.0], True),        # neither
         _row([-20.0, -24.0, -22.0], True),              # CI excludes 0
         _row([1.0], True),                             # one unit
@@ -145,6 +145,7 @@ def test_wording_follows_the_statistics():
             for r in rows]
     tost_p = inference.tost(rows[0]['stats']['mIoU_pairs']['diffs'],
                             2.0)['p']
+    assert 0.001 < tost_p < 0.05
     assert f'equivalent within ±2 (TOST p={tost_p:.3f})' in text[0]
     assert 'equivalent' not in text[1] and 'not shown' in text[1]
     assert 'differs' in text[2] and 'lower' in text[2]

@@ -1,58 +1,110 @@
 """Aggregation of the position study's cells: variants, means and
 contrasts.
 
-Cells that differ only in their seed are one *variant*
-(:func:`group`); a variant's numbers are summarised as the mean over seeds
-and the sample standard deviation (:func:`mean_sd`, ``ddof=1``; one seed
-shows no spread). :func:`contrasts` pairs two variants that differ in one
-factor, seed by seed. The report (:mod:`.report`) and the plots
+Cells are grouped by the data they saw (the *condition*: layout, and the
+prior, validation prior, tilt and periodic flag where the layout has them,
+:func:`.results.condition`); within a condition, cells that differ only
+in their unit (training seed, and data seed where recorded) are one
+*variant* (:func:`group`). A variant's numbers are summarised as the mean
+over units and the sample standard deviation (:func:`mean_sd`,
+``ddof=1``; one unit shows no spread). :func:`contrasts` pairs two
+variants that differ in one factor, unit by unit. Cells whose
+``convergence.converged`` is False are left out of every mean and
+contrast (and listed by :func:`not_converged`); cells without a verdict
+(older records) are kept. The report (:mod:`.report`) and the plots
 (:mod:`.plots`) both read the study through this module.
 """
 import statistics
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence
 
-from .grid import BORDERS, HEADS, POSITION, STUDY_LAYOUTS, variant_name
+from .design import BORDERS, HEADS, POSITION, STUDY_LAYOUTS, variant_name
+from .results import cell_fields, condition, converged, unit
 
 # the first value of each factor is the reference the others are compared to
 FACTOR_ORDER = dict(head=HEADS, padding=BORDERS, pos=tuple(POSITION))
 CONTRAST_KEYS = (('mIoU', 'mIoU'), ('mIoU_pairs', 'pairs mIoU'),
                  ('band0', 'band-0 mIoU'), ('spc', 'SPC (mean)'))
+#: Layouts without look-alike pairs: their key column is mIoU.
+NO_PAIR_LAYOUTS = ('uniform', 'border-shift')
 
 
-def _values(result: dict) -> Dict[str, Optional[float]]:
+def cell_values(result: dict) -> Dict[str, Optional[float]]:
     """The numbers of one cell that the report shows."""
     m = result['metrics']
     out = dict(mIoU=m.get('mIoU'), mIoU_pairs=m.get('mIoU_pairs'),
                mIoU_others=m.get('mIoU_others'), aAcc=m.get('aAcc'))
-    for i, band in enumerate(result.get('bands', [])):
-        out[f'band{i}'] = band['mIoU']
-    spc = result['probe']['spc']
+    for i, band in enumerate(result.get('bands') or []):
+        out[f'band{i}'] = band.get('mIoU')
+    spc = dict((result.get('probe') or {}).get('spc') or {})
     for pattern, value in spc.items():
         out[f'SPC_{pattern}'] = value
-    out['spc'] = sum(spc.values()) / len(spc)
+    finite = [v for v in spc.values() if v is not None]
+    out['spc'] = sum(finite) / len(finite) if finite and len(finite) == len(
+        spc) else None
     return out
 
 
+_values = cell_values
+
+
 def _variant_key(cell: dict) -> tuple:
-    return (cell['head'], cell['padding'], cell['pos'])
+    c = cell_fields(dict(cell=cell))
+    return (c['head'], c['padding'], c['pos'])
 
 
-def group(results: Sequence[dict]) -> Dict[str, Dict[tuple, Dict[int,
-                                                                dict]]]:
-    """``{layout: {(head, padding, pos): {seed: values}}}``, in the order
-    the cells appear."""
-    out: Dict[str, Dict[tuple, Dict[int, dict]]] = OrderedDict()
+def condition_layout(name: str) -> str:
+    """The layout of a condition name (its first word)."""
+    return name.split(' ')[0]
+
+
+def _condition_order(result: dict) -> tuple:
+    c = cell_fields(result)
+    layout = c['layout']
+    rank = STUDY_LAYOUTS.index(layout) if layout in STUDY_LAYOUTS else len(
+        STUDY_LAYOUTS)
+    return (rank, layout, str(c['periodic']),
+            -1 if c['tilt'] is None else c['tilt'],
+            -1 if c['prior'] is None else c['prior'],
+            -1 if c['val_prior'] is None else c['val_prior'])
+
+
+def group(results: Sequence[dict], exclude_unconverged: bool = True
+          ) -> Dict[str, Dict[tuple, Dict[object, dict]]]:
+    """``{condition: {(head, padding, pos): {unit: values}}}``; conditions
+    in the layout order of :data:`.design.STUDY_LAYOUTS` (others after, by
+    name), then by periodic, tilt, prior and validation prior; variants in
+    the order the cells appear.
+
+    Args:
+        results (Sequence[dict]): Cell records.
+        exclude_unconverged (bool): Leave out cells whose convergence
+            verdict is False. Default: True.
+    """
+    out: Dict[str, Dict[tuple, Dict[object, dict]]] = OrderedDict()
+    order = {}
     for result in results:
-        cell = result['cell']
-        variants = out.setdefault(cell['layout'], OrderedDict())
-        seeds = variants.setdefault(_variant_key(cell), OrderedDict())
-        seeds[cell['seed']] = _values(result)
-    ordered = OrderedDict()
-    for layout in [lt for lt in STUDY_LAYOUTS if lt in out] + [
-            lt for lt in out if lt not in STUDY_LAYOUTS]:
-        ordered[layout] = out[layout]
-    return ordered
+        if exclude_unconverged and converged(result) is False:
+            continue
+        name = condition(result)
+        order.setdefault(name, _condition_order(result))
+        variants = out.setdefault(name, OrderedDict())
+        units = variants.setdefault(_variant_key(result['cell']),
+                                    OrderedDict())
+        units[unit(result)] = cell_values(result)
+    return OrderedDict((name, out[name])
+                       for name in sorted(out, key=lambda n: order[n]))
+
+
+def not_converged(results: Sequence[dict]) -> Dict[str, Dict[tuple, list]]:
+    """``{condition: {variant: [unit, ...]}}`` of the cells whose
+    convergence verdict is False (left out of :func:`group`)."""
+    out: Dict[str, Dict[tuple, list]] = OrderedDict()
+    for r in results:
+        if converged(r) is False:
+            out.setdefault(condition(r), OrderedDict()).setdefault(
+                _variant_key(r['cell']), []).append(unit(r))
+    return out
 
 
 def mean_sd(values: Sequence[Optional[float]]) -> tuple:
@@ -122,33 +174,68 @@ def contrasts(variants: dict) -> List[dict]:
     return out
 
 
-def _column(seeds: Dict[int, dict], col: str) -> Dict[int, float]:
+def _column(seeds: Dict[object, dict], col: str) -> Dict[object, float]:
     return {s: v.get(col) for s, v in seeds.items()}
 
 
-def named_contrasts(grouped: dict, method: str = 't') -> List[dict]:
-    """The comparisons of :data:`.grid.CONTRASTS` that the finished cells
-    allow, each with a paired 95% interval per :data:`CONTRAST_KEYS`
-    column (:func:`.stats.paired_contrast`), and for ``context`` the
-    interaction: FCN's difference minus ParseNet's, paired by seed.
+def key_column(layout: str) -> str:
+    """The column that answers a comparison on ``layout``: the
+    look-alike pairs' mIoU where the layout has them, else mIoU."""
+    return 'mIoU' if layout in NO_PAIR_LAYOUTS else 'mIoU_pairs'
+
+
+def _judged(name: str, spec: dict, layout: str, comparison) -> list:
+    """``(column, primary, family)`` of a named comparison: its key column
+    and SPC, secondary unless the contrast declares it ``primary``; the
+    family is the contrast's (``family``, else its name)."""
+    family = spec.get('family', name)
+    primary = tuple(comparison) in {tuple(map(tuple, c))
+                                    for c in spec.get('primary', ())}
+    key = key_column(layout)
+    return [(key, primary, family), ('spc', False, f'{family}, SPC')]
+
+
+def legacy_contrasts() -> dict:
+    """The design's contrasts in the form :func:`named_contrasts` reads
+    (``layouts``, ``heads``, ``comparisons`` of ``(border, pos)`` keys):
+    how the report compares cells on conditions the design does not name
+    (e.g. records of older studies)."""
+    from .design import CONTRASTS
+    return OrderedDict((name, spec) for name, spec in CONTRASTS.items()
+                       if 'layouts' in spec and 'heads' in spec)
+
+
+def named_contrasts(grouped: dict, method: str = 't',
+                    contrasts: Optional[dict] = None) -> List[dict]:
+    """The comparisons of the legacy contrasts (:func:`legacy_contrasts`,
+    or ``contrasts``) that the cells allow,
+    on every condition of their layouts, each with a paired 95% interval
+    per :data:`CONTRAST_KEYS` column (:func:`.stats.paired_contrast`),
+    and for ``context`` the interaction: FCN's difference minus
+    ParseNet's, paired by unit.
 
     Args:
         grouped (dict): :func:`group` of the results.
         method (str): ``'t'`` or ``'bootstrap'``. Default: 't'.
 
     Returns:
-        list[dict]: ``contrast``, ``layout``, ``head``, ``variant``,
-        ``reference`` (keys), ``label``, ``headline`` (bool),
-        ``interaction`` (bool) and ``stats`` (column -> contrast dict).
+        list[dict]: ``contrast``, ``layout``, ``condition``, ``head``,
+        ``variant``, ``reference`` (keys), ``label``, ``headline``
+        (bool), ``interaction`` (bool), ``stats`` (column -> contrast
+        dict) and ``judged`` (see :mod:`.verdict`).
     """
-    from .grid import CONTRASTS
     from .stats import interval, paired_contrast, paired_differences
     rows = []
-    for name, spec in CONTRASTS.items():
+    specs = legacy_contrasts() if contrasts is None else contrasts
+    for name, spec in specs.items():
         headline = tuple(spec['headline'] or ())
-        for layout in spec['layouts']:
-            variants = grouped.get(layout, {})
+        conditions = [c for c in grouped
+                      if condition_layout(c) in spec['layouts']]
+        for cond in conditions:
+            layout = condition_layout(cond)
+            variants = grouped[cond]
             for variant, reference in spec['comparisons']:
+                judged = _judged(name, spec, layout, (variant, reference))
                 per_head = {}
                 for head in spec['heads']:
                     v, r = (head, ) + tuple(variant), (head, ) + tuple(
@@ -162,33 +249,38 @@ def named_contrasts(grouped: dict, method: str = 't') -> List[dict]:
                     if name == 'context' and head == 'parsenet':
                         continue  # the help and hurt rows already
                     rows.append(dict(
-                        contrast=name, layout=layout, head=head, variant=v,
-                        reference=r, interaction=False,
+                        contrast=name, layout=layout, condition=cond,
+                        head=head, variant=v, reference=r, interaction=False,
                         headline=(tuple(variant), tuple(reference)) ==
                         headline,
                         label=f'{variant_name(v)} vs {variant_name(r)} '
-                        f'({layout})',
-                        stats=st))
-                if name == 'context' and len(per_head) == 2:
-                    (fv, fr), (pv, pr) = per_head['fcn'], per_head['parsenet']
+                        f'({cond})',
+                        stats=st, judged=judged))
+                if name != 'context' or 'parsenet' not in per_head:
+                    continue
+                pv, pr = per_head['parsenet']
+                for other, (fv, fr) in per_head.items():
+                    if other == 'parsenet':
+                        continue
                     st = {}
                     for col, _ in CONTRAST_KEYS:
                         df = paired_differences(_column(variants[fv], col),
                                                 _column(variants[fr], col))
                         dp = paired_differences(_column(variants[pv], col),
                                                 _column(variants[pr], col))
-                        fd, pd_ = dict(zip(df['seeds'], df['diffs'])), dict(
-                            zip(dp['seeds'], dp['diffs']))
-                        pair = paired_differences(fd, pd_)
+                        pair = paired_differences(
+                            dict(zip(df['seeds'], df['diffs'])),
+                            dict(zip(dp['seeds'], dp['diffs'])))
                         res = interval(pair['diffs'], method=method)
                         res.update(pair)
                         st[col] = res
                     rows.append(dict(
-                        contrast=name, layout=layout, head='fcn - parsenet',
-                        variant=fv, reference=fr, interaction=True,
-                        headline=False,
-                        label=f'(fcn - parsenet) of {variant[0]} / pos '
+                        contrast=name, layout=layout, condition=cond,
+                        head=f'{other} - parsenet', variant=fv, reference=fr,
+                        interaction=True, headline=False,
+                        label=f'({other} - parsenet) of {variant[0]} / pos '
                         f'{variant[1]} vs {reference[0]} / pos '
-                        f'{reference[1]} ({layout})',
-                        stats=st))
+                        f'{reference[1]} ({cond})',
+                        stats=st, judged=[(col, False, f'{fam}, interaction')
+                                          for col, _, fam in judged]))
     return rows

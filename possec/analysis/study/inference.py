@@ -15,11 +15,11 @@ slopes of help and hurt) are judged by their own 95% interval. Every other
 comparison is secondary and judged by its two-sided p value after Holm's
 correction within its family. Equivalence (TOST, Schuirmann 1987) is
 claimed only when both one-sided tests reject at ``alpha`` against the
-declared margin. Every function returns plain dicts for JSON files and
-table rows.
+margin the design declares (:data:`.design.MARGINS`). Every function
+returns plain dicts for JSON files and table rows.
 """
 import math
-from typing import Dict, Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 from scipy import stats as sps
@@ -27,14 +27,11 @@ from scipy import stats as sps
 from .stats import interval
 
 __all__ = [
-    'ALPHA', 'MARGINS', 'difference_test', 'holm', 'tost', 'dose_slope',
-    'compare'
+    'ALPHA', 'difference_test', 'holm', 'tost', 'dose_slope', 'compare'
 ]
 
 #: Level of every test, and 1 - the confidence of the intervals.
 ALPHA = 0.05
-#: Equivalence margins per kind of column: mIoU points, and probe SPC.
-MARGINS = dict(miou=2.0, spc=0.05)
 
 
 def _sample(values: Sequence[float]) -> np.ndarray:
@@ -215,21 +212,3 @@ def dose_slope(per_unit: Mapping[object, Mapping[float, float]],
 def _unit_key(u) -> tuple:
     """Sort units: seeds, or ``(seed, data_seed)`` pairs, alike."""
     return tuple(u) if isinstance(u, tuple) else (u, -1)
-
-
-def family_holm(rows: Sequence[Dict], alpha: float = ALPHA) -> None:
-    """Add ``p_holm`` and ``tost_p_holm`` to every secondary row, Holm
-    within its ``family`` (the two-sided tests and the TOST p values as
-    separate families); primary rows get None for both."""
-    families: Dict[str, list] = {}
-    for row in rows:
-        row['p_holm'] = row['tost_p_holm'] = None
-        if not row.get('primary'):
-            families.setdefault(row['family'], []).append(row)
-    for members in families.values():
-        for key, out in (('p', 'p_holm'), ('tost_p', 'tost_p_holm')):
-            adj = holm([r['key_stats'][key] if key == 'p' else
-                        r['key_stats']['tost']['p'] for r in members],
-                       alpha)['adjusted']
-            for r, a in zip(members, adj):
-                r[out] = a

@@ -1,21 +1,46 @@
-"""The position study's report: ``study.json``, ``study.md`` and plots.
+"""The position study's report: ``study.md``, its figures, ``study.json``
+and the results file ``study_results.json``.
 
-The numbers come from :mod:`.aggregate` (variants as the mean ± sample
-standard deviation over seeds, contrasts paired by seed, so that a reader
-sees whether every seed agrees on the sign of a difference); the figures
-from :mod:`.plots`.
+The report re-derives from the records and settings alone
+(:func:`report_from_results` reads a results file, :mod:`.results`). Its
+sections: the code versions, the units and statistics, convergence, the
+leak check of the position-free arms (:mod:`.leak`, in every report), the
+design's comparisons with their verdicts (:mod:`.comparisons`,
+:mod:`.verdict`), the dose-response curves, the generated reading (whose
+only words for a comparison are those of :func:`.verdict.sentence`), and
+per data condition the variants (mean ± sample standard deviation over
+units) with descriptive one-factor differences. Cells that did not
+converge are marked in every table and figure and left out of every
+effect.
 """
+import dataclasses
 import json
 import os.path as osp
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence
 
 from possec.fileio import atomic_path, dump_json
-from .aggregate import (CONTRAST_KEYS, band_names, contrasts, fmt, group,
-                        mean_sd, named_contrasts, variant_name)
-from .grid import CONTRASTS
-from .plots import plot_bands, plot_contrasts, plot_loss_curves, plot_spc
-from .stats import PLATEAU_FRACTION, format_contrast, interval
+from .aggregate import (band_names, cell_values, contrasts, group,
+                        named_contrasts, not_converged)
+from .comparisons import design_rows, dose_curves
+from .design import CONTRASTS
+from .plots import (plot_bands, plot_contrasts, plot_dose_response,
+                    plot_loss_curves, plot_spc)
+from .report_sections import (comparison_table, contrast_table,
+                              convergence_section, leak_section,
+                              plateau_table, reading, units_text,
+                              variant_table)
+from .results import (cell_fields, code_versions, condition, converged,
+                      load_results, write_results)
+from .verdict import judge
+
+__all__ = [
+    'RESULTS_FILE', 'comparison_table', 'contrast_table', 'format_markdown',
+    'judged_rows', 'reading', 'report_from_results', 'variant_table',
+    'write_report'
+]
+
+RESULTS_FILE = 'study_results.json'
 
 
 def load_json(path: str):
@@ -23,239 +48,205 @@ def load_json(path: str):
         return json.load(f)
 
 
-def variant_table(layout: str, variants: dict, band_names: List[str],
-                  patterns: List[str]) -> str:
-    """One markdown table: a row per variant, mean ± sd over seeds."""
-    cols = ['mIoU', 'mIoU_pairs', 'mIoU_others'] + [
-        f'band{i}' for i in range(len(band_names))] + [
-            f'SPC_{p}' for p in patterns]
-    heads = (['variant (head / border / position)', 'seeds', 'mIoU',
-              'pairs mIoU', 'others mIoU'] +
-             [f'mIoU {n}' for n in band_names] +
-             [f'SPC {p}' for p in patterns])
-    lines = [f'| {" | ".join(heads)} |', '|' + '---|' * len(heads)]
-    for key, seeds in variants.items():
-        row = [variant_name(key), str(len(seeds))]
-        for col in cols:
-            digits = 2 if col.startswith('SPC') else 1
-            row.append(fmt(*mean_sd([s.get(col) for s in seeds.values()]),
-                           digits))
-        lines.append(f'| {" | ".join(row)} |')
-    return '\n'.join(lines)
+def _plain_settings(settings) -> dict:
+    if dataclasses.is_dataclass(settings):
+        return dataclasses.asdict(settings)
+    return dict(settings or {})
 
 
-def _delta_text(diffs: List[float], digits: int) -> str:
-    """Mean paired difference and its 95% t-interval, ``*`` when the
-    interval excludes 0 (:func:`.stats.format_contrast`)."""
-    if not diffs:
-        return 'n/a'
-    return format_contrast(interval(diffs, method='t'), digits)
-
-
-def contrast_table(items: List[dict]) -> str:
-    heads = ['variant', 'vs reference', 'seeds'] + [
-        f'Δ {name}' for _, name in CONTRAST_KEYS]
-    lines = [f'| {" | ".join(heads)} |', '|' + '---|' * len(heads)]
-    for item in items:
-        row = [variant_name(item['variant']),
-               variant_name(item['reference']), str(len(item['seeds']))]
-        for col, _ in CONTRAST_KEYS:
-            row.append(_delta_text(item['deltas'][col],
-                                   2 if col == 'spc' else 1))
-        lines.append(f'| {" | ".join(row)} |')
-    return '\n'.join(lines)
-
-
-def named_section(rows: List[dict]) -> str:
-    """The contrasts of the study's questions: one table per contrast
-    with the paired difference and 95% t-interval of every column, the
-    verdict (an effect only when the interval of pairs mIoU, or of mIoU
-    for uniform, excludes 0), and a generated reading."""
-    lines = ['## Contrasts: where position helps, where it hurts', '',
-             'Each row: variant minus reference, paired by seed; mean '
-             '[95% confidence interval, Student\'s t on the per-seed '
-             'differences, scipy.stats.t], * when the interval excludes 0. '
-             'A comparison is called an effect only then. n is the number '
-             'of seeds with both cells finished; with n = 1 there is no '
-             'interval and nothing is called an effect.', '']
-    for name in CONTRASTS:
-        items = [r for r in rows if r['contrast'] == name]
-        if not items:
-            continue
-        lines += [f'### {name}', '', CONTRASTS[name]['question'], '']
-        heads = ['comparison', 'n'] + [f'Δ {t}' for _, t in CONTRAST_KEYS]
-        lines += [f'| {" | ".join(heads)} |', '|' + '---|' * len(heads)]
-        for r in items:
-            n = r['stats']['mIoU']['n']
-            cells = [r['label'] + (' (headline)' if r['headline'] else ''),
-                     str(n)]
-            for col, _ in CONTRAST_KEYS:
-                cells.append(format_contrast(r['stats'][col],
-                                             2 if col == 'spc' else 1))
-            lines.append(f'| {" | ".join(cells)} |')
-        lines.append('')
-    lines += ['Reading (generated from the intervals above):', '']
-    lines += [f'- {sentence}' for sentence in reading(rows)]
-    return '\n'.join(lines)
-
-
-def _key_column(row: dict) -> str:
-    """The column that answers a comparison: the position-paired classes'
-    mIoU where the layout has them (position-coded, shortcut*), else
-    mIoU."""
-    return 'mIoU' if row['layout'] in ('uniform', 'border-shift') \
-        else 'mIoU_pairs'
-
-
-def reading(rows: List[dict]) -> List[str]:
-    """One sentence per comparison: effect (and its direction) or no
-    effect shown, on its key column, and on probe SPC."""
-    out = []
-    for r in rows:
-        col = _key_column(r)
-        st, spc = r['stats'][col], r['stats']['spc']
-        what = 'pairs mIoU' if col == 'mIoU_pairs' else 'mIoU'
-        if st['mean'] is None:
-            continue
-        text = f"{r['label']}: {what} {format_contrast(st)}"
-        if st['ci_low'] is None:
-            text += ' - one seed, no interval: not judged'
-        elif st['effect']:
-            text += (' - an effect: the variant is ' +
-                     ('better' if st['mean'] > 0 else 'worse'))
-            if not st['all_same_sign']:
-                text += ' (though not every seed agrees in sign)'
-        else:
-            text += ' - no effect shown (the interval includes 0)'
-        if spc['mean'] is not None:
-            text += f"; probe SPC {format_contrast(spc, 2)}"
-        out.append(text + '.')
-    return out
-
-
-def plateau_table(results: Sequence[dict], layout: str) -> str:
-    """Which cells of ``layout`` plateaued (:func:`.stats.plateau` on the
-    binned training loss: last third's mean within the stated fraction of
-    the middle third's)."""
-    rows = [r for r in results if r['cell']['layout'] == layout and
-            r.get('plateau')]
-    if not rows:
-        return ''
-    text = [f'Convergence: a cell has plateaued when the mean training '
-            f'loss (all heads) over the last third of its run differs from '
-            f'the middle third\'s by less than {PLATEAU_FRACTION:.0%} '
-            f'(the poly schedule decays the learning rate to ~0, which '
-            f'flattens the end of every curve: read with the curves). ',
-            'Per variant: ']
-    by_variant = {}
-    for r in rows:
-        c = r['cell']
-        key = (c['head'], c['padding'], c['pos'])
-        by_variant.setdefault(key, []).append(
-            (c['seed'], r['plateau']['plateau'],
-             r['plateau']['rel_change']))
-    parts = []
-    for key, items in by_variant.items():
-        ok = sum(p for _, p, _ in items)
-        rel = ', '.join(f's{s} {x:+.1%}' for s, _, x in items)
-        parts.append(f'{variant_name(key)}: {ok}/{len(items)} plateaued '
-                     f'({rel})')
-    return ''.join(text) + '; '.join(parts) + '.'
+def _value_text(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return ','.join(map(str, value))
+    return str(value)
 
 
 def format_markdown(results: Sequence[dict], settings: dict,
                     command: Optional[str], total: int,
-                    plots: Dict[str, str]) -> str:
+                    plots: Dict[str, str],
+                    rows: Optional[List[dict]] = None) -> str:
+    settings = _plain_settings(settings)
     grouped = group(results)
+    excluded = not_converged(results)
     bands = band_names(results)
-    patterns = list(settings['probe_patterns'])
+    patterns = list(settings.get('probe_patterns') or [])
+    if not patterns:
+        patterns = sorted({p for r in results
+                           for p in ((r.get('probe') or {}).get('spc')
+                                     or {})})
+    rows = judged_rows(results) if rows is None else rows
     lines = ['# Position study', '']
     if command:
         lines += ['Command:', '', '```', command, '```', '']
-    named = named_contrasts(grouped)
-    if named:
-        lines += named_section(named), ''
     lines += [f'{len(results)} of {total} cells finished.', '',
-              'Settings: ' + ', '.join(f'{k}={v}' for k, v in
-                                       sorted(settings.items())), '',
-              'Numbers are the mean over seeds ± the sample standard '
-              'deviation (ddof=1) across seeds. mIoU and the probe\'s SPC '
-              'are in % and [-1, 1]. "pairs mIoU" averages the ten classes '
-              'that the position-coded layout separates by position only '
-              '(top vs bottom half), "others mIoU" the other eleven '
-              '(background included); in the other layouts the ten are '
-              'ordinary classes. Bands are distances d to the border, '
-              'd = min(x, y, W-1-x, H-1-y), as shares of the short side '
-              '(band 0 is the outermost).', '']
-    for layout, variants in grouped.items():
-        lines += [f'## {layout}', '',
-                  variant_table(layout, variants, bands, patterns), '']
-        conv = plateau_table(results, layout)
+              'Code: ' + '; '.join(code_versions(results) or ['no cells']) +
+              '.', '', units_text(results), '',
+              convergence_section(results), '', leak_section(results), '']
+    if rows:
+        lines += ['## Comparisons', '']
+        for name in list(CONTRASTS) + sorted(
+                {r['contrast'] for r in rows} - set(CONTRASTS)):
+            items = [r for r in rows if r['contrast'] == name]
+            if not items:
+                continue
+            question = CONTRASTS[name]['question'] if name in CONTRASTS \
+                else ''
+            lines += [f'### {name}', '', question, '',
+                      comparison_table(items), '']
+        lines += ['## Reading (generated from the verdicts above)', '']
+        lines += [f'- {s}' for s in reading(rows)] + ['']
+    lines += [
+        'Settings: ' + ', '.join(f'{k}={_value_text(v)}'
+                                 for k, v in sorted(settings.items())), '',
+        'Numbers are the mean over units ± the sample standard deviation '
+        '(ddof=1) across units, over the cells that converged or have no '
+        'convergence verdict. mIoU and the probe\'s SPC are in % and '
+        '[-1, 1]. "pairs mIoU" averages the ten classes of the look-alike '
+        'pairs, "others mIoU" the other eleven (background included). '
+        'Bands are distances d to the border, d = min(x, y, W-1-x, H-1-y), '
+        'as shares of the short side (band 0 is the outermost).', '']
+    unknown = {}
+    for r in results:
+        if converged(r) is None:
+            c = cell_fields(r)
+            key = (c['head'], c['padding'], c['pos'])
+            d = unknown.setdefault(condition(r), {})
+            d[key] = d.get(key, 0) + 1
+    conditions = list(grouped) + [c for c in excluded if c not in grouped]
+    for name in conditions:
+        variants = grouped.get(name, {})
+        lines += [f'## {name}', '',
+                  variant_table(name, variants, bands, patterns,
+                                excluded.get(name), unknown.get(name)), '']
+        conv = plateau_table(results, name)
         if conv:
             lines += [conv, '']
         items = contrasts(variants)
         if items:
-            lines += ['One-factor contrasts (variant minus reference, '
-                      'paired by seed; mean [95% t-interval], * when the '
-                      'interval excludes 0):', '', contrast_table(items),
-                      '']
+            lines += ['One-factor differences (variant minus reference, '
+                      'paired by unit; mean [95% t-interval]; descriptive, '
+                      'not judged: the verdicts are the comparisons\'):',
+                      '', contrast_table(items), '']
     for title, name in plots.items():
         lines += [f'![{title}]({name})', '']
     return '\n'.join(lines)
 
 
+def judged_rows(results: Sequence[dict]) -> List[dict]:
+    """The design's comparisons (:func:`.comparisons.design_rows`) and,
+    on conditions the design does not name (older studies, extra
+    experiments), the same contrasts by layout (:func:`.aggregate.
+    named_contrasts`; secondary, in families of their own), judged
+    (:func:`.verdict.judge`)."""
+    rows = design_rows(results)
+    covered = {r['condition'] for r in rows}
+    grouped = group(results)
+    legacy = named_contrasts(OrderedDict(
+        (k, v) for k, v in grouped.items() if k not in covered))
+    for r in legacy:
+        r.setdefault('kind', 'interaction' if r['interaction'] else
+                     'comparison')
+        r.setdefault('not_converged', [])
+        # never primary, and Holm-corrected apart from the design's own
+        r['judged'] = [(col, False, f'{family} (outside the design)')
+                       for col, _, family in r['judged']]
+    return judge(rows + legacy)
+
+
 def loss_curves(results: Sequence[dict]) -> dict:
-    """``{layout: {variant key: [(iters, loss), ...]}}`` of the cells that
-    recorded a training-loss curve."""
+    """``{condition: {variant key: [(iters, loss), ...]}}`` of the cells
+    that recorded a training-loss curve; a variant with non-converged
+    cells is named ``(k not converged)``."""
     out = OrderedDict()
     for r in results:
         curve = r.get('loss_curve')
         if not curve:
             continue
-        c = r['cell']
-        out.setdefault(c['layout'], OrderedDict()).setdefault(
+        c = cell_fields(r)
+        out.setdefault(condition(r), OrderedDict()).setdefault(
             (c['head'], c['padding'], c['pos']), []).append(
                 (curve['iters'], curve['loss']))
     return out
 
 
-def write_report(results: Sequence[dict], out_dir: str, settings: dict,
+def write_report(results: Sequence[dict], out_dir: str, settings,
                  command: Optional[str] = None,
                  total: Optional[int] = None) -> Dict[str, str]:
-    """Write ``study.json``, ``study.md``, ``study_bands.png`` and
-    ``study_spc.png`` into ``out_dir`` (each atomically).
+    """Write ``study.md``, its figures, ``study.json`` and the results
+    file ``study_results.json`` into ``out_dir`` (each atomically).
+
+    Args:
+        results (Sequence[dict]): Cell records.
+        out_dir (str): The folder.
+        settings (dict | StudySettings): The study settings.
+        command (str, optional): The study's command line. Default: None.
+        total (int, optional): Cells of the study (finished or not).
+            Default: ``len(results)``.
 
     Returns:
         dict: Name -> path of every file written.
     """
+    settings = _plain_settings(settings)
     total = len(results) if total is None else total
     files = dict(json=osp.join(out_dir, 'study.json'),
+                 results=osp.join(out_dir, RESULTS_FILE),
                  markdown=osp.join(out_dir, 'study.md'))
     dump_json(dict(settings=settings, command=command, total=total,
                    finished=len(results), results=list(results)),
-              files['json'])
+              files['json'], sort_keys=True)
+    write_results(files['results'], results, settings, command)
     plots = OrderedDict()
+    rows = judged_rows(results) if results else []
     if results:
         grouped = group(results)
+        excluded = not_converged(results)
         files['bands'] = osp.join(out_dir, 'study_bands.png')
-        plot_bands(grouped, band_names(results), files['bands'])
+        plot_bands(grouped, band_names(results), files['bands'], excluded)
         plots['mIoU by distance to the border'] = 'study_bands.png'
         files['spc'] = osp.join(out_dir, 'study_spc.png')
-        plot_spc(grouped, files['spc'])
+        plot_spc(grouped, files['spc'], _excluded_points(results))
         plots['probe SPC vs mIoU'] = 'study_spc.png'
-        named = named_contrasts(grouped)
-        if named:
+        if rows:
             files['contrasts'] = osp.join(out_dir, 'study_contrasts.png')
-            plot_contrasts(named, files['contrasts'])
-            plots['contrasts: pairs mIoU differences with 95% CIs'] = \
-                'study_contrasts.png'
-        curves = loss_curves(results)
+            plot_contrasts([r for r in rows if r['kind'] != 'slope'],
+                           files['contrasts'])
+            plots['comparisons: differences of each row\'s key column with '
+                  '95% CIs'] = 'study_contrasts.png'
+        curves = dose_curves(rows)
         if curves:
+            files['dose'] = osp.join(out_dir, 'study_dose.png')
+            plot_dose_response(curves, files['dose'])
+            plots['dose-response: differences against the prior, a panel '
+                  'per tilt'] = 'study_dose.png'
+        losses = loss_curves(results)
+        if losses:
             files['loss'] = osp.join(out_dir, 'study_loss.png')
-            plot_loss_curves(curves, files['loss'])
+            plot_loss_curves(losses, files['loss'], excluded)
             plots['training loss per variant'] = 'study_loss.png'
-    text = format_markdown(results, settings, command, total, plots)
+    text = format_markdown(results, settings, command, total, plots, rows)
     with atomic_path(files['markdown']) as tmp:
         with open(tmp, 'w') as f:
             f.write(text + '\n')
     return files
+
+
+def _excluded_points(results: Sequence[dict]) -> Dict[str, list]:
+    out = {}
+    for r in results:
+        if converged(r) is False:
+            v = cell_values(r)
+            if v.get('spc') is not None and v.get('mIoU') is not None:
+                out.setdefault(condition(r), []).append((v['spc'],
+                                                         v['mIoU']))
+    return out
+
+
+def report_from_results(path: str, out_dir: str) -> Dict[str, str]:
+    """Regenerate the report and figures from a results file alone
+    (:func:`.results.load_results`; one line on a file that is not one).
+
+    Returns:
+        dict: Name -> path of every file written.
+    """
+    data = load_results(path)
+    return write_report(data['cells'], out_dir, data['settings'],
+                        data['command'])

@@ -136,7 +136,8 @@ def cell_fields(record: dict, settings: Optional[dict] = None) -> dict:
     ``head``, ``padding`` (also read from ``border``), ``pos``, ``seed``,
     ``data_seed`` (the record's, else the settings', else None), ``prior``,
     ``val_prior``, ``tilt`` (None when the layout has none) and
-    ``periodic`` (False when missing)."""
+    ``periodic`` (a bool, or the generator's kind of periodic data such
+    as ``'both'``; False when missing)."""
     cell = dict(record['cell'])
     out = dict(layout=cell['layout'], head=cell['head'],
                padding=cell.get('padding', cell.get('border')),
@@ -148,7 +149,9 @@ def cell_fields(record: dict, settings: Optional[dict] = None) -> dict:
     out['data_seed'] = data_seed
     for key in ('prior', 'val_prior', 'tilt'):
         out[key] = cell.get(key)
-    out['periodic'] = bool(cell.get('periodic', False))
+    periodic = cell.get('periodic') or False
+    out['periodic'] = periodic if isinstance(periodic, str) else bool(
+        periodic)
     return out
 
 
@@ -186,8 +189,10 @@ def condition(record: dict) -> str:
         parts.append(f"Q={c['val_prior']:g}")
     if c['tilt'] is not None:
         parts.append(f"tilt={c['tilt']:g}")
-    if c['periodic']:
+    if c['periodic'] is True:
         parts.append('periodic')
+    elif c['periodic']:
+        parts.append(f"periodic={c['periodic']}")
     return ' '.join(parts)
 
 

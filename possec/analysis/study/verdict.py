@@ -12,7 +12,7 @@ families) and the verdict:
 - ``differs``: for a primary column when its 95% interval excludes 0, for
   a secondary one when its Holm-adjusted p value is below 0.05;
 - ``equivalent``: TOST rejects both one-sided nulls at 0.05 against the
-  column's margin (:data:`.inference.MARGINS`; Holm-adjusted for a
+  column's margin (:data:`.design.MARGINS`; Holm-adjusted for a
   secondary column);
 - ``not shown``: neither;
 - ``not judged``: fewer than 2 units.
@@ -23,23 +23,29 @@ about a comparison.
 """
 from typing import Dict, List, Optional, Sequence
 
-from .inference import ALPHA, MARGINS, difference_test, holm, tost
+from .design import MARGINS
+from .inference import ALPHA, difference_test, holm, tost
 from .stats import format_contrast
 
 __all__ = ['margin_of', 'judge', 'sentence', 'KEY_WORDS']
 
+#: The margin of the mIoU columns, in points.
+MIOU_MARGIN = MARGINS.get('mIoU', MARGINS.get('miou'))
 #: The verdicts, and nothing else.
 KEY_WORDS = ('differs', 'equivalent', 'not shown', 'not judged')
 
 
 def margin_of(column: str) -> Optional[float]:
-    """The equivalence margin of a column: SPC columns
-    ``MARGINS['spc']``, mIoU columns ``MARGINS['miou']``; None for
-    others (e.g. a slope, which has no declared margin)."""
+    """The equivalence margin of a column (:data:`.design.MARGINS`): SPC
+    columns take the ``spc`` margin, the mIoU and band columns the
+    ``mIoU`` one; None for others (e.g. a slope, which has no declared
+    margin)."""
+    if column in MARGINS and column != 'miou':
+        return MARGINS[column]
     if column == 'spc' or column.startswith('SPC'):
         return MARGINS['spc']
     if column.startswith('mIoU') or column.startswith('band'):
-        return MARGINS['miou']
+        return MIOU_MARGIN
     return None
 
 
@@ -113,7 +119,10 @@ def sentence(v: dict, name: str, digits: int = 1) -> str:
     if v['verdict'] == 'not judged':
         return text + ' - not judged (needs at least 2 units)'
     margin = st.get('margin')
-    equiv = (f"equivalent within ±{margin:g} (TOST p={v['tost_p_used']:.3f}"
+    tost_p = v.get('tost_p_used')
+    tost_p = None if tost_p is None else (
+        '<0.001' if tost_p < 0.001 else f'={tost_p:.3f}')
+    equiv = (f"equivalent within ±{margin:g} (TOST p{tost_p}"
              f"{'' if v['primary'] else ', Holm-adjusted'})"
              if v.get('equivalent') else None)
     if v['verdict'] == 'differs':

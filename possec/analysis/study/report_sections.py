@@ -1,0 +1,243 @@
+"""Sections of the position study's report (:mod:`.report`): the variant
+and comparison tables, the generated reading, the leak check, convergence
+and the statement of units and statistics. Each returns markdown text."""
+from collections import OrderedDict
+from typing import List, Optional, Sequence
+
+from possec.datasets.synthetic import POSITION_PAIRS
+from .aggregate import CONTRAST_KEYS, fmt, mean_sd
+from .design import variant_name
+from .design import MARGINS
+from .leak import leak_rows
+from .results import cell_fields, condition, converged, unit, unit_name
+from .stats import PLATEAU_FRACTION, format_contrast, interval
+from .verdict import MIOU_MARGIN, sentence
+
+NAMES = dict(CONTRAST_KEYS, mIoU_pairs='pairs mIoU', spc='probe SPC')
+
+
+def _converged_text(units: list, left: list, unknown: int) -> str:
+    """``3/3``, ``2/3 (s1/d0 left out)`` or ``unknown``."""
+    total = len(units) + len(left)
+    if unknown == len(units) and not left:
+        return 'unknown'
+    text = f'{total - len(left) - unknown}/{total}'
+    if left:
+        text += f" ({', '.join(unit_name(u) for u in left)} left out)"
+    if unknown:
+        text += f', {unknown} unknown'
+    return text
+
+
+def variant_table(layout: str, variants: dict, band_names: List[str],
+                  patterns: List[str], excluded: Optional[dict] = None,
+                  unknown: Optional[dict] = None) -> str:
+    """One markdown table: a row per variant, mean ± sd over the units
+    that converged (or whose convergence is unknown), and which did
+    not."""
+    cols = ['mIoU', 'mIoU_pairs', 'mIoU_others'] + [
+        f'band{i}' for i in range(len(band_names))] + [
+            f'SPC_{p}' for p in patterns]
+    heads = (['variant (head / border / position)', 'units', 'converged',
+              'mIoU', 'pairs mIoU', 'others mIoU'] +
+             [f'mIoU {n}' for n in band_names] +
+             [f'SPC {p}' for p in patterns])
+    lines = [f'| {" | ".join(heads)} |', '|' + '---|' * len(heads)]
+    keys = list(variants) + [k for k in (excluded or {}) if k not in variants]
+    for key in keys:
+        seeds = variants.get(key, {})
+        left = list((excluded or {}).get(key, []))
+        row = [variant_name(key), str(len(seeds)),
+               _converged_text(list(seeds), left,
+                               (unknown or {}).get(key, 0))]
+        for col in cols:
+            digits = 2 if col.startswith('SPC') else 1
+            row.append(fmt(*mean_sd([s.get(col) for s in seeds.values()]),
+                           digits))
+        lines.append(f'| {" | ".join(row)} |')
+    return '\n'.join(lines)
+
+
+def contrast_table(items: List[dict]) -> str:
+    """Descriptive one-factor differences (no verdicts: those are the
+    design's, above)."""
+    heads = ['variant', 'vs reference', 'units'] + [
+        f'Δ {name}' for _, name in CONTRAST_KEYS]
+    lines = [f'| {" | ".join(heads)} |', '|' + '---|' * len(heads)]
+    for item in items:
+        row = [variant_name(item['variant']),
+               variant_name(item['reference']), str(len(item['seeds']))]
+        for col, _ in CONTRAST_KEYS:
+            diffs = item['deltas'][col]
+            row.append(format_contrast(interval(diffs), 2 if col == 'spc'
+                                       else 1).replace(' *', '')
+                       if diffs else 'n/a')
+        lines.append(f'| {" | ".join(row)} |')
+    return '\n'.join(lines)
+
+
+def _verdict_cell(v: dict) -> str:
+    word = v['verdict']
+    if word == 'differs':
+        return ('**differs** (CI)' if v['primary'] else
+                f"**differs** (Holm p={v['p_holm']:.3g})")
+    if word == 'equivalent':
+        return f"equivalent ±{v['stats']['margin']:g}"
+    return word
+
+
+def comparison_table(rows: List[dict]) -> str:
+    """A row per comparison: units, the key column's difference, TOST,
+    p (Holm-adjusted for secondary), verdict; SPC's difference and
+    verdict; the units left out as not converged."""
+    heads = ['comparison', 'primary', 'family', 'units', 'Δ key',
+             'p (Holm-adjusted if secondary)', 'TOST p', 'verdict',
+             'Δ probe SPC', 'SPC verdict', 'not converged (left out)']
+    lines = [f'| {" | ".join(heads)} |', '|' + '---|' * len(heads)]
+    for r in rows:
+        key = r['judged'][0][0]
+        v, s = r['verdicts'][key], r['verdicts'].get('spc')
+        st = v['stats']
+        p = v['stats'].get('p') if v['primary'] else v['p_holm']
+        tost_p = v.get('tost_p_used')
+        cells = [r['label'], 'yes' if v['primary'] else 'no', v['family'],
+                 str(st.get('n', 0)),
+                 f"{NAMES.get(key, key)} {format_contrast(st)}".replace(
+                     ' *', ''),
+                 'n/a' if p is None else f'{p:.3g}',
+                 'n/a' if tost_p is None else f'{tost_p:.3g}',
+                 _verdict_cell(v),
+                 format_contrast(s['stats'], 2).replace(' *', '')
+                 if s else 'n/a',
+                 _verdict_cell(s) if s else 'n/a',
+                 ', '.join(unit_name(u) for u in r['not_converged']) or
+                 'none']
+        lines.append(f'| {" | ".join(cells)} |')
+    return '\n'.join(lines)
+
+
+def reading(rows: List[dict]) -> List[str]:
+    """One sentence per judged row: primary rows first, then the
+    secondary ones by family; every verdict in the words of
+    :func:`.verdict.sentence`."""
+    order = sorted(range(len(rows)), key=lambda i: (
+        not rows[i]['verdicts'][rows[i]['judged'][0][0]]['primary'],
+        rows[i]['judged'][0][2], i))
+    out = []
+    for i in order:
+        r = rows[i]
+        parts = []
+        for column, _, _ in r['judged']:
+            v = r['verdicts'][column]
+            if v['stats'].get('mean') is None:
+                continue
+            parts.append(sentence(v, NAMES.get(column, column),
+                                  2 if column == 'spc' else 1))
+        if parts:
+            out.append(f"{r['label']}: " + '; '.join(parts) + '.')
+    return out
+
+
+def leak_section(records: Sequence[dict]) -> str:
+    """The leak check of every position-free arm on position-coded data
+    (:mod:`.leak`); present in every report."""
+    rows = leak_rows(records, POSITION_PAIRS)
+    lines = ['## Leak check: do the position-free arms stay blind?', '',
+             'Arms without absolute position (circular padding without '
+             'CoordConv, position erasure) on data whose pairs differ only '
+             'by position (position-coded; position-prior with P=1 and '
+             'tilt 0): pairs mIoU over units (converged cells) with its '
+             '95% t-interval, against the position-blind level (the best '
+             'expected pairs mIoU of a predictor that segments every '
+             'object but cannot tell a pair apart: 33.3 for equal pixel '
+             'shares). "leaks": the interval\'s lower end lies above the '
+             'level.', '']
+    if not rows:
+        return '\n'.join(lines + [
+            'No position-free arm on position-coded data in these results: '
+            'the check has nothing to judge.'])
+    lines += ['| data | arm | units | pairs mIoU [95% CI] | blind level | '
+              'shares | verdict | not converged (left out) |',
+              '|---|---|---|---|---|---|---|---|']
+    for r in rows:
+        st = r['stats']
+        ci = ('n/a' if st['mean'] is None else f"{st['mean']:.1f}" + (
+            '' if st['ci_low'] is None else
+            f" [{st['ci_low']:.1f}, {st['ci_high']:.1f}]"))
+        verdict = dict(leaks='**leaks**', **{'not shown': 'leak not shown',
+                                             'not judged': 'not judged'})
+        lines.append(
+            f"| {r['condition']} | {variant_name(r['variant'])} | {st['n']} "
+            f"| {ci} | {r['level']:.1f} | {r['shares']} | "
+            f"{verdict[r['verdict']]} | "
+            f"{', '.join(unit_name(u) for u in r['not_converged']) or 'none'}"
+            f" |")
+    return '\n'.join(lines)
+
+
+def convergence_section(records: Sequence[dict]) -> str:
+    """The criterion(s) the records state and the cells that did not
+    converge (left out of every effect)."""
+    criteria = sorted({(r.get('convergence') or {}).get('criterion')
+                       for r in records} - {None})
+    failed = [r for r in records if converged(r) is False]
+    unknown = sum(converged(r) is None for r in records)
+    lines = ['## Convergence', '']
+    if criteria:
+        lines += ['Criterion: ' + '; '.join(criteria), '']
+    lines.append(f'{len(records) - len(failed) - unknown} of {len(records)} '
+                 f'cells converged, {len(failed)} did not (left out of '
+                 f'every mean and effect, marked in every table and '
+                 f'figure), {unknown} without a verdict (older records; '
+                 f'kept).')
+    if failed:
+        lines += ['', 'Not converged: ' + ', '.join(
+            sorted(r.get('name', '?') for r in failed)) + '.']
+    return '\n'.join(lines)
+
+
+def plateau_table(results: Sequence[dict], layout: str) -> str:
+    """Older records' plateau verdicts (:func:`.stats.plateau` on the
+    binned training loss) for the cells of condition ``layout``."""
+    rows = [r for r in results if condition(r) == layout and
+            r.get('plateau')]
+    if not rows:
+        return ''
+    by_variant = OrderedDict()
+    for r in rows:
+        c = cell_fields(r)
+        by_variant.setdefault((c['head'], c['padding'], c['pos']), []).append(
+            (unit(r), r['plateau']['plateau'], r['plateau']['rel_change']))
+    parts = []
+    for key, items in by_variant.items():
+        ok = sum(p for _, p, _ in items)
+        rel = ', '.join(f'{unit_name(u)} {x:+.1%}' for u, _, x in items)
+        parts.append(f'{variant_name(key)}: {ok}/{len(items)} plateaued '
+                     f'({rel})')
+    return (f'Plateau (older records): the mean training loss over the '
+            f'last third of the run within {PLATEAU_FRACTION:.0%} of the '
+            f'middle third\'s. ' + '; '.join(parts) + '.')
+
+
+def units_text(records: Sequence[dict]) -> str:
+    data_seeds = sorted({r['cell'].get('data_seed') for r in records
+                         if r['cell'].get('data_seed') is not None})
+    seeds = sorted({r['cell']['seed'] for r in records})
+    return (
+        f'Units: training seeds {", ".join(map(str, seeds)) or "none"}; '
+        f'data seeds {", ".join(map(str, data_seeds)) or "not recorded"}. '
+        'Two arms are compared on cells with the same training seed and '
+        'data seed: the per-unit differences (variant - reference) are the '
+        'sample; intervals are Student\'s t over these units (95%), which '
+        'treats units that share a data seed as independent draws. '
+        'Primary comparisons (declared in the design: the endpoints and '
+        'slopes of the help and hurt curves) are judged by their own 95% '
+        'interval; every other comparison is secondary and judged by its '
+        'two-sided t test after Holm\'s correction within its family. '
+        f'Equivalence: TOST at 0.05 with margins ±{MIOU_MARGIN:g} '
+        f'mIoU points and ±{MARGINS["spc"]:g} SPC (Holm-adjusted for '
+        'secondary comparisons). A slope is the mean over units of each '
+        'unit\'s least-squares slope of the difference against the prior, '
+        'with its t interval over units; it has no equivalence margin. '
+        'Verdicts: "differs", "equivalent within ±m", or "not shown" '
+        '(neither).')

@@ -1,0 +1,115 @@
+"""The design's comparisons on study records: non-converged cells left out
+of every effect, the context interaction paired by unit, the slope of a
+dose-response curve against per-unit least squares, and which rows are
+primary."""
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from possec.analysis.study.aggregate import group
+from possec.analysis.study.comparisons import design_rows, dose_curves
+from possec.analysis.study.verdict import judge
+
+
+def _record(layout, padding, seed, pairs, converged=True, pos='none',
+            prior=None, tilt=None, periodic=True, spc=0.1, head='parsenet',
+            val_prior=None):
+    return dict(
+        cell=dict(layout=layout, head=head, padding=padding, pos=pos,
+                  seed=seed, data_seed=0, prior=prior, val_prior=val_prior,
+                  tilt=tilt, periodic=periodic),
+        name=f'{layout}-{prior}-{head}-{padding}-{pos}-{seed}',
+        metrics=dict(mIoU=pairs, mIoU_pairs=pairs, mIoU_others=80.0),
+        probe=dict(spc=dict(H=spc, V=spc, G=spc)),
+        convergence=dict(converged=converged, criterion='test'))
+
+
+def test_non_converged_cells_are_left_out_of_effects():
+    records = []
+    for seed, (z, c) in enumerate([(88.0, 64.0), (87.0, 66.0),
+                                   (89.0, 63.0)]):
+        records.append(_record('position-prior', 'zeros', seed, z,
+                               prior=1.0, tilt=10.0))
+        records.append(_record('position-prior', 'circular', seed,
+                               c if seed != 2 else -500.0,
+                               converged=seed != 2, prior=1.0, tilt=10.0))
+    rows = [r for r in design_rows(records) if r['kind'] == 'comparison']
+    assert len(rows) == 1
+    st = rows[0]['stats']['mIoU_pairs']
+    # zeros - circular on units 0 and 1 only; unit 2 is named as left out
+    assert st['diffs'] == pytest.approx([88.0 - 64.0, 87.0 - 66.0])
+    assert rows[0]['not_converged'] == [(2, 0)]
+    grouped = group(records)
+    circ = grouped['position-prior P=1 tilt=10 periodic'][
+        ('parsenet', 'circular', 'none')]
+    assert sorted(circ) == [(0, 0), (1, 0)]
+    # unknown convergence (older records) is kept
+    for r in records:
+        r.pop('convergence')
+    rows = [r for r in design_rows(records) if r['kind'] == 'comparison']
+    assert rows[0]['stats']['mIoU_pairs']['n'] == 3
+
+
+def test_context_interaction_is_paired_by_unit():
+    pn = {0: (80.0, 60.0), 1: (82.0, 63.0), 2: (79.0, 61.0)}
+    fcn = {0: (70.0, 62.0), 1: (75.0, 60.0), 2: (71.0, 65.0)}
+    records = []
+    for head, values in (('parsenet', pn), ('fcn', fcn)):
+        for seed, (z, c) in values.items():
+            records += [_record('position-prior', 'zeros', seed, z,
+                                prior=1.0, tilt=10.0, head=head),
+                        _record('position-prior', 'circular', seed, c,
+                                prior=1.0, tilt=10.0, head=head)]
+    rows = judge(design_rows(records))
+    inter = [r for r in rows if r['kind'] == 'interaction']
+    assert len(inter) == 1 and inter[0]['head'] == 'fcn - parsenet'
+    d = [(fcn[s][0] - fcn[s][1]) - (pn[s][0] - pn[s][1]) for s in range(3)]
+    st = inter[0]['stats']['mIoU_pairs']
+    assert st['diffs'] == pytest.approx(d)
+    ci = sps.ttest_1samp(d, 0.0).confidence_interval()
+    assert (st['ci_low'], st['ci_high']) == pytest.approx((ci.low, ci.high))
+    v = inter[0]['verdicts']['mIoU_pairs']
+    assert not v['primary'] and v['family'] == 'context, interaction'
+    # ParseNet's border comparison is a help row (primary at P = 1, tilt
+    # 10), not repeated under context; FCN's is a secondary context row
+    comp = [r for r in rows if r['kind'] == 'comparison']
+    assert [(r['contrast'], r['head'], r['headline']) for r in comp] == [
+        ('help', 'parsenet', True), ('context', 'fcn', False)]
+
+
+def test_dose_curve_slope_and_primaries():
+    rng = np.random.default_rng(0)
+    priors = (0.5, 0.75, 1.0)
+    records, diffs = [], {}
+    for seed in range(3):
+        for p in priors:
+            z = 60 + 40 * (p - 0.5) + rng.normal(0, 1)
+            c = 60 + rng.normal(0, 1)
+            diffs.setdefault(seed, []).append(z - c)
+            for tilt in (10.0, 20.0):
+                records += [_record('position-prior', 'zeros', seed, z,
+                                    prior=p, tilt=tilt),
+                            _record('position-prior', 'circular', seed, c,
+                                    prior=p, tilt=tilt)]
+    rows = judge(design_rows(records))
+    slopes = [r for r in rows if r['kind'] == 'slope']
+    assert len(slopes) == 2
+    by_tilt = {('tilt 10' in r['curve']): r for r in slopes}
+    expected = [sps.linregress(priors, diffs[s]).slope for s in range(3)]
+    st = by_tilt[True]['stats']['mIoU_pairs']
+    assert st['slopes'] == pytest.approx(expected)
+    # primary: the slope and the highest dose on the main panel (tilt 10)
+    assert by_tilt[True]['verdicts']['mIoU_pairs']['primary']
+    assert not by_tilt[False]['verdicts']['mIoU_pairs']['primary']
+    primary = sorted((r['condition'], r['kind']) for r in rows
+                     if r['verdicts']['mIoU_pairs']['primary'])
+    assert primary == [
+        ('help: parsenet / zeros / pos none - parsenet / circular / pos '
+         'none, tilt 10, periodic', 'slope'),
+        ('position-prior P=1 tilt=10 periodic', 'comparison')]
+    # no slope has an equivalence margin, so none is called equivalent
+    assert all(r['verdicts']['mIoU_pairs']['verdict'] != 'equivalent'
+               for r in slopes)
+    curves = dose_curves(rows)
+    assert [len(c['points']) for c in curves] == [3, 3]
+    assert [p['dose'] for p in curves[0]['points']] == list(priors)

@@ -1,0 +1,194 @@
+"""The study's report re-derives from a results file alone: ``--report`` on
+the committed fixture regenerates the committed ``study.md`` byte for byte
+and the same PNG bytes on every run; a file that is not a results file is
+refused in one line.
+
+The fixture (tests/data/study_results_small.json) holds made-up but
+plausible records: one help curve (ParseNet, tilt 10, periodic data, P =
+0.5 and 1.0; one circular cell at P = 1 did not converge and carries a
+wild value that must not count) and the removal condition
+(position-coded, periodic: zeros, circular, erasure), 3 training seeds x
+1 data seed. After a deliberate change of the report, regenerate the
+expected files with
+``python tools/analysis/position_study.py --report
+tests/data/study_results_small.json --out-dir /tmp/r`` and copy
+``/tmp/r/study.md`` to tests/data/study_report_small/, and the pixel
+hashes with ``python tests/test_study_report.py /tmp/r``.
+"""
+import hashlib
+import importlib.util
+import json
+import os.path as osp
+import sys
+
+import pytest
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+FIXTURE = osp.join(REPO, 'tests', 'data', 'study_results_small.json')
+EXPECTED = osp.join(REPO, 'tests', 'data', 'study_report_small')
+PNGS = ('study_bands.png', 'study_spc.png', 'study_contrasts.png',
+        'study_dose.png', 'study_loss.png')
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location(
+        'position_study_tool',
+        osp.join(REPO, 'tools', 'analysis', 'position_study.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
+def pixel_hashes(folder: str) -> dict:
+    """sha256 of each figure's decoded RGBA pixels (8 bits)."""
+    import matplotlib.image as mpimg
+    import numpy as np
+    out = {}
+    for name in PNGS:
+        pixels = mpimg.imread(osp.join(folder, name))
+        out[name] = hashlib.sha256(
+            np.round(pixels * 255).astype(np.uint8).tobytes()).hexdigest()
+    return out
+
+
+@pytest.fixture(scope='module')
+def reports(tmp_path_factory):
+    """The report of the fixture, written twice by the tool."""
+    tool = _tool()
+    out = []
+    for i in range(2):
+        folder = str(tmp_path_factory.mktemp(f'report{i}'))
+        tool.main(['--report', FIXTURE, '--out-dir', folder])
+        out.append(folder)
+    return out
+
+
+def test_report_regenerates_the_committed_markdown(reports):
+    with open(osp.join(EXPECTED, 'study.md'), 'rb') as f:
+        expected = f.read()
+    for folder in reports:
+        with open(osp.join(folder, 'study.md'), 'rb') as f:
+            assert f.read() == expected
+
+
+def test_report_figures_are_byte_stable(reports):
+    import matplotlib
+    for name in PNGS:
+        data = [open(osp.join(folder, name), 'rb').read()
+                for folder in reports]
+        assert data[0] == data[1], name
+        assert b'Software' not in data[0] and b'Creation' not in data[0]
+    with open(osp.join(EXPECTED, 'pixels.json')) as f:
+        recorded = json.load(f)
+    if recorded['matplotlib'] != matplotlib.__version__:
+        pytest.skip(f"pixel hashes recorded with matplotlib "
+                    f"{recorded['matplotlib']}, this is "
+                    f"{matplotlib.__version__}")
+    assert pixel_hashes(reports[0]) == recorded['sha256']
+
+
+def test_results_file_round_trips_to_the_same_bytes(reports, tmp_path):
+    from possec.analysis.study.results import load_results, write_results
+    data = load_results(FIXTURE)
+    again = write_results(str(tmp_path / 'again.json'),
+                          list(reversed(data['cells'])), data['settings'],
+                          data['command'])
+    assert open(again, 'rb').read() == open(FIXTURE, 'rb').read()
+    written = osp.join(reports[0], 'study_results.json')
+    assert open(written, 'rb').read() == open(FIXTURE, 'rb').read()
+
+
+def test_report_states_the_fixture_verdicts(reports):
+    text = open(osp.join(reports[0], 'study.md')).read()
+    # the non-converged cell is named and left out of the help endpoint
+    assert 'position-prior-p1-t10-per__parsenet__circular__posnone__s2' in \
+        text
+    assert '1 did not' in text
+    data = json.load(open(FIXTURE))
+    zeros = {r['cell']['seed']: r['metrics']['mIoU_pairs']
+             for r in data['cells'] if r['cell']['prior'] == 1.0 and
+             r['cell']['padding'] == 'zeros'}
+    circ = {r['cell']['seed']: r['metrics']['mIoU_pairs']
+            for r in data['cells'] if r['cell']['prior'] == 1.0 and
+            r['cell']['padding'] == 'circular' and
+            r['convergence']['converged']}
+    # the border comparison is zeros - circular, on units 0 and 1
+    mean = sum(zeros[s] - circ[s] for s in circ) / len(circ)
+    assert sorted(circ) == [0, 1]
+    assert f'pairs mIoU {mean:+.1f} [' in text
+    # the leak check is there, on the removal condition's circular arm
+    assert '## Leak check' in text
+    assert 'position-coded periodic | parsenet / circular / pos none | 3' \
+        in text
+    for word in ('no difference', 'matches', 'no effect', 'same as'):
+        assert word not in text
+
+
+@pytest.mark.parametrize('content, match', [
+    ('not json {', 'not JSON'),
+    ('{"format": "possec-study-results", "version": 2, "cells": []}',
+     'version 2'),
+    ('{"mIoU": 40.0}', 'expected "format": "possec-study-results"'),
+    ('[1, 2]', 'a JSON list'),
+])
+def test_a_non_results_file_is_refused_in_one_line(tmp_path, content,
+                                                   match):
+    from possec.analysis.study.results import ResultsError, load_results
+    from possec.errors import UserError
+    path = tmp_path / 'x.json'
+    path.write_text(content)
+    with pytest.raises(ResultsError, match=match) as exc:
+        load_results(str(path))
+    assert isinstance(exc.value, UserError)
+    assert '\n' not in str(exc.value)
+    with pytest.raises(ResultsError, match='not found'):
+        load_results(str(tmp_path / 'missing.json'))
+    # nothing is written where the report would go
+    out = tmp_path / 'out'
+    with pytest.raises(ResultsError):
+        _tool().report_only(str(path), str(out))
+    assert not out.exists()
+
+
+if __name__ == '__main__':
+    import matplotlib
+    hashes = pixel_hashes(sys.argv[1])
+    with open(osp.join(EXPECTED, 'pixels.json'), 'w') as f:
+        json.dump(dict(matplotlib=matplotlib.__version__, sha256=hashes), f,
+                  indent=1, sort_keys=True)
+        f.write('\n')
+
+
+def test_an_older_study_json_still_reports(tmp_path):
+    """Records from before the results file (no code, convergence, data
+    seed or doses; a plateau verdict) report, their missing keys read as
+    unknown."""
+    from possec.analysis.study.report import report_from_results
+    records = []
+    for seed in (0, 1):
+        for padding, pairs in (('zeros', 90.0 + seed),
+                               ('circular', 30.0 + 2 * seed)):
+            records.append(dict(
+                cell=dict(layout='position-coded', head='parsenet',
+                          padding=padding, pos='none', seed=seed),
+                name=f'position-coded__parsenet__{padding}__posnone__s'
+                     f'{seed}',
+                metrics=dict(mIoU=pairs, mIoU_pairs=pairs,
+                             mIoU_others=80.0),
+                probe=dict(spc=dict(H=0.1, V=0.2, G=0.0), mae={}),
+                plateau=dict(plateau=False, rel_change=-0.2)))
+    path = tmp_path / 'study.json'
+    path.write_text(json.dumps(dict(settings=dict(data_seed=0),
+                                    command=None, total=4, finished=4,
+                                    results=records)))
+    files = report_from_results(str(path), str(tmp_path / 'out'))
+    text = open(files['markdown']).read()
+    assert 'code version not recorded: 4 cells' in text
+    assert '4 without a verdict' in text
+    assert '0/2 plateaued' in text
+    # the leak check reads the circular arm over seeds 0 and 1
+    assert '| position-coded | parsenet / circular / pos none | 2 | 31.0' \
+        in text
+    # zeros - circular, paired by seed, outside the design's families
+    assert "pairs mIoU +59.5 [" in text
+    assert '(outside the design)' in text
