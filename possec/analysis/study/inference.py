@@ -26,9 +26,7 @@ from scipy import stats as sps
 
 from .stats import interval
 
-__all__ = [
-    'ALPHA', 'difference_test', 'holm', 'tost', 'dose_slope', 'compare'
-]
+__all__ = ['ALPHA', 'difference_test', 'holm', 'tost', 'dose_slope']
 
 #: Level of every test, and 1 - the confidence of the intervals.
 ALPHA = 0.05
@@ -146,24 +144,6 @@ def tost(values: Sequence[float], margin: float,
     out['p'] = max(out['p_lower'], out['p_upper'])
     out['equivalent'] = bool(out['p'] < alpha) if inside is None else \
         bool(inside)
-    return out
-
-
-def compare(values: Sequence[float], margin: float,
-            alpha: float = ALPHA) -> dict:
-    """Everything a comparison needs from its per-unit differences: the
-    mean and ``1 - alpha`` interval (:func:`.stats.interval`), the
-    two-sided test (:func:`difference_test`) and TOST (:func:`tost`).
-
-    Returns:
-        dict: The keys of :func:`.stats.interval`, ``p`` and ``t`` of the
-        test, ``diffs`` and ``tost`` (a dict).
-    """
-    values = list(values)
-    out = interval(values, confidence=1 - alpha)
-    test = difference_test(values)
-    out.update(p=test['p'], t=test['t'], diffs=[float(v) for v in values],
-               tost=tost(values, margin, alpha))
     return out
 
 
