@@ -6,8 +6,7 @@ from typing import List, Optional, Sequence
 
 from possec.datasets.synthetic import POSITION_PAIRS
 from .aggregate import CONTRAST_KEYS, fmt, mean_sd
-from .design import variant_name
-from .design import MARGINS
+from .design import MARGINS, PRIMARY, variant_name
 from .leak import leak_rows
 from .results import cell_fields, condition, converged, unit, unit_name
 from .stats import PLATEAU_FRACTION, format_contrast, interval
@@ -219,6 +218,19 @@ def plateau_table(results: Sequence[dict], layout: str) -> str:
             f'middle third\'s. ' + '; '.join(parts) + '.')
 
 
+def _primaries() -> str:
+    """The design's primary comparisons in words (:data:`.design.
+    PRIMARY`)."""
+    parts = []
+    for p in PRIMARY:
+        where = [p.get('head'), None if p.get('tilt') is None else
+                 f"tilt {p['tilt']:g}", None if p.get('prior') is None else
+                 f"P={p['prior']:g}"]
+        parts.append(f"{p['contrast']} {p['statistic']} "
+                     f"({', '.join(w for w in where if w)})")
+    return '; '.join(parts)
+
+
 def units_text(records: Sequence[dict]) -> str:
     data_seeds = sorted({r['cell'].get('data_seed') for r in records
                          if r['cell'].get('data_seed') is not None})
@@ -230,8 +242,8 @@ def units_text(records: Sequence[dict]) -> str:
         'data seed: the per-unit differences (variant - reference) are the '
         'sample; intervals are Student\'s t over these units (95%), which '
         'treats units that share a data seed as independent draws. '
-        'Primary comparisons (declared in the design: the endpoints and '
-        'slopes of the help and hurt curves) are judged by their own 95% '
+        f'Primary comparisons (declared in the design: {_primaries()}) '
+        'are judged by their own 95% '
         'interval; every other comparison is secondary and judged by its '
         'two-sided t test after Holm\'s correction within its family. '
         f'Equivalence: TOST at 0.05 with margins ±{MIOU_MARGIN:g} '
