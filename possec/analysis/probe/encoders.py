@@ -22,14 +22,15 @@ import inspect
 from typing import List, Optional, Sequence
 
 import torch
-from mmengine.config import Config
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
+from possec.apis.paths import check_checkpoint_path
 from possec.errors import CheckpointError
 from possec.models.layers import convert_padding, resolve_padding_mode
 from possec.runtime import load_local_checkpoint
-from ..common import build_offline, config_path
+from ..common import build_offline
+from ..common.config import load_tool_config
 from .data import ProbeError
 
 ENCODERS = ('posenet', 'vgg16')
@@ -110,9 +111,7 @@ def build_encoder(encoder: Optional[str] = 'posenet',
     """
     mean, std = IMAGENET_MEAN, IMAGENET_STD
     if config is not None:
-        cfg = Config.fromfile(config_path(config))
-        if cfg_options:
-            cfg.merge_from_dict(cfg_options)
+        cfg = load_tool_config(config, cfg_options)
         model = cfg.get('model', {})
         if not isinstance(model.get('backbone'), dict):
             raise ProbeError(f'config {config!r} has no model.backbone; '
@@ -139,6 +138,7 @@ def build_encoder(encoder: Optional[str] = 'posenet',
     backbone = build_offline(backbone_cfg, seed,
                              init_weights=checkpoint is None)
     if checkpoint is not None:
+        check_checkpoint_path(checkpoint, '--checkpoint')
         _load_backbone_weights(backbone, checkpoint)
     if convert:
         try:

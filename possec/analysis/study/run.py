@@ -19,6 +19,7 @@ from typing import Callable, Dict, Optional, Sequence
 
 import torch
 
+from possec.apis.paths import check_output_dir
 from possec.datasets.synthetic import (generate_synthetic_voc,
                                        read_generation_meta)
 from possec.fileio import dump_json
@@ -139,6 +140,7 @@ def run_study(cells: Sequence[Cell],
     names = [c.name for c in cells]
     if len(set(names)) != len(names):
         raise StudyError('the grid repeats a cell; give each once')
+    check_output_dir(out_dir, '--out-dir')
     os.makedirs(out_dir, exist_ok=True)
     if settings.data_root is None:  # inside the study: nobody else's
         settings = settings.replace(data_root=osp.join(out_dir, 'data'))
