@@ -153,6 +153,13 @@ def test_wording_follows_the_statistics():
     assert 'not judged' in text[3]
     for t in text:
         assert not any(w in t for w in FORBIDDEN), t
+    # a small but clear difference: differs, and within the margin
+    small = _row([0.5, 0.6, 0.55, 0.45, 0.5], True)
+    verdict.judge([small])
+    v = small['verdicts']['mIoU_pairs']
+    assert v['verdict'] == 'differs' and v['equivalent']
+    assert 'the difference is equivalent within ±2 (TOST p' in \
+        verdict.sentence(v, 'pairs mIoU')
 
 
 def test_secondary_verdicts_use_holm_within_their_family():
