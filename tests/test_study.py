@@ -285,7 +285,8 @@ def test_cell_options_set_data_schedule_and_validations(tmp_path):
     # the erasers are recalibrated before both validations
     assert hooks['PositionEraserHook']['interval'] == 9
     assert cfg.optim_wrapper.optimizer == dict(
-        type='AdamW', lr=s.lr, betas=(0.9, 0.999), weight_decay=0.01)
+        type='AdamW', lr=s.lr, betas=(0.9, 0.999), weight_decay=0.01,
+        fused=True)
     poly = _cfg(cell, _settings(tmp_path), tmp_path)
     assert poly.param_scheduler[0].type == 'PolyLR'
     assert poly.param_scheduler[0].end == 9 == poly.train_cfg.max_iters
@@ -293,6 +294,30 @@ def test_cell_options_set_data_schedule_and_validations(tmp_path):
     plain = _cfg(Cell('uniform', 'parsenet', 'zeros', 'none', 0), s,
                  tmp_path).train_dataloader.dataset.generate
     assert not {'prior', 'val_prior', 'tilt', 'periodic'} & set(plain)
+
+
+@pytest.mark.parametrize('name', ['AdamW', 'SGD'])
+def test_fused_optimizer_makes_the_looped_update(name):
+    """The cells' fused optimizers update the weights as torch's
+    per-parameter loop does (to float rounding)."""
+    kw = dict(lr=0.01, weight_decay=0.01)
+    if name == 'SGD':
+        kw['momentum'] = 0.9
+    torch.manual_seed(0)
+    shapes = [(64, 32, 3, 3), (64, ), (10, 64)]
+    a = [torch.nn.Parameter(torch.randn(s)) for s in shapes]
+    b = [torch.nn.Parameter(p.detach().clone()) for p in a]
+    cls = getattr(torch.optim, name)
+    fused = cls(a, fused=True, **kw)
+    looped = cls(b, foreach=False, **kw)
+    for _ in range(5):
+        grads = [torch.randn(s) for s in shapes]
+        for p, q, g in zip(a, b, grads):
+            p.grad, q.grad = g.clone(), g.clone()
+        fused.step()
+        looped.step()
+    for p, q in zip(a, b):
+        assert torch.allclose(p, q, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize('border, pos', [

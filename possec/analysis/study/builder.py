@@ -185,9 +185,11 @@ def cell_options(cell: Cell,
         'model.backbone.padding_mode': padding,
         'model.data_preprocessor.size': (size, size),
         'model.auxiliary_head': aux,
+        # fused: one kernel per step instead of a loop over parameters
+        # (the same update; docs/benchmarks.md for the time it saves)
         'optim_wrapper': dict(
             _delete_=True, type='OptimWrapper', clip_grad=None,
-            optimizer=dict(optimizer, lr=s.lr)),
+            optimizer=dict(optimizer, lr=s.lr, fused=True)),
         'param_scheduler': schedulers,
         # validations at the end of the schedule and of the tail only
         'train_cfg': dict(type='IterBasedTrainLoop', max_iters=total,

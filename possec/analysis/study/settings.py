@@ -74,7 +74,7 @@ class StudySettings:
             trained to saturation beside the first; 0 for none.
             Default: 0.
         val_batch_size (int): Validation batch (the images share one
-            size, so the numbers do not depend on it). Default: 1.
+            size, so the numbers do not depend on it). Default: 8.
         device (str): One of :data:`DEVICES`. Default: 'cpu'.
         num_workers (int): Data-loader workers per cell. Default: 0.
         threads (int, optional): Torch threads per study worker; None
@@ -98,7 +98,7 @@ class StudySettings:
     probe_patterns: Tuple[str, ...] = field(default=('H', 'V', 'G'))
     probe_convs: int = 1
     nonlinear_probe_epochs: int = 0
-    val_batch_size: int = 1
+    val_batch_size: int = 8
     device: str = 'cpu'
     num_workers: int = 0
     threads: Optional[int] = None
