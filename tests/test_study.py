@@ -217,7 +217,9 @@ def test_fcn_heads_pad_like_the_backbone(border, tmp_path):
     cell = Cell('position-coded', 'fcn', border, 'none', 0)
     model = MODELS.build(_cfg(cell, s, tmp_path).model)
     mode = border.split('+')[0]
-    heads = [model.decode_head] + list(model.auxiliary_head)
+    aux = model.auxiliary_head
+    heads = [model.decode_head] + (list(aux) if isinstance(
+        aux, torch.nn.ModuleList) else [aux])
     for head in heads:
         assert type(head).__name__ == 'PadFCNHead'
         assert head.padding_mode == mode
@@ -235,6 +237,13 @@ def test_fcn_heads_pad_like_the_backbone(border, tmp_path):
     assert model.auxiliary_head[0].padding_mode == mode
     with pytest.raises(StudyError, match='changes feature sizes'):
         cell_options(Cell('uniform', 'fcn', 'full', 'none', 0), s, 'w')
+    # the overrides pass the training entry point's option checks
+    from possec.apis.train import prepare_config
+    for head in ('fcn', 'parsenet', 'parsenet-noglobal'):
+        cell = Cell('position-coded', head, border, 'none', 0)
+        opts = cell_options(cell, s, str(tmp_path / 'w'), 'm.json')
+        cfg = prepare_config(head_config(head), str(tmp_path / 'w'), opts)
+        assert cfg.model.auxiliary_head is not None
 
 
 def test_pad_fcn_head_against_mmseg_and_circular_shifts():

@@ -184,7 +184,9 @@ def cell_options(cell: Cell,
         'model.backbone.type': 'PadResNetV1c',
         'model.backbone.padding_mode': padding,
         'model.data_preprocessor.size': (size, size),
-        'model.auxiliary_head': aux,
+        # FCN's config has one auxiliary head (a dict), ParseNet's a list
+        'model.auxiliary_head': (aux[0] if cell.head == 'fcn' and
+                                 len(aux) == 1 else aux),
         # fused: one kernel per step instead of a loop over parameters
         # (the same update; docs/benchmarks.md for the time it saves)
         'optim_wrapper': dict(
