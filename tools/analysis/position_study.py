@@ -144,13 +144,9 @@ def parse_args(argv=None):
 
 def report_only(results: str, out_dir: str) -> None:
     """``--report``: the report and figures of a results file."""
-    from possec.analysis.study.report import write_report
-    from possec.analysis.study.results import load_results
-    data = load_results(results)
-    files = write_report(data['cells'], out_dir, data['settings'],
-                         data.get('command'), total=len(data['cells']))
-    print(f"report of {len(data['cells'])} cells in {files['markdown']}",
-          flush=True)
+    from possec.analysis.study.report import report_from_results
+    files = report_from_results(results, out_dir)
+    print(f"report in {files['markdown']}", flush=True)
 
 
 def main(argv=None):

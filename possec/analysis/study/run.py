@@ -28,12 +28,11 @@ from .builder import data_args, data_root, probe_data_root, read_heads
 from .claims import ClaimBoard
 from .design import Cell
 from .provenance import check_same_code, code_version
-from .report import load_json, write_report
+from .report import RESULTS_FILE, load_json, write_report  # noqa: F401
 from .settings import RUNTIME_FIELDS, StudyError, StudySettings
 
 RESULT_FILE = 'result.json'
 SETTINGS_FILE = 'study_settings.json'
-RESULTS_FILE = 'study_results.json'
 #: A worker rewrites the report after a cell at most this often (seconds);
 #: the study's end always writes it.
 REPORT_EVERY = 120.0
@@ -184,11 +183,9 @@ def run_study(cells: Sequence[Cell],
             if proc.is_alive():
                 proc.join(timeout=30)
     results = list(finished_results(cells, out_dir).values())
+    # the report writes the results file (RESULTS_FILE) beside it
     files = write_report(results, out_dir, settings.as_dict(), command,
                          total=len(cells))
-    from .results import write_results
-    files['results'] = write_results(osp.join(out_dir, RESULTS_FILE),
-                                     results, settings.as_dict(), command)
     return dict(results=results, files=files, ran=ran)
 
 
