@@ -61,3 +61,11 @@ clean-install:
 .PHONY: gpu-check
 gpu-check: install
 	$(PYTHON) tools/gpu_check.py --out-dir work_dirs/gpu_check $(if $(DRY_RUN),--dry-run)
+
+# Where the GPU time of the position head and of circular padding goes
+# (possec.benchmarks.gpu_profile): both timed against their baselines on
+# CUDA at R50-D8 2x512², one step of each profiled; summary in
+# work_dirs/gpu_profile/. DRY_RUN=1: the same code on CPU, tiny.
+.PHONY: gpu-profile
+gpu-profile: install
+	$(PYTHON) tools/gpu_check.py --profile --out-dir work_dirs/gpu_profile $(if $(DRY_RUN),--dry-run)

@@ -1,28 +1,35 @@
 """The benchmark suite: quick mode end to end, files, sanity of the numbers,
-and the command line (``tools/analysis/benchmark.py``) of each benchmark.
+the shared runner, the package's layering, and the command line
+(``tools/analysis/benchmark.py``) of each benchmark.
 
 Nothing here asserts a speed: quick mode runs tiny sizes once to prove that
 every benchmark runs and reports well-formed numbers. FLOP counts are checked
-against hand-computed counts and torch's own FLOP counter.
+against hand-computed counts and torch's own FLOP counter; the runner's
+training step against the AdamW update written out.
 """
+import ast
+import glob
 import json
 import math
 import os.path as osp
 import statistics
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from possec.analysis.common import to_jsonable
 from possec.benchmarks import cli
-from possec.benchmarks.efficiency import (DEMO_CONFIG, InferenceForward,
-                                          build_model, count_flops,
-                                          fold_batch_norm, profile_ops)
+from possec.benchmarks.models import (DEMO_CONFIG, InferenceForward,
+                                      build_model, fold_batch_norm)
+from possec.benchmarks.profile import count_flops, profile_ops
+from possec.benchmarks.runner import BenchmarkRunner, random_batch
 from possec.benchmarks.suite import (NAMES, get_benchmarks, parse_overrides,
                                      run_suite)
+from possec.errors import UserError
 
-from .conftest import run_tool
+from .conftest import ROOT, run_tool
 # Smaller still than each benchmark's QUICK, to keep this file fast on a
 # shared 2-core machine; every benchmark still runs its whole path.
 TEST_OVERRIDES = {
@@ -348,3 +355,145 @@ def test_tool_padding_in_a_subprocess(tmp_path):
         for mode in timed:
             assert f'| {mode} |' in proc.stdout
     assert set(report['within_target']) == set(timed)
+
+
+# ------------------------------------------------------ layering and runner
+
+#: Modules of possec/benchmarks that every benchmark may import: the shared
+#: runner, models, measurements, timing, rows, summary, command line and the
+#: registry of the suite.
+SHARED = {'runner', 'models', 'profile', 'timing', 'rows', 'summary', 'cli',
+          'suite'}
+
+
+def _sibling_imports(path):
+    """Names of the possec.benchmarks modules that ``path`` imports."""
+    found = set()
+    for node in ast.walk(ast.parse(open(path).read())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 1 and node.module:
+                found.add(node.module.split('.')[0])
+            elif node.level == 1:  # from . import x, y
+                found.update(a.name for a in node.names)
+            elif (node.module or '').startswith('possec.benchmarks.'):
+                found.add(node.module.split('.')[2])
+        elif isinstance(node, ast.Import):
+            found.update(a.name.split('.')[2] for a in node.names
+                         if a.name.startswith('possec.benchmarks.'))
+    return found
+
+
+def test_no_benchmark_imports_a_peer():
+    """Each benchmark module imports only the shared modules, never
+    another benchmark (the registry, suite.py, imports them all)."""
+    paths = sorted(glob.glob(osp.join(ROOT, 'possec', 'benchmarks', '*.py')))
+    names = {osp.basename(p)[:-3] for p in paths}
+    checked = 0
+    for path in paths:
+        name = osp.basename(path)[:-3]
+        if name in ('__init__', 'suite'):
+            continue
+        peers = (_sibling_imports(path) & names) - SHARED - {name}
+        assert not peers, f'{name} imports the benchmark(s) {sorted(peers)}'
+        checked += 1
+    # the benchmarks of the suite and the GPU check were all read
+    assert checked >= len(NAMES) + 2 and {'gpu_check', 'gpu_profile'} <= names
+    # and the check sees a peer import where there is one
+    assert _sibling_imports(osp.join(ROOT, 'possec', 'benchmarks',
+                                     'suite.py')) >= set(NAMES)
+
+
+def test_random_batch_shapes_and_labels():
+    inputs, samples = random_batch(3, 16, 5)
+    assert inputs.shape == (3, 3, 16, 16) and inputs.dtype == torch.float32
+    labels = torch.stack([s.gt_sem_seg.data for s in samples])
+    assert labels.shape == (3, 1, 16, 16)
+    assert set(labels.unique().tolist()) <= set(range(5))
+    assert samples[0].img_shape == (16, 16)
+    packed, _ = random_batch(2, 8, 3, packed=True)
+    assert [p.shape for p in packed] == [(3, 8, 8)] * 2
+    assert all(p.dtype == torch.uint8 for p in packed)
+    # a generator makes the batch repeatable
+    a, _ = random_batch(1, 4, 2, generator=torch.Generator().manual_seed(3))
+    b, _ = random_batch(1, 4, 2, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+
+
+def test_runner_units_matmul_and_threads():
+    calls = []
+    runner = BenchmarkRunner(inner=3, repeats=2, warmup=1, progress=False)
+    unit = runner.unit(lambda: calls.append(1))
+    unit()
+    assert len(calls) == 3  # one unit is `inner` calls
+    times = runner.time({'a': unit, 'b': unit}, baseline='b')
+    assert len(calls) == 3 + 3 * 2 * (2 + 1)
+    assert times['b']['ratio'] == 1.0 and len(times['a']['times_s']) == 2
+    name, mm, flops = BenchmarkRunner(seed=5, progress=False).matmul(8)
+    assert name == 'fp32 matmul 8x8' and flops == 2 * 8**3
+    # the runner seeded torch, then drew the two matrices
+    gen = torch.Generator().manual_seed(5)
+    a, b = (torch.randn(8, 8, generator=gen).numpy() for _ in range(2))
+    np.testing.assert_allclose(mm().numpy(), a @ b, rtol=1e-5, atol=1e-5)
+    saved = torch.get_num_threads()
+    try:
+        BenchmarkRunner(threads=1, progress=False)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(saved)
+    with pytest.raises(ValueError, match='inner must be >= 1'):
+        BenchmarkRunner(inner=0)
+
+
+def test_train_step_is_one_adamw_update():
+    """The runner's step against AdamW's first update written out: with
+    m = (1 - b1) g and v = (1 - b2) g², the bias-corrected step is
+    lr * g / (|g| + eps), after the decoupled decay p * (1 - lr * wd)."""
+    torch.manual_seed(0)
+    net = nn.Linear(4, 3)
+    x = torch.randn(5, 4)
+    before = [p.detach().clone() for p in net.parameters()]
+    loss = (net(x)**2).mean()
+    grads = torch.autograd.grad(loss, list(net.parameters()))
+    runner = BenchmarkRunner(progress=False)
+    step = runner.train_step(lambda: (net(x)**2).mean(), net.parameters())
+    step()
+    lr, wd, eps = 1e-4, 1e-2, 1e-8
+    for p, p0, g in zip(net.parameters(), before, grads):
+        ref = p0 * (1 - lr * wd) - lr * g / (g.abs() + eps)
+        torch.testing.assert_close(p.detach(), ref, rtol=1e-6, atol=1e-9)
+    # without the optimizer: the weights stay, the gradients are autograd's
+    frozen = [p.detach().clone() for p in net.parameters()]
+    grads = torch.autograd.grad((net(x)**2).mean(), list(net.parameters()))
+    runner.train_step(lambda: (net(x)**2).mean(), net.parameters(),
+                      optimizer=False)()
+    for p, p0, g in zip(net.parameters(), frozen, grads):
+        assert torch.equal(p.detach(), p0)
+        torch.testing.assert_close(p.grad, g)
+
+
+def test_gpu_profile_dry_run(tmp_path):
+    """``tools/gpu_check.py --profile --dry-run``'s code: the four steps
+    timed and profiled on CPU, each pair's ratio that of its medians."""
+    from possec.benchmarks.gpu_profile import PAIRS, run_gpu_profile
+    summary = run_gpu_profile(str(tmp_path), dry_run=True, progress=False)
+    times = summary['times']
+    for pair, (variant, base) in PAIRS.items():
+        assert summary['pairs'][pair]['ratio'] == pytest.approx(
+            times[variant]['median_s'] / times[base]['median_s'])
+        assert summary['profiles'][variant], variant
+    assert summary['ok'] is None  # a dry run judges nothing
+    with open(tmp_path / 'gpu_profile.json') as f:
+        assert set(json.load(f)['pairs']) == set(PAIRS)
+    md = (tmp_path / 'gpu_profile.md').read_text()
+    assert 'CPU dry run' in md and '| circular padding:' in md
+
+
+def test_gpu_check_errors_in_one_line(tmp_path):
+    from possec.benchmarks.gpu_check import check_tests
+    from possec.benchmarks.runner import gpu_device
+    with pytest.raises(UserError, match='not found: pass the GPU test file'):
+        check_tests(str(tmp_path / 'nope.py'))
+    assert gpu_device(None, dry_run=True).type == 'cpu'
+    if not torch.cuda.is_available():
+        with pytest.raises(UserError, match='needs CUDA.*--dry-run'):
+            gpu_device('cuda')

@@ -43,7 +43,7 @@ def _headline(device, size=64):
     from mmseg.registry import MODELS
 
     from possec.analysis.common import config_path
-    from possec.benchmarks.efficiency import HEADLINE_CONFIG
+    from possec.benchmarks.models import HEADLINE_CONFIG
     cfg = Config.fromfile(config_path(HEADLINE_CONFIG)).model
     cfg.pretrained = None
     cfg.backbone.init_cfg = None
@@ -60,7 +60,7 @@ def test_training_step_syncbn(device):
     """One step of the headline model: its SyncBN layers, on one GPU
     without a process group, normalise with the batch statistics as BN;
     the loss is finite and every trained parameter gets a gradient."""
-    from possec.benchmarks.training import random_batch
+    from possec.benchmarks.runner import random_batch
     torch.manual_seed(0)
     model = _headline(device)
     syncbn = [m for m in model.modules()
@@ -85,7 +85,7 @@ def test_training_step_syncbn(device):
 def test_amp_training_step(device):
     """Autocast (float16 with a GradScaler on CUDA, bfloat16 on CPU): the
     forward agrees with fp32 to half precision and a step runs."""
-    from possec.benchmarks.training import random_batch
+    from possec.benchmarks.runner import random_batch
     torch.manual_seed(0)
     model = _headline(device).eval()
     inputs, samples = random_batch(1, 64, model.decode_head.num_classes,
@@ -189,8 +189,7 @@ def test_gpu_check_dry_run(tmp_path):
     above are that part): every variant and suite benchmark runs on CPU
     at tiny sizes and the summary files are written."""
     from possec.benchmarks.gpu_check import run_gpu_check
-    summary = run_gpu_check(str(tmp_path), dry_run=True, run_tests=False,
-                            progress=False)
+    summary = run_gpu_check(str(tmp_path), dry_run=True, progress=False)
     assert summary['variants_error'] is None, summary['variants_error']
     assert [r['status'] for r in summary['suite']] == ['ok'] * 3, [
         r['error'] for r in summary['suite']]

@@ -5,7 +5,7 @@
     bash tools/dist_test.sh CONFIG CHECKPOINT 2 --out results/
     python tools/test.py CONFIG CHECKPOINT --fuse-conv-bn   # BN folded
 """
-import warnings; warnings.filterwarnings('ignore', 'pkg_resources is deprecated', UserWarning)  # noqa: E702,E501 (mmengine imports it; see possec.runtime.quiet)
+import possec.bootstrap  # noqa: F401,I001  (first: the stack's warnings)
 import argparse
 
 from possec.apis import test

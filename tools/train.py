@@ -4,7 +4,7 @@
     python tools/train.py CONFIG --resume            # latest checkpoint
     bash tools/dist_train.sh CONFIG 2                # torchrun, CPU or GPU
 """
-import warnings; warnings.filterwarnings('ignore', 'pkg_resources is deprecated', UserWarning)  # noqa: E702,E501 (mmengine imports it; see possec.runtime.quiet)
+import possec.bootstrap  # noqa: F401,I001  (first: the stack's warnings)
 import argparse
 
 from possec.apis import train

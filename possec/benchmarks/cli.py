@@ -7,22 +7,23 @@ own settings::
     benchmark.py --quick                          # smoke test
     benchmark.py heads metric --out-dir bench/    # some
     benchmark.py heads --size 64 --repeats 9      # one, with its settings
-    benchmark.py padding --set padding.size=256   # the same as --size 256
 
 With one benchmark named, every keyword of its ``run`` function is an
 option with the function's own default (``num_images`` ->
-``--num-images``; ``benchmark.py NAME --help`` lists them), so the defaults
-live in one place, the function's signature. Settings given on the command
-line win over ``--quick``'s, which win over the defaults.
+``--num-images``; ``benchmark.py NAME --help`` lists them, by
+:func:`possec.apis.cli.add_signature_options`), so the defaults live in one
+place, the function's signature. Settings given on the command line win
+over ``--quick``'s, which win over the defaults. The older spelling
+``--set NAME.KEY=VALUE`` still works in this release, with a notice.
 """
 import argparse
-import inspect
 import sys
 from typing import List, Optional, Sequence
 
 from ..analysis.common import to_jsonable
+from ..apis.cli import add_signature_options
 from ..fileio import dump_json
-from .suite import (NAMES, Benchmark, format_short, get_benchmarks, literal,
+from .suite import (NAMES, Benchmark, format_short, get_benchmarks,
                     parse_overrides, run_suite)
 
 # settings that the suite's own options set (``--threads``)
@@ -46,8 +47,8 @@ def suite_parser() -> argparse.ArgumentParser:
                         help='folder for the JSON and markdown files')
     parser.add_argument(
         '--set', nargs='+', default=[], metavar='NAME.KEY=VALUE',
-        help='override a benchmark setting, e.g. heads.size=64 '
-        'probe.input_size=112 (values are Python literals)')
+        help='deprecated: name one benchmark and give its settings as '
+        'options (benchmark.py heads --size 64)')
     parser.add_argument('--threads', type=int, default=None,
                         help='torch.set_num_threads for every benchmark')
     parser.add_argument('--list', action='store_true',
@@ -64,27 +65,8 @@ def settings_parser(bench: Benchmark) -> argparse.ArgumentParser:
         description=f'settings of benchmark {bench.name!r}: {bench.title} '
         f'(--quick sets ' + ', '.join(
             f'{k}={v}' for k, v in bench.quick.items()) + ')')
-    params = inspect.signature(bench.function).parameters
-    for key, default in bench.settings().items():
-        if key in _SUITE_SETTINGS:
-            continue
-        flag = '--' + key.replace('_', '-')
-        # no argparse default: only what the user typed overrides --quick
-        opts = dict(default=argparse.SUPPRESS, help=f'default: {default!r}')
-        if isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction,
-                                **opts)
-        elif isinstance(default, (list, tuple)):
-            parser.add_argument(flag, nargs='+', type=literal,
-                                metavar=key.upper(), **opts)
-        elif default is None or isinstance(default, dict):
-            opts['help'] += ' (a Python literal)'
-            parser.add_argument(flag, type=literal, metavar=key.upper(),
-                                **opts)
-        else:
-            kind = params[key].annotation
-            kind = kind if kind in (int, float, str) else type(default)
-            parser.add_argument(flag, type=kind, **opts)
+    add_signature_options(parser, bench.function,
+                          exclude=_SUITE_SETTINGS + ('progress', ))
     return parser
 
 
@@ -101,6 +83,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         settings_parser(get_benchmarks(argv[:1])[argv[0]]).print_help()
         return 0
     args, extra = base.parse_known_args(argv)
+    if args.set:
+        print('notice: --set is deprecated and goes in the next release: '
+              'name one benchmark and give its settings as options '
+              '(benchmark.py heads --size 64)', file=sys.stderr)
     try:
         overrides = parse_overrides(args.set)
         if extra or args.out:
@@ -108,7 +94,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 raise ValueError(
                     f'{" ".join(extra) or "--out"} needs exactly one '
                     f'benchmark NAME (got {args.names or "none"}); for '
-                    f'several use --set NAME.KEY=VALUE')
+                    f'several, run the tool once per benchmark')
             name = args.names[0]
             bench = get_benchmarks([name])[name]
             own = settings_parser(bench)

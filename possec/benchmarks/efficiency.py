@@ -24,111 +24,24 @@ For each model (by default the demo config at 128² and the headline config at
   its convolutions grouped by shape with the GFLOP/s each group reaches.
 """
 import copy
-from types import SimpleNamespace
 from typing import Dict, Optional, Sequence
 
 import torch
-from mmengine.analysis import FlopAnalyzer, parameter_count
-from mmengine.config import Config
-from torch import nn
 
-from ..analysis.common import build_offline, config_path, quiet_logger
-from .profile import conv_table, peak_memory, profile_ops
+from .models import (DEMO_CONFIG, HEADLINE_CONFIG, InferenceForward,
+                     build_model, fold_batch_norm)
+from .profile import conv_table, count_flops, peak_memory, profile_ops
 from .rows import row
-from .timing import format_table, time_interleaved
+from .runner import BenchmarkRunner
+from .timing import format_table
 
-__all__ = [
-    'DEMO_CONFIG', 'HEADLINE_CONFIG', 'MODELS', 'QUICK', 'TITLE',
-    'build_model', 'InferenceForward', 'count_flops', 'fold_batch_norm',
-    'peak_memory', 'profile_ops', 'run', 'report', 'format_efficiency'
-]
+__all__ = ['MODELS', 'QUICK', 'TITLE', 'run', 'report', 'format_efficiency']
 
 TITLE = ('FLOPs, inference images/s, peak memory and share of the fp32 '
          'matmul rate')
-DEMO_CONFIG = 'possec::demo/parsenet_pos_synthetic.py'
-HEADLINE_CONFIG = (
-    'possec::zoo/parsenet-pos_r50-d8-zeros_4xb4-20k_voc12aug-512x512.py')
 MODELS = {'demo': (DEMO_CONFIG, 128), 'headline': (HEADLINE_CONFIG, 512)}
 QUICK = dict(sizes=dict(demo=32, headline=32), matmul_size=256, repeats=1,
              warmup=0, memory_repeats=1, top_ops=5)
-
-
-def build_model(config: str, size: int) -> nn.Module:
-    """A segmentor from ``config`` with random weights, in eval mode.
-
-    Built offline (:func:`possec.analysis.common.build_offline`: no
-    pretrained weights, SyncBN as BN), with the data preprocessor's fixed
-    size set to ``size``.
-
-    Args:
-        config (str): ``possec::<path>`` or a config file.
-        size (int): Input height and width.
-    """
-    cfg = Config.fromfile(config_path(config))
-    if cfg.model.get('data_preprocessor') is not None:
-        cfg.model.data_preprocessor.size = (size, size)
-    return build_offline(cfg.model).eval()
-
-
-class InferenceForward(nn.Module):
-    """The whole-image inference of an ``EncoderDecoder`` as one forward.
-
-    ``encode_decode`` runs the backbone, the decode head and the resize of
-    the logits to the input size, which is what ``predict`` does per image
-    before the arg-max; the inputs are already normalised.
-
-    Args:
-        segmentor (nn.Module): An mmseg ``EncoderDecoder``.
-        size (int): Input height and width.
-    """
-
-    def __init__(self, segmentor: nn.Module, size: int) -> None:
-        super().__init__()
-        self.segmentor = segmentor
-        self.meta = dict(img_shape=(size, size), ori_shape=(size, size),
-                         pad_shape=(size, size), padding_size=[0, 0, 0, 0])
-
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.segmentor.encode_decode(inputs,
-                                            [self.meta] * inputs.shape[0])
-
-
-def count_flops(model: nn.Module, inputs: torch.Tensor) -> dict:
-    """FLOPs of ``model(inputs)`` by mmengine's complexity analysis.
-
-    Uses :class:`mmengine.analysis.FlopAnalyzer` and
-    :func:`mmengine.analysis.parameter_count`, the counters behind
-    :func:`mmengine.analysis.get_model_complexity_info` (same totals), with
-    one trace instead of its two and a per-operator breakdown.
-
-    Returns:
-        dict: ``macs`` (mmengine's ``flops``: multiply-adds), ``params``
-        and ``macs_by_operator``.
-    """
-    # mmengine warns once per op without a FLOP formula (add, relu, ...)
-    # and per module the forward does not call (the auxiliary heads).
-    with quiet_logger('ERROR'), torch.no_grad():
-        analyzer = FlopAnalyzer(model, (inputs, ))
-        by_op = analyzer.by_operator()
-        macs = analyzer.total()
-    return dict(macs=int(macs), params=int(parameter_count(model)['']),
-                macs_by_operator={k: int(v) for k, v in by_op.items()})
-
-
-def fold_batch_norm(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` (in eval mode) with every BatchNorm folded into
-    the convolution before it, by the code ``tools/test.py
-    --fuse-conv-bn`` runs (:class:`possec.apis.test.FuseConvBNHook`, which
-    calls :func:`mmcv.cnn.fuse_conv_bn`).
-
-    At inference a BN is a per-channel affine map, so it can be merged into
-    the preceding convolution's weight and bias: the outputs are the same
-    up to float rounding, and the BN's pass over the activations is gone.
-    """
-    from ..apis.test import FuseConvBNHook
-    folded = copy.deepcopy(model)
-    FuseConvBNHook().before_test(SimpleNamespace(model=folded))
-    return folded
 
 
 def run(models: Sequence[str] = ('demo', 'headline'),
@@ -181,16 +94,12 @@ def run(models: Sequence[str] = ('demo', 'headline'),
     if unknown or not models:
         raise ValueError(f'unknown models {unknown}; expected a non-empty '
                          f'list from {list(MODELS)}')
-    if threads is not None:
-        torch.set_num_threads(threads)
-    torch.manual_seed(seed)
+    runner = BenchmarkRunner(threads=threads, seed=seed, repeats=repeats,
+                             warmup=warmup, progress=progress)
     sizes = {name: (sizes or {}).get(name, MODELS[name][1])
              for name in models}
-    a = torch.randn(matmul_size, matmul_size)
-    b = torch.randn(matmul_size, matmul_size)
-    c = torch.empty(matmul_size, matmul_size)
-    mm_name = f'fp32 matmul {matmul_size}x{matmul_size}'
-    variants = {mm_name: lambda: torch.mm(a, b, out=c)}
+    mm_name, mm_unit, mm_flops = runner.matmul(matmul_size)
+    variants = {mm_name: mm_unit}
     # (row suffix, memory format, BN folded)
     forms = [('', None, False)]
     if channels_last:
@@ -214,11 +123,7 @@ def run(models: Sequence[str] = ('demo', 'headline'),
             if fmt is not None:
                 run_net = copy.deepcopy(net).to(memory_format=fmt)
                 run_x = x.contiguous(memory_format=fmt)
-
-            def infer(net=run_net, x=run_x):
-                with torch.inference_mode():
-                    return net(x)
-
+            infer = runner.inference(run_net, run_x)
             label = f'{name}{suffix} inference ({batch}x3x{size}x{size})'
             memory, memory_note = peak_memory(infer, memory_repeats)
             variants[label] = infer
@@ -227,9 +132,8 @@ def run(models: Sequence[str] = ('demo', 'headline'),
                 memory_format='channels_last' if fmt else 'contiguous',
                 bn_folded=fold, infer=infer, peak_memory_bytes=memory,
                 memory_measure=memory_note, **flops, **extra)
-    times = time_interleaved(variants, repeats=repeats, warmup=warmup,
-                             baseline=mm_name, progress=progress)
-    matmul_gflops = 2 * matmul_size**3 / times[mm_name]['median_s'] / 1e9
+    times = runner.time(variants, baseline=mm_name)
+    matmul_gflops = mm_flops / times[mm_name]['median_s'] / 1e9
     rows = {}
     for name, info in found.items():
         infer = info.pop('infer')
@@ -313,7 +217,7 @@ def report(result: dict, settings: dict) -> tuple:
         size = f"{r['size']}x{r['size']}"
         plain = (r.get('memory_format', 'contiguous') == 'contiguous'
                  and not r.get('bn_folded'))
-        # issue 18: the headline model with --fuse-conv-bn is judged too
+        # the headline model as --fuse-conv-bn runs it is judged too
         judged = plain or (r.get('bn_folded')
                            and r.get('model') == 'headline')
         if plain:

@@ -22,6 +22,7 @@ Three parts, one summary (``gpu_check.md`` and ``gpu_check.json``):
 ``POSSEC_GPU_DRY_RUN=1``, which turns their CUDA skip into a CPU run;
 AMP as bfloat16 autocast), so that the code is exercised where no GPU is.
 """
+import copy
 import os
 import subprocess
 import sys
@@ -30,12 +31,14 @@ from typing import Optional
 
 import torch
 
-from ..fileio import atomic_path, dump_json
-from .efficiency import HEADLINE_CONFIG, build_model, fold_batch_norm
-from .efficiency import DEMO_CONFIG, InferenceForward
-from .summary import load_average, machine_info
-from .timing import format_table, time_interleaved
-from .training import count_step_flops, random_batch
+from ..errors import UserError
+from ..fileio import atomic_path
+from .models import (DEMO_CONFIG, HEADLINE_CONFIG, InferenceForward,
+                     build_model, fold_batch_norm)
+from .profile import count_flops, count_step_flops
+from .runner import BenchmarkRunner, gpu_device
+from .summary import load_average, machine_info, write_summary
+from .timing import format_table
 
 #: Per mode: models (name -> (config, size, train batch)), matmul size,
 #: rounds, calls per timed unit (``inner``: a GPU step of a few
@@ -58,47 +61,23 @@ SIZES = dict(
                         probe=dict(num_images=5, epochs=1))))
 #: Environment variable that lets tests/test_gpu.py run on CPU.
 DRY_RUN_ENV = 'POSSEC_GPU_DRY_RUN'
-#: The time budget of the whole check on one GPU (issue 18).
+#: The time budget of the whole check on one GPU, in seconds.
 BUDGET_S = 480
 
 
-def _sync(device: torch.device):
-    return torch.cuda.synchronize if device.type == 'cuda' else (
-        lambda: None)
+def training_variants(runner: BenchmarkRunner, name: str, config: str,
+                      size: int, batch: int) -> dict:
+    """Training-step variants of one model.
 
-
-def _variant(fn, device, cudnn_benchmark=False, amp=False, scaler=None,
-             inner=1):
-    """``fn`` under the variant's switches, ``inner`` times, then
-    synchronised."""
-    sync = _sync(device)
-    amp_dtype = torch.float16 if device.type == 'cuda' else torch.bfloat16
-
-    def call():
-        saved = torch.backends.cudnn.benchmark
-        torch.backends.cudnn.benchmark = cudnn_benchmark
-        try:
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
-                for _ in range(inner):
-                    out = fn(scaler)
-            sync()
-            return out
-        finally:
-            torch.backends.cudnn.benchmark = saved
-
-    return call
-
-
-def training_variants(name, config, size, batch, device,
-                      inner=1) -> tuple:
-    """Training-step variants of one model: {label: call}, forward FLOPs."""
-    import copy
-    model = build_model(config, size).to(device).train()
-    if device.type != 'cuda':
+    Returns:
+        dict: label -> (timed unit, forward FLOPs, batch).
+    """
+    model = build_model(config, size).to(runner.device).train()
+    if runner.device.type != 'cuda':
         from mmengine.model import revert_sync_batchnorm
         model = revert_sync_batchnorm(model)  # SyncBN raises off CUDA
-    inputs, samples = random_batch(batch, size,
-                                   model.decode_head.num_classes, device)
+    inputs, samples = runner.batch(batch, size,
+                                   model.decode_head.num_classes)
     flops = count_step_flops(model, inputs, samples)['forward_flops']
     calls = {}
     for suffix, fmt, bench, amp in (('', None, False, False),
@@ -111,37 +90,29 @@ def training_variants(name, config, size, batch, device,
         if fmt is not None:
             net = net.to(memory_format=fmt)
             x = inputs.contiguous(memory_format=fmt)
-        optim = torch.optim.AdamW(net.parameters(), lr=1e-4)
-        scaler = torch.amp.GradScaler(device.type) if (
-            amp and device.type == 'cuda') else None
 
-        def step(scaler, net=net, x=x, optim=optim):
-            optim.zero_grad(set_to_none=True)
-            loss, _ = net.parse_losses(net.loss(x, samples))
-            if scaler is None:
-                loss.backward()
-                optim.step()
-            else:
-                scaler.scale(loss).backward()
-                scaler.step(optim)
-                scaler.update()
-            return loss
+        def loss(net=net, x=x):
+            return net.parse_losses(net.loss(x, samples))[0]
 
         label = f'train {name}{suffix} ({batch}x3x{size}x{size})'
-        calls[label] = (_variant(step, device, bench, amp, scaler, inner),
+        calls[label] = (runner.train_step(loss, net.parameters(), amp=amp,
+                                          cudnn_benchmark=bench),
                         flops, batch)
     return calls
 
 
-def inference_variants(name, config, size, device, inner=1) -> dict:
-    """Inference variants of one model (batch 1)."""
-    import copy
-    from .efficiency import count_flops
+def inference_variants(runner: BenchmarkRunner, name: str, config: str,
+                       size: int) -> dict:
+    """Inference variants of one model (batch 1).
+
+    Returns:
+        dict: label -> (timed unit, FLOPs, 1).
+    """
     segmentor = build_model(config, size)
     net = InferenceForward(segmentor, size).eval()
     x = torch.randn(1, 3, size, size)
     flops = 2 * count_flops(net, x)['macs']
-    net, x = net.to(device), x.to(device)
+    net, x = net.to(runner.device), x.to(runner.device)
     calls = {}
     for suffix, fmt, bench, amp, fold in (
             ('', None, False, False, False),
@@ -153,67 +124,39 @@ def inference_variants(name, config, size, device, inner=1) -> dict:
         if fmt is not None:
             run_net = copy.deepcopy(net).to(memory_format=fmt)
             run_x = x.contiguous(memory_format=fmt)
-
-        def infer(_, net=run_net, x=run_x):
-            with torch.inference_mode():
-                return net(x)
-
         label = f'infer {name}{suffix} (1x3x{size}x{size})'
-        calls[label] = (_variant(infer, device, bench, amp, inner=inner),
-                        flops, 1)
+        calls[label] = (runner.inference(run_net, run_x, amp=amp,
+                                         cudnn_benchmark=bench), flops, 1)
     return calls
 
 
 def gpu_benchmarks(device: torch.device, dry_run: bool = False,
                    progress: bool = True) -> dict:
     """Part 2 of the module docstring: every variant interleaved with the
-    fp32 and the half-precision matmul."""
+    fp32, TF32 and half-precision matmuls."""
     sizes = SIZES['dry' if dry_run else 'full']
-    n = sizes['matmul']
-    a = torch.randn(n, n, device=device)
-    b = torch.randn(n, n, device=device)
-    half = torch.float16 if device.type == 'cuda' else torch.bfloat16
-    ah, bh = a.to(half), b.to(half)
-    sync = _sync(device)
-    saved_tf32 = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = False  # a true fp32 rate
-
-    inner = sizes['inner']
-
-    def mm(x, y, tf32=False):
-        def call():
-            torch.backends.cuda.matmul.allow_tf32 = tf32
-            try:
-                for _ in range(inner):
-                    torch.mm(x, y)
-                sync()
-            finally:
-                torch.backends.cuda.matmul.allow_tf32 = False
-        return call
-
-    mm32, mm16 = f'fp32 matmul {n}x{n}', f'{half} matmul {n}x{n}'
-    mmtf = f'TF32 matmul {n}x{n}'
-    variants = {mm32: mm(a, b), mmtf: mm(a, b, tf32=True),
-                mm16: mm(ah, bh)}
+    runner = BenchmarkRunner(device, repeats=sizes['repeats'],
+                             warmup=sizes['warmup'], inner=sizes['inner'],
+                             progress=progress)
+    n, inner = sizes['matmul'], sizes['inner']
+    half = torch.float16 if runner.device.type == 'cuda' else torch.bfloat16
+    mm32, mm32_unit, mm_flops = runner.matmul(n)
+    mmtf, mmtf_unit, _ = runner.matmul(n, tf32=True)
+    mm16, mm16_unit, _ = runner.matmul(n, half)
+    variants = {mm32: mm32_unit, mmtf: mmtf_unit, mm16: mm16_unit}
     meta = {}
-    try:
-        for name, (config, size, batch) in sizes['models'].items():
-            for label, (call, flops, nb) in {
-                    **training_variants(name, config, size, batch, device,
-                                        inner),
-                    **inference_variants(name, config, size, device, inner)
-            }.items():
-                variants[label] = call
-                meta[label] = dict(forward_flops=flops, batch=nb,
-                                   training=label.startswith('train'))
-        times = time_interleaved(variants, repeats=sizes['repeats'],
-                                 warmup=sizes['warmup'], baseline=mm32,
-                                 progress=progress)
-    finally:
-        torch.backends.cuda.matmul.allow_tf32 = saved_tf32
-    rate32 = 2 * n**3 * inner / times[mm32]['median_s'] / 1e9
-    rate_tf32 = 2 * n**3 * inner / times[mmtf]['median_s'] / 1e9
-    rate16 = 2 * n**3 * inner / times[mm16]['median_s'] / 1e9
+    for name, (config, size, batch) in sizes['models'].items():
+        for label, (call, flops, nb) in {
+                **training_variants(runner, name, config, size, batch),
+                **inference_variants(runner, name, config, size)
+        }.items():
+            variants[label] = call
+            meta[label] = dict(forward_flops=flops, batch=nb,
+                               training=label.startswith('train'))
+    times = runner.time(variants, baseline=mm32)
+    rate32 = mm_flops * inner / times[mm32]['median_s'] / 1e9
+    rate_tf32 = mm_flops * inner / times[mmtf]['median_s'] / 1e9
+    rate16 = mm_flops * inner / times[mm16]['median_s'] / 1e9
     rows = {}
     for label, m in meta.items():
         t = times[label]
@@ -232,18 +175,38 @@ def gpu_benchmarks(device: torch.device, dry_run: bool = False,
                 rows=rows, times=times)
 
 
-def run_gpu_tests(dry_run: bool = False, timeout: int = 300,
+def check_tests(tests: str) -> str:
+    """The absolute path of the GPU tests; a
+    :class:`~possec.errors.UserError` where there are none."""
+    path = os.path.abspath(tests)
+    if not os.path.exists(path):
+        raise UserError(f'GPU tests {tests} not found: pass the GPU test '
+                        f'file of a possec checkout (tests/test_gpu.py), or '
+                        f'no tests to skip that part')
+    return path
+
+
+def run_gpu_tests(tests: str, dry_run: bool = False, timeout: int = 300,
                   log_file: Optional[str] = None) -> dict:
-    """Part 1: ``pytest -m gpu tests/test_gpu.py`` in a subprocess; its
-    whole output goes to ``log_file`` (when given), the failures' one-line
-    reasons into the summary."""
-    root = os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__))))
+    """Part 1: ``pytest -m gpu TESTS`` in a subprocess, run from the folder
+    above ``tests``; its whole output goes to ``log_file`` (when given),
+    the failures' one-line reasons into the summary.
+
+    Args:
+        tests (str): The GPU tests (a file or folder; the tool passes the
+            repository's ``tests/test_gpu.py``).
+        dry_run (bool): Set :data:`DRY_RUN_ENV` so that the tests run on
+            CPU. Default: False.
+        timeout (int): Seconds before the tests are stopped. Default: 300.
+        log_file (str, optional): Where the whole output goes.
+    """
+    tests = check_tests(tests)
+    root = os.path.dirname(os.path.dirname(tests))
     env = dict(os.environ)
     if dry_run:
         env[DRY_RUN_ENV] = '1'
     cmd = [sys.executable, '-m', 'pytest', '-m', 'gpu', '-rfEs',
-           '-p', 'no:warnings', os.path.join('tests', 'test_gpu.py')]
+           '-p', 'no:warnings', os.path.relpath(tests, root)]
     start = time.perf_counter()
     try:
         proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True,
@@ -266,7 +229,7 @@ def run_gpu_tests(dry_run: bool = False, timeout: int = 300,
 def run_gpu_check(out_dir: str = 'work_dirs/gpu_check',
                   dry_run: bool = False,
                   device: Optional[str] = None,
-                  run_tests: bool = True,
+                  tests: Optional[str] = None,
                   progress: bool = True) -> dict:
     """Run the three parts and write ``gpu_check.md`` and
     ``gpu_check.json`` into ``out_dir``.
@@ -276,19 +239,16 @@ def run_gpu_check(out_dir: str = 'work_dirs/gpu_check',
             'work_dirs/gpu_check'.
         dry_run (bool): CPU at tiny sizes. Default: False.
         device (str, optional): Default: 'cuda' (the dry run: 'cpu').
-        run_tests (bool): Run part 1 (the GPU-marked tests). Default: True.
+        tests (str, optional): The GPU-marked tests of part 1 (see
+            :func:`run_gpu_tests`); None skips part 1. Default: None.
         progress (bool): Print progress. Default: True.
 
     Returns:
         dict: The summary (also in ``gpu_check.json``); its ``ok`` is
         False when a part failed.
     """
-    device = torch.device(device or ('cpu' if dry_run else 'cuda'))
-    if device.type == 'cuda' and not torch.cuda.is_available():
-        raise RuntimeError(
-            'gpu-check needs CUDA, found torch ' + torch.__version__ +
-            ' without a usable GPU: run it on a GPU machine, or '
-            '`make gpu-check DRY_RUN=1` for the CPU dry run')
+    device = gpu_device(device, dry_run)
+    tests = check_tests(tests) if tests else None
     start = time.perf_counter()
     summary = dict(dry_run=dry_run, device=str(device),
                    card=(torch.cuda.get_device_name(device)
@@ -297,9 +257,9 @@ def run_gpu_check(out_dir: str = 'work_dirs/gpu_check',
     if progress:
         print('[1/3] GPU-marked tests', flush=True)
     summary['tests'] = run_gpu_tests(
-        dry_run, log_file=os.path.join(out_dir, 'gpu_tests.log')
-    ) if run_tests else dict(
-        command='(not run: run_tests=False)', returncode=0, summary='',
+        tests, dry_run, log_file=os.path.join(out_dir, 'gpu_tests.log')
+    ) if tests else dict(
+        command='(not run: no tests given)', returncode=0, summary='',
         output_tail='', failures=[], log_file=None, wall_s=0.)
     if progress:
         print('  ' + summary['tests']['summary'], flush=True)
@@ -327,10 +287,7 @@ def run_gpu_check(out_dir: str = 'work_dirs/gpu_check',
     summary['ok'] = (summary['tests']['returncode'] == 0
                      and summary['variants_error'] is None and all(
                          r['status'] == 'ok' for r in summary['suite']))
-    with atomic_path(os.path.join(out_dir, 'gpu_check.md')) as path:
-        with open(path, 'w') as f:
-            f.write(format_gpu_check(summary))
-    dump_json(summary, os.path.join(out_dir, 'gpu_check.json'))
+    write_summary(out_dir, 'gpu_check', summary, format_gpu_check(summary))
     return summary
 
 

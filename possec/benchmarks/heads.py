@@ -19,55 +19,23 @@ the bare 1x1 classifier.
 import statistics
 from typing import Dict, Optional, Sequence
 
-import torch
-from mmengine.config import Config
-from mmengine.structures import PixelData
 from mmseg.registry import MODELS
-from mmseg.structures import SegDataSample
 
-from ..analysis.common import config_path
-from ..models.decode_heads import PosENetHead
+from .models import (ReadoutBefore, build_backbone, decode_loss,
+                     parsenet_head_config, position_head_config,
+                     stage_channels)
 from .rows import ratio_rows, row
-from .timing import format_table, time_interleaved
+from .runner import BenchmarkRunner
+from .timing import format_table
 
 TITLE = 'training step per decode head vs a bare 1x1 classifier'
-#: The config piece that holds the position head (see
-#: :func:`possec.analysis.common.config_path`).
-POSITION_HEAD_CONFIG = 'possec::_base_/models/posenet_aux.py'
 BASELINE = 'bare 1x1 classifier'
 POSITION = 'ParseNetHead + PosENetHead (position head)'
 POSITION_BEFORE = ('ParseNetHead + PosENetHead, readout as before '
                    '(resize, concatenate, convolve)')
-#: The position head's overhead targets of issue 18: (depth, size) -> limit.
+#: The position head's training-overhead targets: (depth, size) -> limit.
 POSITION_TARGETS = {(50, 512): 1.05, (18, 64): 1.10}
 QUICK = dict(depth=18, size=64, batch=2, channels=64, repeats=1, warmup=0)
-
-
-def position_head_config(stage_channels) -> dict:
-    """The position head as the zoo configs use it: the ``posenet_head`` of
-    ``configs/_base_/models/posenet_aux.py`` (grad_scale +1), reading the
-    four stages of the benchmarked backbone.
-
-    Args:
-        stage_channels (Sequence[int]): Channels of the four backbone stages.
-
-    Returns:
-        dict: A ``PosENetHead`` config.
-    """
-    piece = Config.fromfile(config_path(POSITION_HEAD_CONFIG))
-    return dict(piece.posenet_head.to_dict(),
-                in_channels=list(stage_channels))
-
-
-class ReadoutBefore(PosENetHead):
-    """PosENetHead computing its readout as before commit ``12470f2``:
-    every level resized to the grid, concatenated, convolved (its own
-    ``_forward_feature`` turns off the one-call
-    :func:`~possec.models.layers.resize.resize_conv2d`). Not registered:
-    the benchmark's "before" variant only."""
-
-    def _forward_feature(self, inputs):
-        return super()._forward_feature(inputs)
 
 
 def head_configs(in_channels: int, channels: int, num_classes: int,
@@ -84,13 +52,8 @@ def head_configs(in_channels: int, channels: int, num_classes: int,
     Returns:
         dict[str, dict]: Variant name -> decode-head config.
     """
-    common = dict(
-        in_channels=in_channels,
-        in_index=3,
-        dropout_ratio=0.1,
-        num_classes=num_classes,
-        norm_cfg=norm_cfg,
-        align_corners=False)
+    paper = parsenet_head_config(in_channels, num_classes, norm_cfg)
+    common = {k: v for k, v in paper.items() if k not in ('type', 'channels')}
     return {
         BASELINE:
         dict(
@@ -100,7 +63,7 @@ def head_configs(in_channels: int, channels: int, num_classes: int,
             concat_input=False,
             **common),
         'ParseNetHead (paper form)':
-        dict(type='ParseNetHead', channels=None, **common),
+        paper,
         f'ParseNetHead + {channels}-ch projection':
         dict(type='ParseNetHead', channels=channels, **common),
         'FCNHead':
@@ -167,78 +130,37 @@ def run(depth: int = 50,
                          f'of {known}')
     wanted = set(variants) | {BASELINE} if variants else \
         set(known) - {POSITION_BEFORE}
-    if threads is not None:
-        torch.set_num_threads(threads)
-    torch.manual_seed(seed)
+    runner = BenchmarkRunner(device, threads, seed, repeats, warmup,
+                             progress=progress)
     norm_cfg = dict(type='BN', requires_grad=True)
-    backbone = MODELS.build(
-        dict(
-            type='ResNetV1c',
-            depth=depth,
-            num_stages=4,
-            out_indices=(0, 1, 2, 3),
-            dilations=(1, 1, 2, 4),
-            strides=(1, 2, 1, 1),
-            norm_cfg=norm_cfg,
-            norm_eval=False,
-            style='pytorch',
-            contract_dilation=True)).to(device)
-    backbone.train()  # mmseg's ResNet.train() returns None: no chaining
-    expansion = 4 if depth >= 50 else 1
-    stages = [64 * expansion * 2**i for i in range(4)]
+    backbone = build_backbone(depth).to(runner.device)
+    stages = stage_channels(depth)
     configs = head_configs(stages[-1], channels, num_classes, norm_cfg)
     heads = {
-        name: [MODELS.build(cfg).to(device)]
+        name: [MODELS.build(cfg)]
         for name, cfg in configs.items() if name in wanted
     }
     for name, cls in ((POSITION, None), (POSITION_BEFORE, ReadoutBefore)):
         if name not in wanted:
             continue
-        torch.manual_seed(seed + 1)  # the same head weights in both
+        runner.reseed(1)  # the same head weights in both
         pos_cfg = position_head_config(stages)
         if cls is None:
             pos = MODELS.build(pos_cfg)
         else:
             pos_cfg.pop('type')
             pos = cls(**pos_cfg)
-        heads[name] = [
-            MODELS.build(configs['ParseNetHead (paper form)']).to(device),
-            pos.to(device)
-        ]
-    inputs = torch.randn(batch, 3, size, size, device=device)
-    samples = []
-    for _ in range(batch):
-        sample = SegDataSample()
-        sample.gt_sem_seg = PixelData(
-            data=torch.randint(0, num_classes, (1, size, size), device=device))
-        samples.append(sample)
-    sync = torch.cuda.synchronize if torch.device(device).type == 'cuda' \
-        else (lambda: None)
+        heads[name] = [MODELS.build(configs['ParseNetHead (paper form)']), pos]
+    inputs, samples = runner.batch(batch, size, num_classes)
 
-    def make_step(parts):
-
-        def step():
-            backbone.zero_grad(set_to_none=True)
-            feats = backbone(inputs)
-            loss = 0
-            for head in parts:
-                head.zero_grad(set_to_none=True)
-                losses = head.loss(feats, samples, dict())
-                loss = loss + sum(
-                    v for k, v in losses.items() if k.startswith('loss'))
-            loss.backward()
-            sync()
-
-        return step
-
-    return time_interleaved({
-        name: make_step(h)
-        for name, h in heads.items()
-    },
-                            repeats=repeats,
-                            warmup=warmup,
-                            baseline=BASELINE,
-                            progress=progress)
+    steps = {}
+    for name, parts in heads.items():
+        parts = [head.to(runner.device).train() for head in parts]
+        params = [p for m in [backbone] + parts for p in m.parameters()]
+        steps[name] = runner.train_step(
+            decode_loss(backbone, parts, inputs, samples), params,
+            optimizer=False)
+    return runner.time(steps, baseline=BASELINE)
 
 
 def variant_names(channels: int = 512) -> list:

@@ -12,7 +12,8 @@ from mmseg.registry import METRICS
 
 from ..analysis.common import quiet_logger
 from .rows import ratio_rows
-from .timing import format_table, time_interleaved
+from .runner import BenchmarkRunner
+from .timing import format_table
 
 TITLE = 'BorderIoUMetric vs IoUMetric'
 QUICK = dict(images=4, size=64, classes=21, batch=2, repeats=2, warmup=0)
@@ -73,8 +74,7 @@ def run(images: int = 200, size: int = 512, classes: int = 21,
         dict: :func:`possec.benchmarks.timing.time_interleaved`'s results
         with ``IoUMetric`` as the baseline.
     """
-    if threads:
-        torch.set_num_threads(threads)
+    runner = BenchmarkRunner(threads=threads, repeats=repeats, warmup=warmup)
     samples = make_samples(images, size, classes)
     variants = {
         'IoUMetric': evaluation(dict(type='IoUMetric'), samples, classes,
@@ -93,8 +93,7 @@ def run(images: int = 200, size: int = 512, classes: int = 21,
         if any(got[key] != value for key, value in ref.items()):
             raise RuntimeError(f'BorderIoUMetric disagrees with IoUMetric: '
                                f'{got} vs {ref}')
-        return time_interleaved(variants, repeats=repeats, warmup=warmup,
-                                baseline='IoUMetric')
+        return runner.time(variants, baseline='IoUMetric')
 
 
 def report(results: dict, settings: dict) -> tuple:

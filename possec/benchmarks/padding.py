@@ -12,59 +12,15 @@ import platform
 from typing import Dict, Optional, Sequence
 
 import torch
-from mmseg.registry import MODELS
 
 from ..models.layers.padding import PADDING_MODES, resolve_padding_mode
+from .models import backbone_loss, build_backbone
 from .rows import row
-from .timing import format_table, time_interleaved
+from .runner import BenchmarkRunner
+from .timing import format_table
 
 TITLE = 'training step and inference per padding mode vs zeros'
 QUICK = dict(depth=18, size=64, batch=1, repeats=1, warmup=0)
-R50_D8 = dict(
-    type='PadResNetV1c',
-    depth=50,
-    num_stages=4,
-    out_indices=(0, 1, 2, 3),
-    dilations=(1, 1, 2, 4),
-    strides=(1, 2, 1, 1),
-    norm_cfg=dict(type='BN', requires_grad=True),
-    norm_eval=False,
-    style='pytorch',
-    contract_dilation=True)
-
-
-def build_backbone(mode: str, depth: int = 50) -> torch.nn.Module:
-    """The R-D8 backbone of ``fcn_r50-d8`` (any depth) in ``mode``."""
-    cfg = dict(R50_D8, depth=depth, padding_mode=resolve_padding_mode(mode))
-    return MODELS.build(cfg)
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
-
-
-def _train_step(model, x):
-
-    def step():
-        model.train()
-        loss = sum(out.mean() for out in model(x))
-        loss.backward()
-        model.zero_grad(set_to_none=True)
-        _sync(x.device)
-
-    return step
-
-
-def _inference(model, x):
-
-    def infer():
-        model.eval()
-        with torch.no_grad():
-            model(x)
-        _sync(x.device)
-
-    return infer
 
 
 def run(modes: Sequence[str] = PADDING_MODES,
@@ -103,16 +59,16 @@ def run(modes: Sequence[str] = PADDING_MODES,
     """
     modes = ['zeros'] + [resolve_padding_mode(m) for m in modes
                          if m != 'zeros']
-    if threads is not None:
-        torch.set_num_threads(threads)
-    torch.manual_seed(0)
+    runner = BenchmarkRunner(device, threads, 0, repeats, warmup,
+                             progress=progress)
+    device = runner.device
     x = torch.randn(batch, 3, size, size, device=device)
-    reference = build_backbone('zeros', depth).to(device)
+    reference = build_backbone(depth, 'zeros').to(device)
     state = reference.state_dict()
     models, shapes, skipped = {}, {}, {}
     for mode in modes:
         model = reference if mode == 'zeros' else build_backbone(
-            mode, depth).to(device)
+            depth, mode).to(device)
         model.load_state_dict(state, strict=True)
         try:
             with torch.no_grad():
@@ -123,11 +79,14 @@ def run(modes: Sequence[str] = PADDING_MODES,
             continue
         models[mode] = model
         shapes[mode] = [list(o.shape) for o in outs]
-    train, inference = (
-        time_interleaved({m: make(models[m], x) for m in models},
-                         repeats=repeats, warmup=warmup, baseline='zeros',
-                         progress=progress)
-        for make in (_train_step, _inference))
+    train = runner.time({
+        m: runner.train_step(backbone_loss(model, x), model.parameters(),
+                             optimizer=False)
+        for m, model in models.items()
+    }, baseline='zeros')
+    inference = runner.time(
+        {m: runner.inference(model, x)
+         for m, model in models.items()}, baseline='zeros')
     within = {
         m: train[m]['ratio'] <= target and inference[m]['ratio'] <= target
         for m in models
@@ -146,7 +105,7 @@ def run(modes: Sequence[str] = PADDING_MODES,
             size=size,
             batch=batch,
             depth=depth,
-            device=device,
+            device=str(device),
             repeats=repeats,
             warmup=warmup,
             target=target,

@@ -22,8 +22,8 @@ from ..analysis.probe import (FrozenEncoder, format_table, make_readout,
                               split_indices, train_readout)
 from ..analysis.probe.readout import TRAIN_DEFAULTS
 from .rows import row
+from .runner import BenchmarkRunner
 from .timing import format_table as format_times
-from .timing import time_interleaved
 
 TITLE = 'cached position probe vs the naive loop'
 QUICK = dict(num_images=8, input_size=32, grid=8, epochs=2, batch_size=4,
@@ -104,8 +104,9 @@ def run(num_images: int = 12,
         ``diverged`` (the cached readout's), ``passed`` and ``table``
         (markdown).
     """
-    if threads:
-        torch.set_num_threads(threads)
+    # no warm-up round (one costs as much as a timed round): the encoder's
+    # forward below warms its kernels up
+    runner = BenchmarkRunner(device, threads, seed, repeats, warmup=0)
     rng = np.random.default_rng(seed)
     images = torch.from_numpy(
         rng.integers(0, 256, (num_images, 3, input_size, input_size),
@@ -129,10 +130,8 @@ def run(num_images: int = 12,
                                      train=train, score_size=input_size,
                                      seed=seed, device=device)
 
-    # no warm-up round (one costs as much as a timed round): the encoder's
-    # forward above has warmed its kernels
-    times = time_interleaved(dict(naive=naive, cached=cached), repeats,
-                             warmup=0, baseline='naive')
+    times = runner.time(dict(naive=runner.unit(naive),
+                             cached=runner.unit(cached)), baseline='naive')
     res = found['cached']['rows'][0]
     both = dict(column='probe', patterns=list(PATTERNS), rows=[
         dict(setting='cached (possec)', spc=res['spc'], mae=res['mae']),

@@ -1,12 +1,63 @@
-"""Measurement helpers of the efficiency benchmark: peak memory of one call
-and where its time goes (torch.profiler), convolutions grouped by shape with
-the rate each reaches.
+"""What the benchmarks measure besides time: FLOPs of an inference
+(mmengine's counter) and of a training step (torch's), the peak memory of
+one call, and where its time goes (torch.profiler), convolutions grouped by
+shape with the rate each reaches.
 """
 import ctypes
 import statistics
 from typing import Callable, Dict, List, Optional, Tuple
 
+import torch
+from mmengine.analysis import FlopAnalyzer, parameter_count
+from torch import nn
 from torch.profiler import ProfilerActivity, profile
+from torch.utils.flop_counter import FlopCounterMode
+
+from ..analysis.common import quiet_logger
+
+
+def count_flops(model: nn.Module, inputs: torch.Tensor) -> dict:
+    """FLOPs of ``model(inputs)`` by mmengine's complexity analysis.
+
+    Uses :class:`mmengine.analysis.FlopAnalyzer` and
+    :func:`mmengine.analysis.parameter_count`, the counters behind
+    :func:`mmengine.analysis.get_model_complexity_info` (same totals), with
+    one trace instead of its two and a per-operator breakdown.
+
+    Returns:
+        dict: ``macs`` (mmengine's ``flops``: multiply-adds), ``params``
+        and ``macs_by_operator``.
+    """
+    # mmengine warns once per op without a FLOP formula (add, relu, ...)
+    # and per module the forward does not call (the auxiliary heads).
+    with quiet_logger('ERROR'), torch.no_grad():
+        analyzer = FlopAnalyzer(model, (inputs, ))
+        by_op = analyzer.by_operator()
+        macs = analyzer.total()
+    return dict(macs=int(macs), params=int(parameter_count(model)['']),
+                macs_by_operator={k: int(v) for k, v in by_op.items()})
+
+
+def count_step_flops(model: nn.Module, inputs: torch.Tensor,
+                     samples: list) -> dict:
+    """Forward and backward FLOPs of one training step of a segmentor by
+    :class:`~torch.utils.flop_counter.FlopCounterMode` (2 FLOPs per
+    multiply-add; the optimizer step is not counted).
+
+    Returns:
+        dict: ``forward_flops`` and ``backward_flops_counted``.
+    """
+    model.zero_grad(set_to_none=True)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        loss, _ = model.parse_losses(model.loss(inputs, samples))
+    forward = counter.get_total_flops()
+    counter = FlopCounterMode(display=False)
+    with counter:
+        loss.backward()
+    model.zero_grad(set_to_none=True)
+    return dict(forward_flops=int(forward),
+                backward_flops_counted=int(counter.get_total_flops()))
 
 
 def _proc_status(key: str) -> int:
@@ -58,25 +109,41 @@ def _conv_macs(event) -> Optional[int]:
 
 
 def profile_ops(fn: Callable[[], object],
-                limit: int = 10) -> Tuple[List[dict], List[dict]]:
+                limit: int = 10,
+                device='cpu') -> Tuple[List[dict], List[dict]]:
     """Where one call of ``fn`` spends its time (torch.profiler).
 
+    Args:
+        fn (callable): The call to profile.
+        limit (int): Rows of each table. Default: 10.
+        device (str | torch.device): With a CUDA device the kernels are
+            recorded too and the operators are ranked by their self time
+            on the device (``self_device_s``). Default: 'cpu'.
+
     Returns:
-        tuple: The top ``limit`` operators by self CPU time, and the top
+        tuple: The top ``limit`` operators by self time, and the top
         ``limit`` convolution shapes by total CPU time with their
         multiply-adds and achieved GFLOP/s (2 FLOPs per multiply-add).
     """
-    with profile(activities=[ProfilerActivity.CPU],
-                 record_shapes=True) as prof:
+    cuda = torch.device(device).type == 'cuda'
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA]
+                                           if cuda else [])
+    with profile(activities=activities, record_shapes=True) as prof:
         fn()
     events = prof.key_averages()
-    total = sum(e.self_cpu_time_total for e in events) or 1.
-    rows = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)
+
+    def own(e):
+        return _device_time(e) if cuda else e.self_cpu_time_total
+
+    total = sum(own(e) for e in events) or 1.
+    rows = sorted(events, key=own, reverse=True)
     ops = [
         dict(op=e.key, self_cpu_s=e.self_cpu_time_total / 1e6,
-             share=e.self_cpu_time_total / total, calls=e.count)
+             share=own(e) / total, calls=e.count,
+             **(dict(self_device_s=own(e) / 1e6) if cuda else {}))
         for e in rows[:limit]
     ]
+    total = sum(e.self_cpu_time_total for e in events) or 1.
     convs: Dict[tuple, dict] = {}
     for event in prof.events():
         macs = _conv_macs(event) if event.name == 'aten::convolution' \
@@ -98,6 +165,15 @@ def profile_ops(fn: Callable[[], object],
         c['share'] = c['cpu_s'] * 1e6 / total
         c['gflops_per_s'] = 2 * c['macs'] / max(c['cpu_s'], 1e-9) / 1e9
     return ops, conv_rows
+
+
+def _device_time(event) -> float:
+    """Self time of a profiler row on the device (µs), by the name of this
+    torch version."""
+    for name in ('self_device_time_total', 'self_cuda_time_total'):
+        if hasattr(event, name):
+            return getattr(event, name)
+    return 0.
 
 
 def conv_table(title: str, convs: list) -> List[str]:

@@ -3,8 +3,9 @@
 Each benchmark is a module of this package (:mod:`.heads`,
 :mod:`.padding`, :mod:`.probe`, :mod:`.metric`, :mod:`.efficiency`,
 :mod:`.throughput`, :mod:`.training`) exporting the same names:
-``TITLE`` (what is compared), ``QUICK`` (the settings of the quick smoke test), ``run`` (the
-measurement; its keyword defaults are the full-size settings) and
+``TITLE`` (what is compared), ``QUICK`` (the settings of the quick smoke
+test), ``run`` (the measurement; its keyword defaults are the full-size
+settings) and
 ``report(result, settings) -> (table, rows)``. The suite calls ``run``
 with its defaults, ``QUICK`` in quick mode, and the user's overrides, then
 writes one JSON file per benchmark and a summary (``summary.json``,
@@ -12,7 +13,6 @@ writes one JSON file per benchmark and a summary (``summary.json``,
 time comes from a variant timed interleaved with its baseline in the same
 process (see :mod:`possec.benchmarks.timing`).
 """
-import ast
 import datetime
 import inspect
 import os.path as osp
@@ -25,10 +25,12 @@ from typing import Callable, Dict, Optional, Sequence
 import torch
 
 from ..analysis.common import to_jsonable
-from ..fileio import atomic_path, dump_json
+from ..apis.cli import literal, signature_defaults
+from ..fileio import dump_json
 from . import (efficiency, heads, metric, padding, probe, throughput,
                training)
-from .summary import format_short, format_summary, load_average, machine_info
+from .summary import (format_short, format_summary, load_average,
+                      machine_info, write_summary)
 
 __all__ = [
     'Benchmark', 'NAMES', 'get_benchmarks', 'parse_overrides', 'run_benchmark',
@@ -63,11 +65,7 @@ class Benchmark:
 
     def defaults(self) -> dict:
         """The keyword defaults of :attr:`function`."""
-        return {
-            k: p.default
-            for k, p in inspect.signature(self.function).parameters.items()
-            if p.default is not inspect.Parameter.empty
-        }
+        return signature_defaults(self.function)
 
     def settings(self,
                  quick: bool = False,
@@ -102,14 +100,6 @@ def get_benchmarks(
         raise ValueError(f'unknown benchmark(s) {unknown}; expected some of '
                          f'{list(NAMES)}')
     return {n: Benchmark.from_module(n, MODULES[n]) for n in names}
-
-
-def literal(text: str):
-    """A Python literal when ``text`` is one, else the string itself."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
 
 
 def parse_overrides(items: Sequence[str]) -> Dict[str, dict]:
@@ -234,8 +224,6 @@ def run_suite(names: Optional[Sequence[str]] = None,
             for k in ('name', 'title', 'status', 'error', 'settings', 'wall_s',
                       'load', 'rows')
         } for r in records])
-    dump_json(to_jsonable(summary), osp.join(out_dir, 'summary.json'))
-    with atomic_path(osp.join(out_dir, 'summary.md')) as tmp:
-        with open(tmp, 'w') as f:
-            f.write(format_summary(summary, records) + '\n')
+    write_summary(out_dir, 'summary', summary,
+                  format_summary(summary, records))
     return to_jsonable(summary)

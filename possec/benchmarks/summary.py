@@ -11,6 +11,7 @@ import mmseg
 import torch
 
 from ..analysis.common import to_jsonable
+from ..fileio import atomic_path, dump_json
 
 
 def machine_info() -> dict:
@@ -102,3 +103,13 @@ def format_summary(summary: dict, records: Sequence[dict]) -> str:
         else:
             lines += ['```', record['error'].strip(), '```', '']
     return '\n'.join(lines)
+
+
+def write_summary(out_dir: str, stem: str, summary: dict,
+                  markdown: str) -> None:
+    """Write ``summary`` as ``<stem>.json`` and ``markdown`` as
+    ``<stem>.md`` into ``out_dir``, each atomically."""
+    dump_json(to_jsonable(summary), os.path.join(out_dir, f'{stem}.json'))
+    with atomic_path(os.path.join(out_dir, f'{stem}.md')) as path:
+        with open(path, 'w') as f:
+            f.write(markdown if markdown.endswith('\n') else markdown + '\n')

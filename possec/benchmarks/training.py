@@ -34,15 +34,13 @@ import time
 from typing import Dict, Optional, Sequence
 
 import torch
-from mmengine.structures import PixelData
-from mmseg.structures import SegDataSample
-from torch.utils.flop_counter import FlopCounterMode
 
-from .efficiency import DEMO_CONFIG, HEADLINE_CONFIG, build_model
-from .heads import ReadoutBefore
-from .profile import conv_table, profile_ops
+from .models import DEMO_CONFIG, HEADLINE_CONFIG, build_model, \
+    use_readout_before
+from .profile import conv_table, count_step_flops, profile_ops
 from .rows import row
-from .timing import format_table, time_interleaved
+from .runner import BenchmarkRunner
+from .timing import format_table
 
 TITLE = ('training step: achieved GFLOP/s (backward = 2x forward) as a '
          'share of the fp32 matmul rate')
@@ -59,70 +57,10 @@ QUICK = dict(models=('study cell', ), sizes={'study cell': 32},
                                             'readout before'))
 
 
-def random_batch(batch: int, size: int, num_classes: int,
-                 device='cpu') -> tuple:
-    """Random normalised images and segmentation labels for ``loss``."""
-    inputs = torch.randn(batch, 3, size, size, device=device)
-    samples = []
-    for _ in range(batch):
-        sample = SegDataSample(metainfo=dict(
-            img_shape=(size, size), ori_shape=(size, size),
-            pad_shape=(size, size)))
-        sample.gt_sem_seg = PixelData(data=torch.randint(
-            0, num_classes, (1, size, size), device=device))
-        samples.append(sample)
-    return inputs, samples
-
-
-def count_step_flops(model, inputs, samples) -> dict:
-    """Forward and backward FLOPs of one training step by
-    :class:`~torch.utils.flop_counter.FlopCounterMode` (the optimizer step
-    is not counted)."""
-    model.zero_grad(set_to_none=True)
-    counter = FlopCounterMode(display=False)
-    with counter:
-        loss, _ = model.parse_losses(model.loss(inputs, samples))
-    forward = counter.get_total_flops()
-    counter = FlopCounterMode(display=False)
-    with counter:
-        loss.backward()
-    model.zero_grad(set_to_none=True)
-    return dict(forward_flops=int(forward),
-                backward_flops_counted=int(counter.get_total_flops()))
-
-
-def make_step(model, inputs, samples, threads: Optional[int] = None,
-              loss_fn=None):
-    """One training step (loss, backward, AdamW) as a zero-argument
-    function; ``threads`` applies during the step only."""
-    optim = torch.optim.AdamW(model.parameters(), lr=1e-4)
+def _loss(model, inputs, samples, loss_fn=None):
+    """The forward of a segmentor's training step: its parsed loss."""
     loss_fn = loss_fn or model.loss
-
-    def step():
-        before = torch.get_num_threads()
-        if threads:
-            torch.set_num_threads(threads)
-        try:
-            optim.zero_grad(set_to_none=True)
-            loss, _ = model.parse_losses(loss_fn(inputs, samples))
-            loss.backward()
-            optim.step()
-        finally:
-            torch.set_num_threads(before)
-
-    return step
-
-
-def _readout_before(model) -> int:
-    """Switch every PosENetHead of ``model`` to the readout as before;
-    return how many were switched."""
-    from ..models.decode_heads import PosENetHead
-    found = 0
-    for module in model.modules():
-        if type(module) is PosENetHead:
-            module.__class__ = ReadoutBefore
-            found += 1
-    return found
+    return lambda: model.parse_losses(loss_fn(inputs, samples))[0]
 
 
 def run(models: Sequence[str] = ('demo', 'study cell', 'headline'),
@@ -169,28 +107,25 @@ def run(models: Sequence[str] = ('demo', 'study cell', 'headline'),
         raise ValueError(f'unknown models or variants {unknown}; expected '
                          f'models from {list(MODELS)} and variants from '
                          f'{list(VARIANTS)}')
-    if threads is not None:
-        torch.set_num_threads(threads)
-    torch.manual_seed(seed)
-    a = torch.randn(matmul_size, matmul_size)
-    b = torch.randn(matmul_size, matmul_size)
-    c = torch.empty(matmul_size, matmul_size)
-    mm_name = f'fp32 matmul {matmul_size}x{matmul_size}'
-    steps = {mm_name: lambda: torch.mm(a, b, out=c)}
+    runner = BenchmarkRunner(threads=threads, seed=seed, repeats=repeats,
+                             warmup=warmup, progress=progress)
+    mm_name, mm_unit, mm_flops = runner.matmul(matmul_size)
+    steps = {mm_name: mm_unit}
     found, profiles = {}, {}
     for name in models:
         config, size, batch = MODELS[name]
         size = (sizes or {}).get(name, size)
         batch = (batches or {}).get(name, batch)
-        torch.manual_seed(seed)
+        runner.reseed()
         model = build_model(config, size).train()
         num_classes = model.decode_head.num_classes
-        inputs, samples = random_batch(batch, size, num_classes)
+        inputs, samples = runner.batch(batch, size, num_classes)
         flops = count_step_flops(model, inputs, samples)
         base = dict(model=name, config=config, size=size, batch=batch,
                     **flops)
         label = f'{name} ({batch}x3x{size}x{size})'
-        steps[label] = make_step(model, inputs, samples)
+        steps[label] = runner.train_step(_loss(model, inputs, samples),
+                                         model.parameters())
         found[label] = dict(base, variant='plain', compile_s=None)
         if profile:
             profiles[name] = profile_ops(steps[label], top_ops)
@@ -203,20 +138,22 @@ def run(models: Sequence[str] = ('demo', 'study cell', 'headline'),
             elif variant == '1 thread':
                 step_threads = 1
             elif variant == 'readout before':
-                if not _readout_before(net):
+                if not use_readout_before(net):
                     continue
             elif variant == 'compiled':
                 loss_fn = torch.compile(net.loss)
                 start = time.perf_counter()
-                make_step(net, x, samples, loss_fn=loss_fn)()
+                runner.train_step(_loss(net, x, samples, loss_fn),
+                                  net.parameters())()
                 extra['compile_s'] = time.perf_counter() - start
             vlabel = f'{name}, {variant} ({batch}x3x{size}x{size})'
-            steps[vlabel] = make_step(net, x, samples, step_threads, loss_fn)
+            steps[vlabel] = runner.train_step(
+                _loss(net, x, samples, loss_fn), net.parameters(),
+                threads=step_threads)
             found[vlabel] = dict(base, variant=variant,
                                  **dict(dict(compile_s=None), **extra))
-    times = time_interleaved(steps, repeats=repeats, warmup=warmup,
-                             baseline=mm_name, progress=progress)
-    matmul_gflops = 2 * matmul_size**3 / times[mm_name]['median_s'] / 1e9
+    times = runner.time(steps, baseline=mm_name)
+    matmul_gflops = mm_flops / times[mm_name]['median_s'] / 1e9
     rows = {}
     for label, info in found.items():
         timing = times[label]
@@ -288,8 +225,8 @@ def format_training(result: dict) -> str:
 
 def report(result: dict, settings: dict) -> tuple:
     """The tables of :func:`run`; per step its share of the matmul rate and
-    its time relative to the model's plain step (no target: issue 18 asks
-    for the number and what raises it)."""
+    its time relative to the model's plain step (no target: the number
+    and what raises it are the findings)."""
     rows = [
         row('fp32 matmul rate (GFLOP/s)', result['matmul']['gflops_per_s'],
             '{:.1f}')

@@ -16,7 +16,7 @@ function is an option with the function's default; --out also writes that
 benchmark's settings and result as JSON. Exits with status 1 when a
 benchmark failed (the others still run), 2 for bad arguments.
 """
-import warnings; warnings.filterwarnings('ignore', 'pkg_resources is deprecated', UserWarning)  # noqa: E702,E501 (mmengine imports it; see possec.runtime.quiet)
+import possec.bootstrap  # noqa: F401,I001  (first: the stack's warnings)
 import sys
 
 from possec.benchmarks.cli import main

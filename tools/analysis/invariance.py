@@ -10,27 +10,26 @@ border rule, at each backbone level (Zeiler & Fergus, Fig. 5).
 Prints the mean change per transform, padding mode and level, and writes
 invariance.png, invariance.csv and invariance.json into --out-dir.
 """
-import warnings
-
-# the pinned stack's import-time warning (mmengine imports pkg_resources);
-# the others: possec.runtime.quiet.STACK_WARNINGS
-warnings.filterwarnings('ignore', 'pkg_resources is deprecated', UserWarning)
+import possec.bootstrap  # noqa: F401,I001  (first: the stack's warnings)
 from possec.analysis.common.cli import common_kwargs, tool_parser
-from possec.analysis.fields.invariance import DEFAULT_MODES, TRANSFORMS, \
+from possec.analysis.fields.invariance import TRANSFORMS, \
     format_invariance, run_invariance
-from possec.apis.cli import run_cli
+from possec.apis.cli import add_signature_options, given_options, run_cli
+
+#: ``args`` attribute -> keyword of run_invariance (set by parse_args)
+OWN = {}
 
 
 def parse_args(argv=None):
     p = tool_parser(
         'How much backbone features change when the image is shifted, '
-        'rotated or scaled, under each padding mode', 'work_dirs/invariance',
-        many_images=True, num_images=4,
+        'rotated or scaled, under each padding mode', run_invariance,
+        many_images=True,
         checkpoint_help='weights, used under every mode (default: the same '
         'random init for each)')
-    p.add_argument('--modes', nargs='+', default=list(DEFAULT_MODES))
-    p.add_argument('--transforms', nargs='+', choices=TRANSFORMS,
-                   default=list(TRANSFORMS))
+    OWN.update(add_signature_options(
+        p, run_invariance, names=('modes', 'transforms'),
+        choices=dict(transforms=TRANSFORMS)))
     p.add_argument('--shifts', type=int, nargs='+',
                    help='vertical circular shifts in pixels')
     p.add_argument('--angles', type=float, nargs='+', help='degrees')
@@ -42,8 +41,8 @@ def main(argv=None):
     a = parse_args(argv)
     values = dict(translate=a.shifts, rotate=a.angles, scale=a.scales)
     result = run_cli(
-        run_invariance, a.config, modes=a.modes, transforms=a.transforms,
-        values=values, **common_kwargs(a))
+        run_invariance, a.config, values=values, **given_options(a, OWN),
+        **common_kwargs(a))
     print('relative feature change ||F(x) - U(F(Tx))|| / ||F(x)||, mean '
           f'over the values and {result["num_images"]} images:\n'
           f'{format_invariance(result)}\nwrote {result["files"]["png"]}, '

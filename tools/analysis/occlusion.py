@@ -8,21 +8,21 @@
 
 Writes occlusion.png and occlusion.json into --out-dir.
 """
-import warnings
-
-# the pinned stack's import-time warning (mmengine imports pkg_resources);
-# the others: possec.runtime.quiet.STACK_WARNINGS
-warnings.filterwarnings('ignore', 'pkg_resources is deprecated', UserWarning)
+import possec.bootstrap  # noqa: F401,I001  (first: the stack's warnings)
 from possec.analysis.common.cli import common_kwargs, tool_parser
-from possec.analysis.fields.occlusion import SCORES, run_occlusion
-from possec.apis.cli import run_cli
+from possec.analysis.fields.occlusion import (SCORES, occlusion_map,
+                                              run_occlusion)
+from possec.apis.cli import add_signature_options, given_options, run_cli
+
+#: ``args`` attribute -> keyword of occlusion_map (set by parse_args)
+OWN = {}
 
 
 def parse_args(argv=None):
     p = tool_parser(
         'Slide a grey square over an image and map how much a '
-        "class's score over a region drops",
-        'work_dirs/occlusion', batch_size=16)
+        "class's score over a region drops", run_occlusion,
+        options_from=[occlusion_map])
     p.add_argument('--class', dest='cls', type=int,
                    help='class (default: the most frequent predicted '
                    'non-background class)')
@@ -32,8 +32,10 @@ def parse_args(argv=None):
                    'predicted as the class)')
     p.add_argument('--occluder', type=int,
                    help='side of the grey square (default: side/8)')
-    p.add_argument('--stride', type=int, help='default: --occluder / 2')
-    p.add_argument('--score', choices=SCORES, default='logit')
+    OWN.update(add_signature_options(
+        p, occlusion_map, names=('stride', 'score'), types=dict(stride=int),
+        helps=dict(stride='window step; None: --occluder / 2'),
+        choices=dict(score=SCORES)))
     return p.parse_args(argv)
 
 
@@ -41,8 +43,7 @@ def main(argv=None):
     a = parse_args(argv)
     result = run_cli(
         run_occlusion, a.config, cls=a.cls, region=a.region,
-        occluder=a.occluder, stride=a.stride, score=a.score,
-        **common_kwargs(a))
+        occluder=a.occluder, **given_options(a, OWN), **common_kwargs(a))
     print(f'class {result["cls_name"]}: clean {result["score"]} '
           f'{result["clean_score"]:.4g} over {result["region_pixels"]} px, '
           f'largest drop {result["max_drop"]:.4g} at {tuple(result["peak"])}'

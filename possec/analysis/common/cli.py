@@ -3,42 +3,62 @@
 ``tools/analysis/{occlusion,receptive_field,deconvnet,invariance}.py`` all
 take a segmentor config, optional weights, images (files, or test-set images
 by index), an input size, ``--cfg-options``, a seed and an output folder;
-:func:`tool_parser` builds those options and :func:`common_kwargs` hands
-them to the tool's ``run_*`` function. Each tool adds its own options.
+:func:`tool_parser` builds those options, with the defaults of the
+``run_*`` function the tool calls, and :func:`common_kwargs` hands them to
+it. Each tool adds its own options, the same way
+(:func:`possec.apis.cli.add_signature_options`).
 """
 import argparse
-from typing import Optional
+from typing import Callable, Optional, Sequence
 
 from mmengine.config import DictAction
 
+from possec.apis.cli import signature_defaults
 from possec.runtime.checkpoint import trust
 
 
 def tool_parser(description: str,
-                out_dir: str,
+                fn: Optional[Callable] = None,
                 many_images: bool = False,
+                out_dir: Optional[str] = None,
                 num_images: Optional[int] = None,
                 batch_size: Optional[int] = None,
                 progress: bool = True,
-                checkpoint_help: str = 'weights (default: random init)'
+                checkpoint_help: str = 'weights (default: random init)',
+                options_from: Sequence[Callable] = ()
                 ) -> argparse.ArgumentParser:
     """A parser with the shared options of a visual tool.
 
+    The defaults of ``--out-dir``, ``--seed``, ``--index``,
+    ``--num-images`` and ``--batch-size`` are those of ``fn`` (the latter
+    two options exist where ``fn``, or a function of ``options_from`` that
+    ``fn`` hands its keywords to, has such a keyword); a value given here
+    replaces them.
+
     Args:
         description (str): The tool's one-line description.
-        out_dir (str): Default of ``--out-dir``.
+        fn (callable, optional): The ``run_*`` function the tool calls.
         many_images (bool): ``--img`` takes several files (and the index is
             the first test-set image) instead of one. Default: False.
+        out_dir (str, optional): Default of ``--out-dir``. Default: fn's.
         num_images (int, optional): Default of ``--num-images`` (test-set
-            images used without ``--img``); None adds no such option.
-        batch_size (int, optional): Default of ``--batch-size``; None adds
-            no such option.
+            images used without ``--img``). Default: fn's, if any.
+        batch_size (int, optional): Default of ``--batch-size``. Default:
+            fn's (or ``options_from``'s), if any.
         progress (bool): Add ``--no-progress``. Default: True.
         checkpoint_help (str): Help of ``--checkpoint``.
+        options_from (Sequence[callable]): Functions that ``fn`` passes its
+            ``**kwargs`` to. Default: ().
 
     Returns:
         argparse.ArgumentParser: To add the tool's own options to.
     """
+    defaults = {}
+    for source in reversed([fn, *options_from] if fn else []):
+        defaults.update(signature_defaults(source))
+    given = dict(out_dir=out_dir, num_images=num_images,
+                 batch_size=batch_size)
+    defaults.update({k: v for k, v in given.items() if v is not None})
     p = argparse.ArgumentParser(description=description)
     p.add_argument('config', help='segmentor config file')
     p.add_argument('--checkpoint', help=checkpoint_help)
@@ -46,24 +66,29 @@ def tool_parser(description: str,
     if many_images:
         p.add_argument('--img', nargs='+',
                        help='image files (default: test set images)')
-        p.add_argument('--index', type=int, default=0,
+        p.add_argument('--index', type=int, default=defaults.get('index', 0),
                        help='first test set image')
     else:
         p.add_argument('--img', help='image file (default: a test set '
                        'image)')
-        p.add_argument('--index', type=int, default=0,
+        p.add_argument('--index', type=int, default=defaults.get('index', 0),
                        help='test set image used without --img')
-    if num_images is not None:
-        p.add_argument('--num-images', type=int, default=num_images,
-                       help='test set images used without --img')
-    if batch_size is not None:
-        p.add_argument('--batch-size', type=int, default=batch_size)
+    if 'num_images' in defaults:
+        p.add_argument('--num-images', type=int,
+                       default=defaults['num_images'],
+                       help='test set images used without --img '
+                       '(default: %(default)s)')
+    if 'batch_size' in defaults:
+        p.add_argument('--batch-size', type=int,
+                       default=defaults['batch_size'],
+                       help='images per forward (default: %(default)s)')
     p.add_argument('--image-size', type=int, nargs=2, metavar=('H', 'W'))
     p.add_argument('--cfg-options', nargs='+', action=DictAction)
-    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--seed', type=int, default=defaults.get('seed', 0))
     if progress:
         p.add_argument('--no-progress', action='store_true')
-    p.add_argument('--out-dir', default=out_dir)
+    p.add_argument('--out-dir', default=defaults.get('out_dir'),
+                   help='where the files go (default: %(default)s)')
     p.set_defaults(many_images=many_images)
     return p
 

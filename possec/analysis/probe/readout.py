@@ -22,6 +22,7 @@ random-init VGG16, a trained segmentor's backbone), so the default
 readout at a tenth of the rate (:data:`AUTO_LRS`); the rate used is
 reported with the scores.
 """
+import inspect
 import itertools
 import math
 import warnings
@@ -39,8 +40,6 @@ from .cache import FeatureCache, extract_features
 from .data import ProbeError
 from .score import score
 
-TRAIN_DEFAULTS = dict(epochs=15, batch_size=32, lr='auto', momentum=0.9,
-                      weight_decay=1e-4, lr_step=10)
 #: learning rates ``lr='auto'`` tries in turn until a run does not diverge
 #: (the first is the paper's).
 AUTO_LRS = (0.1, 0.01, 0.001)
@@ -172,6 +171,16 @@ def train_readout(head: PosENetHead,
             f'VGG16)')
     return history
 
+
+
+#: The probe's training recipe, the one place it is written: the keyword
+#: defaults of :func:`train_readout` (the paper's), with ``lr='auto'``
+#: (:data:`AUTO_LRS`). The probe, its tool and its benchmark start from it.
+TRAIN_DEFAULTS = dict(
+    {k: p.default
+     for k, p in inspect.signature(train_readout).parameters.items()
+     if k in ('epochs', 'batch_size', 'momentum', 'weight_decay', 'lr_step')},
+    lr='auto')
 
 def diverged(history: Sequence[float]) -> bool:
     """Whether a training run ended with a worse (or non-finite) loss than
