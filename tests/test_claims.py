@@ -1,5 +1,6 @@
-"""The claim contract (possec.runtime.claims): N worker processes over one
-folder run every unit exactly once, also when one is SIGKILLed mid-unit."""
+"""The claim contract (possec.analysis.study.claims): N worker processes
+over one folder run every unit exactly once, also when one is SIGKILLed
+mid-unit."""
 import json
 import os
 import os.path as osp
@@ -13,7 +14,7 @@ import pytest
 
 from .conftest import ROOT
 
-CLAIMS = osp.join(ROOT, 'possec', 'runtime', 'claims.py')
+CLAIMS = osp.join(ROOT, 'possec', 'analysis', 'study', 'claims.py')
 UNITS = [f'cell-{i}' for i in range(7)]
 
 # A worker loads claims.py alone (no torch/mmseg import: starts in ms). Each

@@ -10,7 +10,7 @@ from scipy import ndimage
 from possec.models.backbones.padding_resnet import PadResNetV1c
 from possec.models.layers import PositionEraser
 from possec.models.layers.position_eraser import calibrate_erasers
-from possec.runtime import PositionEraserHook
+from possec.engine.hooks import PositionEraserHook
 
 from .test_padding_backbones import TINY, randomise
 

@@ -5,8 +5,9 @@ import warnings
 
 import torch
 
-from possec.runtime.quiet import (ConsoleFilter, RunSummaryHook,
-                                  silence_stack_warnings, tidy_environment)
+from possec.engine.hooks import RunSummaryHook
+from possec.runtime.quiet import (ConsoleFilter, silence_stack_warnings,
+                                  tidy_environment)
 
 ENV = ('\n' + '-' * 60 + '\nSystem environment:\n    CUDA available: False\n'
        '\nRuntime environment:\n    cudnn_benchmark: True\n'

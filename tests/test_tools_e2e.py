@@ -129,7 +129,7 @@ def test_fuse_conv_bn_equals_plain_model(trained, tiny_voc, tmp_path):
     from mmseg.registry import MODELS
     from torch.nn.modules.batchnorm import _BatchNorm
 
-    from possec.apis.test import FuseConvBNHook
+    from possec.engine.hooks import FuseConvBNHook
     from possec.runtime import load_model_checkpoint
     work_dir, _ = trained
     ckpt = osp.join(work_dir, 'iter_4.pth')

@@ -4,9 +4,9 @@ import os.path as osp
 from typing import Optional
 
 from mmengine.config import Config
-from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
+from ..engine.hooks import FuseConvBNHook
 from ..runtime import insert_label_checks, setup_cpu_distributed, trust
 from .checks import UserError, check_data, check_file, check_types
 from .train import build_runner, prepare_config, run_guarded
@@ -118,15 +118,3 @@ def test(config: str,
     return run_guarded(cfg, cfg_options, runner.test, TEST_OPT_IN,
                        partial_load=partial_load)
 
-
-class FuseConvBNHook(Hook):
-    """Fold BatchNorm into the preceding conv once the weights are loaded
-    (``before_test`` runs after the Runner's ``load_from``)."""
-
-    def before_test(self, runner) -> None:
-        from mmcv.cnn import fuse_conv_bn
-        from mmengine.model import is_model_wrapper
-        model = runner.model.module if is_model_wrapper(runner.model) \
-            else runner.model
-        model.eval()
-        fuse_conv_bn(model)

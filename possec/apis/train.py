@@ -10,6 +10,7 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 from mmengine.utils import import_modules_from_strings
 
+from ..engine.hooks import RunSummaryHook
 from ..runtime.quiet import run_reporting
 from ..runtime import (atomic_checkpoint_saving, checkpoint_loading,
                        degrade_sync_bn_on_cpu, drop_closed_file_handlers,
@@ -82,13 +83,18 @@ def _fresh_visualizer_name(cfg: Config) -> None:
 
 def build_runner(cfg: Config, cfg_options: Optional[dict] = None) -> Runner:
     """Build the Runner, turning failures caused by the config into
-    :class:`UserError` (see :mod:`possec.apis.explain`)."""
+    :class:`UserError` (see :mod:`possec.apis.explain`), with a
+    :class:`~possec.engine.hooks.RunSummaryHook`."""
     _fresh_visualizer_name(cfg)
     with user_errors(cfg, cfg_options), run_reporting(cfg):
         if 'runner_type' in cfg:
             from mmengine.registry import RUNNERS
-            return RUNNERS.build(cfg)
-        return Runner.from_cfg(cfg)
+            runner = RUNNERS.build(cfg)
+        else:
+            runner = Runner.from_cfg(cfg)
+    if not any(isinstance(h, RunSummaryHook) for h in runner.hooks):
+        runner.register_hook(RunSummaryHook(), 'VERY_LOW')
+    return runner
 
 
 def run_guarded(cfg: Config, cfg_options: Optional[dict], fn,

@@ -23,51 +23,24 @@ import gc
 import os.path as osp
 import statistics
 import tempfile
-import time
 from typing import Optional
 
 import torch
 from mmengine.config import Config
-from mmengine.hooks import Hook
+from mmengine.structures import PixelData
+from mmseg.structures import SegDataSample
 
 from ..analysis.common import config_path, offline_cfg
 from ..apis.train import build_runner
 from ..datasets import generate_synthetic_voc
-from .models import DEMO_CONFIG
+from ..engine.hooks import IterTimes
+from .efficiency import DEMO_CONFIG
 from .rows import row
-from .runner import BenchmarkRunner, random_batch
-from .timing import format_table
+from .timing import format_table, time_interleaved
 
 TITLE = ('training images/s of the demo config, data loading excluded and '
          'included')
 QUICK = dict(iters=2, warmup=1, batch=2, size=64, num_workers=0)
-
-
-class IterTimes(Hook):
-    """Record each training iteration's wall time and data wait.
-
-    Args:
-        skip (int): Iterations not recorded at the start. Default: 0.
-    """
-
-    priority = 'LOWEST'
-
-    def __init__(self, skip: int = 0) -> None:
-        self.skip = skip
-        self.iter_s, self.data_s = [], []
-        self._last_end = None
-        self._start = None
-
-    def before_train_iter(self, runner, batch_idx, data_batch=None):
-        self._start = time.perf_counter()
-
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
-                         outputs=None):
-        now = time.perf_counter()
-        if self._last_end is not None and runner.iter >= self.skip:
-            self.iter_s.append(now - self._last_end)
-            self.data_s.append(self._start - self._last_end)
-        self._last_end = now
 
 
 def _train_config(config: str, root: str, work_dir: str, iters: int,
@@ -102,6 +75,22 @@ def _train_config(config: str, root: str, work_dir: str, iters: int,
     return cfg
 
 
+def _random_batch(batch: int, size: int, num_classes: int) -> dict:
+    """A batch as ``PackSegInputs`` and the default collate deliver it."""
+    gen = torch.Generator().manual_seed(0)
+    inputs, samples = [], []
+    for _ in range(batch):
+        inputs.append(
+            torch.randint(0, 256, (3, size, size), dtype=torch.uint8,
+                          generator=gen))
+        sample = SegDataSample(metainfo=dict(
+            img_shape=(size, size), ori_shape=(size, size)))
+        sample.gt_sem_seg = PixelData(data=torch.randint(
+            0, num_classes, (1, size, size), generator=gen))
+        samples.append(sample)
+    return dict(inputs=inputs, data_samples=samples)
+
+
 def run(config: str = DEMO_CONFIG,
         iters: int = 20,
         warmup: int = 3,
@@ -134,7 +123,8 @@ def run(config: str = DEMO_CONFIG,
     if iters < 1 or warmup < 0:
         raise ValueError(f'iters must be >= 1 and warmup >= 0, got '
                          f'iters={iters}, warmup={warmup}')
-    bench = BenchmarkRunner(threads=threads, progress=progress)
+    if threads is not None:
+        torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory(prefix='possec_throughput_') as tmp:
         root = osp.join(tmp, 'VOC2012')
         cfg = _train_config(config, root, osp.join(tmp, 'work'),
@@ -153,22 +143,19 @@ def run(config: str = DEMO_CONFIG,
         runner.optim_wrapper = runner.build_optim_wrapper(
             runner.optim_wrapper)
         model, optim = runner.model, runner.optim_wrapper
-        inputs, samples = random_batch(
-            batch, size, cfg.model.decode_head.num_classes, packed=True,
-            generator=torch.Generator().manual_seed(0))
-        data = dict(inputs=inputs, data_samples=samples)
+        data = _random_batch(batch, size, cfg.model.decode_head.num_classes)
         name = 'train_step, tensors in memory'
-        unit = bench.unit(lambda: model.train_step(data, optim))
 
         def in_memory(repeats, warm):
             model.train()
-            return bench.time({name: unit}, repeats=repeats,
-                              warmup=warm)[name]
+            return time_interleaved(
+                {name: lambda: model.train_step(data, optim)},
+                repeats=repeats, warmup=warm, progress=progress)[name]
 
         first = in_memory((iters + 1) // 2, warmup)
         runner.train()
         second = in_memory(max(iters // 2, 1), 0)
-        del runner, model, optim, unit
+        del runner, model, optim
         gc.collect()  # let dataloader workers go before the folder does
     times = first['times_s'] + second['times_s']
     med = statistics.median(times)

@@ -1,10 +1,11 @@
 """Fixes for the mmcv 2.1 / mmengine 0.10.7 / torch >= 2.6 stack.
 
-Importing possec changes no global state here: it only registers the
-:class:`CheckSegLabel` transform and the :class:`PositionEraserHook`. Safe
-checkpoint loading, atomic saving, the CPU distributed recipe and the SyncBN
-fallback are applied by possec's entry points (:mod:`possec.apis`) for the
-duration of a run.
+Safe checkpoint loading, atomic checkpoint saves, the weights-fit check,
+the CPU distributed recipe and SyncBN fallback, the label check, log
+handler clean-up and quiet logs. Importing it changes no global state: it
+only registers the :class:`CheckSegLabel` transform. possec's entry points
+(:mod:`possec.apis`) apply the fixes for the duration of a run. Nothing here
+imports :mod:`possec.models`; the hooks live in :mod:`possec.engine`.
 """
 from .atomic_save import (atomic_checkpoint_saving, latest_checkpoint,
                           remove_partial_saves, save_checkpoint_atomic)
@@ -16,11 +17,9 @@ from .label_check import CheckSegLabel, insert_label_checks
 from .log_handlers import drop_closed_file_handlers
 from .weights import (check_weights_fit, checkpoint_loading,
                       load_model_checkpoint)
-# last: it imports possec.models
-from .eraser_calibration import PositionEraserHook  # noqa: I001
 
 __all__ = [
-    'CheckSegLabel', 'PositionEraserHook', 'allowed_globals',
+    'CheckSegLabel', 'allowed_globals',
     'atomic_checkpoint_saving',
     'check_weights_fit', 'checkpoint_loading', 'degrade_sync_bn_on_cpu',
     'drop_closed_file_handlers', 'history_buffer_method',

@@ -24,9 +24,9 @@ unit ``NAME``, with only these files in ``folder``:
   is never run again; a unit without it is never counted as finished, so a
   half-finished unit (its worker killed) is neither counted nor skipped.
 
-Example (the study helper's use)::
+Example (as the study uses it)::
 
-    from possec.runtime.claims import run_units, done_units
+    from possec.analysis.study.claims import run_units, done_units
 
     def run_cell(name):            # writes its results atomically
         ...

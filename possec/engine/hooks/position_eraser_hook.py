@@ -1,18 +1,4 @@
-"""Exact statistics for the position erasers at the end of training.
-
-:class:`~possec.models.layers.PositionEraser` keeps a moving average of the
-per-pixel feature means while the network trains; the average lags behind
-the moving weights, and a per-pixel offset left over is itself a position
-code that a fresh linear readout learns to read (measured on the tiny CNN
-of tests/test_removal.py: the fresh probe's H/V SPC was 0.32 with the
-training-time averages, 0.04 / 0.03 after recomputing them on 200 / 400
-images; 0.97 without erasers). :class:`PositionEraserHook` recomputes them
-for the final weights, the way precise-BN hooks recompute BatchNorm
-statistics. Two passes over the training data are the default: its random
-augmentation shows each image in new ways (in the position study, whose
-pipeline flips at random, the probe's mean H/V/G SPC on one network was
-0.12 after one pass, 0.07 after two, 0.06 / 0.07 after four / eight).
-"""
+"""Exact position-eraser statistics for the final weights."""
 import copy
 import itertools
 from typing import Optional
@@ -22,21 +8,27 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmseg.registry import HOOKS
 
-from ..models.layers.position_eraser import (calibrate_erasers,
-                                             position_erasers)
+from ...models.layers.position_eraser import (calibrate_erasers,
+                                              position_erasers)
 
 
 @HOOKS.register_module()
 class PositionEraserHook(Hook):
-    """Recompute every position eraser's statistics on the training data
-    (``passes`` times over it) after the last training iteration (and
-    every ``interval`` iterations), before the checkpoint of that
-    iteration is saved and before the validation that follows it.
+    """Recompute every :class:`~possec.models.layers.PositionEraser`'s
+    statistics for the final weights.
 
-    The model runs in eval mode on a fresh loader of the training set
-    (``persistent_workers`` off, so the training loader's iterator is not
-    touched); with several processes each averages its share and the
-    statistics are then averaged over the processes.
+    During training an eraser keeps a moving average of the per-pixel
+    feature means, which lags behind the moving weights; the per-pixel
+    offset it leaves is itself a position code. Like a precise-BN hook, this
+    hook averages the statistics afresh on the training data, with the model
+    in eval mode, after the last iteration (and every ``interval``) and
+    before that iteration's checkpoint and validation. The averaging is
+    :func:`~possec.models.layers.position_eraser.calibrate_erasers`; with
+    several processes the statistics are then averaged over them. Why two
+    passes: ``docs/position_study.md`` § Removal by erasure.
+
+    The loader is a fresh one built from ``train_dataloader`` (without
+    persistent workers), so the training loader's iterator is not touched.
 
     Args:
         passes (int): Passes over the training set. Default: 2.

@@ -1,0 +1,12 @@
+"""Every mmengine ``Hook`` of possec, one per module."""
+from .fuse_conv_bn_hook import FuseConvBNHook
+from .iter_times_hook import IterTimes
+from .position_eraser_hook import PositionEraserHook
+from .run_summary_hook import RunSummaryHook
+from .study_progress_hook import StudyProgressHook
+from .validation_history_hook import ValidationHistoryHook
+
+__all__ = [
+    'FuseConvBNHook', 'IterTimes', 'PositionEraserHook', 'RunSummaryHook',
+    'StudyProgressHook', 'ValidationHistoryHook'
+]
