@@ -187,8 +187,8 @@ def convergence_section(records: Sequence[dict]) -> str:
     lines.append(f'{len(records) - len(failed) - unknown} of {len(records)} '
                  f'cells converged, {len(failed)} did not (left out of '
                  f'every mean and effect, marked in every table and '
-                 f'figure), {unknown} without a verdict (older records; '
-                 f'kept).')
+                 f'figure), {unknown} without a verdict (not measured, or '
+                 f'older records; kept).')
     if failed:
         lines += ['', 'Not converged: ' + ', '.join(
             sorted(r.get('name', '?') for r in failed)) + '.']
