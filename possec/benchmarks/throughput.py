@@ -27,16 +27,15 @@ from typing import Optional
 
 import torch
 from mmengine.config import Config
-from mmengine.structures import PixelData
-from mmseg.structures import SegDataSample
 
 from ..analysis.common import config_path, offline_cfg
 from ..apis.train import build_runner
 from ..datasets import generate_synthetic_voc
 from ..engine.hooks import IterTimes
-from .efficiency import DEMO_CONFIG
+from .models import DEMO_CONFIG
 from .rows import row
-from .timing import format_table, time_interleaved
+from .runner import BenchmarkRunner, random_batch
+from .timing import format_table
 
 TITLE = ('training images/s of the demo config, data loading excluded and '
          'included')
@@ -75,22 +74,6 @@ def _train_config(config: str, root: str, work_dir: str, iters: int,
     return cfg
 
 
-def _random_batch(batch: int, size: int, num_classes: int) -> dict:
-    """A batch as ``PackSegInputs`` and the default collate deliver it."""
-    gen = torch.Generator().manual_seed(0)
-    inputs, samples = [], []
-    for _ in range(batch):
-        inputs.append(
-            torch.randint(0, 256, (3, size, size), dtype=torch.uint8,
-                          generator=gen))
-        sample = SegDataSample(metainfo=dict(
-            img_shape=(size, size), ori_shape=(size, size)))
-        sample.gt_sem_seg = PixelData(data=torch.randint(
-            0, num_classes, (1, size, size), generator=gen))
-        samples.append(sample)
-    return dict(inputs=inputs, data_samples=samples)
-
-
 def run(config: str = DEMO_CONFIG,
         iters: int = 20,
         warmup: int = 3,
@@ -123,8 +106,7 @@ def run(config: str = DEMO_CONFIG,
     if iters < 1 or warmup < 0:
         raise ValueError(f'iters must be >= 1 and warmup >= 0, got '
                          f'iters={iters}, warmup={warmup}')
-    if threads is not None:
-        torch.set_num_threads(threads)
+    bench = BenchmarkRunner(threads=threads, progress=progress)
     with tempfile.TemporaryDirectory(prefix='possec_throughput_') as tmp:
         root = osp.join(tmp, 'VOC2012')
         cfg = _train_config(config, root, osp.join(tmp, 'work'),
@@ -143,19 +125,22 @@ def run(config: str = DEMO_CONFIG,
         runner.optim_wrapper = runner.build_optim_wrapper(
             runner.optim_wrapper)
         model, optim = runner.model, runner.optim_wrapper
-        data = _random_batch(batch, size, cfg.model.decode_head.num_classes)
+        inputs, samples = random_batch(
+            batch, size, cfg.model.decode_head.num_classes, packed=True,
+            generator=torch.Generator().manual_seed(0))
+        data = dict(inputs=inputs, data_samples=samples)
         name = 'train_step, tensors in memory'
+        unit = bench.unit(lambda: model.train_step(data, optim))
 
         def in_memory(repeats, warm):
             model.train()
-            return time_interleaved(
-                {name: lambda: model.train_step(data, optim)},
-                repeats=repeats, warmup=warm, progress=progress)[name]
+            return bench.time({name: unit}, repeats=repeats,
+                              warmup=warm)[name]
 
         first = in_memory((iters + 1) // 2, warmup)
         runner.train()
         second = in_memory(max(iters // 2, 1), 0)
-        del runner, model, optim
+        del runner, model, optim, unit
         gc.collect()  # let dataloader workers go before the folder does
     times = first['times_s'] + second['times_s']
     med = statistics.median(times)
