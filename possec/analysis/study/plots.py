@@ -241,8 +241,11 @@ def plot_dose_response(curves: List[dict], path: str) -> None:
                         for y, a in zip(ys, lo)],
                        [(b if b is not None else y) - y
                         for y, b in zip(ys, hi)]]
+                # the panel names the tilt: one legend entry per curve kind
+                label = curve['label'] if tilt is None else curve[
+                    'label'].replace(f', tilt {tilt:g}', '')
                 ax.errorbar(xs, ys, yerr=err, color=color, linestyle=style,
-                            capsize=2, linewidth=1.2, label=curve['label'])
+                            capsize=2, linewidth=1.2, label=label)
                 for p, x, y in zip(pts, xs, ys):
                     v = p.get('verdicts', {}).get(column, {})
                     ax.plot([x], [y], marker=marker, color=color,
