@@ -552,6 +552,7 @@ def test_study_runs_resumes_and_records(tmp_path, monkeypatch, repo_root):
         assert sorted(r['probe']['spc']) == ['G', 'H', 'V']
         assert r['probe']['convs'] == 1
         assert r['probe_nonlinear']['convs'] == 2
+        assert r['probe_nonlinear']['saturated'] is None  # one epoch
         assert all(-1 <= v <= 1 for v in r['probe']['spc'].values())
         assert set(r['time_s']) == {'train', 'eval', 'probe', 'total'}
         assert r['time_s']['eval'] > 0
@@ -595,6 +596,27 @@ def test_cli_parses_signed_position_heads_and_workers(repo_root):
     cells, settings = resolve_grid(**options)
     assert {c.pos for c in cells} == {'none', '-1', '+1'}
     assert settings == dict(max_iters=5)
+
+
+def test_cli_converged_grid_and_workers(repo_root, monkeypatch, capsys):
+    tool = _tool(repo_root)
+    seen = {}
+
+    def fake_run(cells, out, settings, **kwargs):
+        seen.update(cells=cells, settings=settings, **kwargs)
+        return dict(results=[], files=dict(markdown='m', results='r'))
+
+    monkeypatch.setattr(tool, 'run_study', fake_run)
+    monkeypatch.setattr(os, 'cpu_count', lambda: 16)
+    tool.main(['--converged', '--contrasts', 'removal', '--seeds', '0',
+               '--data-seeds', '0', '--workers', 'auto', '--threads', '2',
+               '--out-dir', 'unused'])
+    assert seen['settings'] == CONVERGED.replace(threads=2)
+    assert len(seen['cells']) == 4 and all(
+        c.layout == 'position-coded' and c.periodic for c in seen['cells'])
+    assert seen['workers'] == 16 // 2  # one per two cores on CPU
+    with pytest.raises(StudyError, match='--workers'):
+        tool.main(['--quick', '--workers', 'many', '--out-dir', 'unused'])
 
 
 def test_two_workers_run_every_cell_exactly_once(tmp_path):

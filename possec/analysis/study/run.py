@@ -240,6 +240,9 @@ def work(cells: Sequence[Cell], out_dir: str, settings: StudySettings,
     threads = torch.get_num_threads()
     if settings.threads:
         torch.set_num_threads(settings.threads)
+    if settings.device == 'cpu' and not torch.cuda.is_initialized():
+        # mmengine's Runner takes a visible GPU whatever the study says
+        os.environ['CUDA_VISIBLE_DEVICES'] = ''
     state = {}
     units = data_units(cells, settings)
     code = code_version()
