@@ -2,7 +2,8 @@
 # model's own auxiliary head, for a ResNet-D8 backbone (ResNet-50/101 stages:
 # 256, 512, 1024, 2048 channels). grad_scale=1.0: the backbone is encouraged
 # to encode absolute position. See posenet_probe.py (measure only) and
-# posenet_adversary.py (gradient reversal: remove position).
+# posenet_adversary.py (gradient reversal, which adds position rather than
+# removing it).
 #
 # Usage, in a leaf config whose other base already defines the model:
 #   _base_ = ['./<model>_<dataset>.py', '<path>/_base_/models/posenet_aux.py']

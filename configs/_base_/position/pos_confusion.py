@@ -3,16 +3,10 @@
 # features, while the backbone is trained to make position unreadable:
 # confusion='ridge' penalises the correlation with the true maps of the
 # best per-pixel linear readout of each batch (fitted in closed form on the
-# other half of the batch; needs batches of 2 or more images). Measured on
-# the tiny CNN of tests/test_removal.py (fresh probe SPC, H/V mean): no
-# removal 0.97, 'corr' (the trained readout's correlation) 0.97, 'ridge'
-# 0.76, translation consistency (shift_consistency.py) 0.50. At the position
-# study's settings (R-18-D8, uniform layout, seed 0) 'ridge' at weight 1
-# gave probe SPC 0.20 but mIoU 23.8 (weight 10: 0.23, mIoU 6.5), against
-# 0.27 / mIoU 64.0 for shift consistency: the study removes by shift
-# consistency. For a ResNet-D8 backbone
-# (ResNet-50/101 stages: 256, 512, 1024, 2048 channels); see
-# pos_confusion_r18.py for ResNet-18/34.
+# other half of the batch; needs batches of 2 or more images). What it
+# removes and what it costs: docs/position_study.md, "Removal by training".
+# For a ResNet-D8 backbone (ResNet-50/101 stages: 256, 512, 1024, 2048
+# channels); see pos_confusion_r18.py for ResNet-18/34.
 #
 # Used like ../models/posenet_aux.py (this piece defines the variable
 # `posenet_head`, not `model`):

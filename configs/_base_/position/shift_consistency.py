@@ -4,9 +4,9 @@
 # smaller per axis at a random corner, and loss_shift asks its features to
 # equal the image's on the shared pixels. `shift` must be a multiple of the
 # backbone's output strides (8 for a ResNet-D8) and the input size a
-# multiple of the stride. The position study's removal variant (zeros/shift):
-# at weight 1, on its uniform layout, probe SPC 0.27 (zero padding alone
-# 0.32-0.48) with mIoU 64.0; weight 10 gave SPC 0.11-0.14 and mIoU 27.
+# multiple of the stride. The position study's removal variant (zeros/shift);
+# what it removes and what it costs: docs/position_study.md, "Removal by
+# training".
 #
 # This piece defines the variable `shift_consistency` (a sibling model base
 # defines `model`); a leaf config merges it into the base's model (the

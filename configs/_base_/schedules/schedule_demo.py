@@ -1,10 +1,7 @@
 # A short CPU schedule for the demo family: 160 iterations of batch 8, then
-# one validation (3.5 minutes on 2 cores). The demo models start from
-# random weights, where AdamW converges much faster than mmseg's SGD recipe
-# for pretrained backbones. Measured on the demo (uniform layout, 160
-# iterations) with the earlier MSE position head: AdamW lr 2e-3 reached mIoU
-# 55.5-73.9 over three seeds; one run each of SGD reached 39.1 (lr 0.05) and
-# 16.5 (lr 0.01, 200 iterations). With the BCE head, seed 0: mIoU 49.13.
+# one validation. The demo models start from random weights, where AdamW
+# converges much faster than mmseg's SGD recipe for pretrained backbones.
+# The demo's time and mIoU: docs/measurements.md, "`make demo`".
 optimizer = dict(type='AdamW', lr=0.002, betas=(0.9, 0.999),
                  weight_decay=0.01)
 optim_wrapper = dict(type='OptimWrapper', optimizer=optimizer, clip_grad=None)
@@ -28,6 +25,7 @@ default_hooks = dict(
         type='CheckpointHook', by_epoch=False, interval=160, max_keep_ckpts=1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
-# A fixed seed: the demo's numbers repeat from run to run (checked on CPU:
-# two runs gave the same aAcc, mIoU and mAcc to the last digit).
+# A fixed seed fixes the data order and the initialisation; the numbers
+# still depend on the machine and OMP_NUM_THREADS (docs/measurements.md,
+# "`make demo`").
 randomness = dict(seed=0)

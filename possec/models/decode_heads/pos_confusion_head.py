@@ -198,33 +198,18 @@ class PosConfusionHead(PosENetHead):
       those pixels: the normalised HSIC (:func:`normalized_hsic`) over
       ``hsic_pixels`` pixels drawn from the batch each step.
 
-    Measured on the tiny zero-padded CNN of ``tests/test_removal.py`` (100
-    AdamW steps; a fresh readout trained on the frozen CNN, H/V SPC): no
-    removal 0.97; ``'corr'`` 0.97 (it does not remove: the readout is
-    re-fitted within a few steps and the backbone only moves position away
-    from the current readout, as adversarial removal is known to leave
-    information a fresh classifier recovers); ``'ridge'`` 0.76;
-    :class:`~possec.models.segmentors.ShiftConsistencyEncoderDecoder` 0.50.
-    The same CNN with the head reading H, V and G (its fresh probe reads H
-    and V): ``'decorr'`` 0.57 (weight 1) and 0.58 (weight 10), ``'ridge'``
-    0.62, against 0.07-0.14 for the same CNN with circular padding: linear
-    decorrelation leaves what a non-linear readout (the probe's conv, BN,
-    ReLU) still reads.
-
-    Measured at the position study's settings (ParseNet R-18-D8, ``uniform``
-    layout, 64x64, 300 AdamW steps, seed 0; fresh probe, mean H/V/G SPC,
-    zero padding alone 0.32-0.48): ``'ridge'`` with ``confusion_weight``
-    1 gives SPC 0.20 but mIoU 23.8, weight 10 SPC 0.23 and mIoU 6.5 (shift
-    consistency at weight 1: SPC 0.27, mIoU 64.0): it removes some position
-    and breaks the segmentation, so the study removes by shift consistency
-    (``possec.analysis.study.grid.REMOVAL``) and by erasure
-    (``grid.ERASURE``, :class:`~possec.models.layers.PositionEraser`).
-
     So the readout's parameters receive only ``loss_pos`` and the backbone
     only ``loss_confusion`` (``tests/test_removal.py`` checks it). A norm
     layer of the readout in training mode sees the features twice per step
     (its running statistics are updated twice, with the same values).
     ``grad_scale`` is ignored (the readout always reads detached features).
+
+    ``'corr'`` alone leaves position readable: the readout is re-fitted
+    within a few steps and the backbone only moves position away from the
+    current readout, as adversarial removal is known to leave information
+    that a fresh classifier recovers. What each confusion was measured to
+    remove, and what it cost in mIoU: ``docs/position_study.md``, "Removal
+    by training".
 
     Args:
         confusion (str): ``'corr'``, ``'mean'``, ``'ridge'``, ``'decorr'``

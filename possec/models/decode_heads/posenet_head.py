@@ -40,10 +40,11 @@ class PosENetHead(BaseDecodeHead):
     backbone are each resized (bilinear) to ``grid_size``, concatenated,
     and passed through ``num_convs`` ``kernel_size`` x ``kernel_size``
     convolutions (conv, ``norm_cfg``, ``act_cfg`` between them; the last one
-    outputs one channel per pattern) and a sigmoid. The loss is the mean
-    squared error against the ground-truth maps of
-    :mod:`possec.position.targets`, generated at the head's output size, so
-    the head needs no segmentation labels. It is not a classifier:
+    outputs one channel per pattern) and a sigmoid. The loss compares the
+    output with the ground-truth maps of :mod:`possec.position.targets`,
+    generated at the head's output size (so the head needs no segmentation
+    labels): binary cross-entropy against the soft maps by default, or the
+    paper's mean squared error (``loss_type='mse'``). It is not a classifier:
     ``num_classes`` is fixed to the number of patterns and ``conv_seg`` is
     the last convolution.
 
@@ -52,21 +53,20 @@ class PosENetHead(BaseDecodeHead):
     ``0.0`` a probe (the features are detached: the head measures and
     changes nothing), a negative value gradient reversal (`Ganin &
     Lempitsky, 2015 <https://arxiv.org/abs/1409.7495>`_: the head learns to
-    read position, and the backbone is pushed to make it wrong). Measured,
-    gradient reversal does **not** remove position: in the position study
-    (``docs/position_study.md``, point 4; ParseNet R-18-D8, zero padding,
-    AdamW, 300 iterations, 3 layouts x 2 seeds) ``grad_scale=-1`` *raised*
-    the freshly trained probe's SPC by +0.32 to +0.46, to the level of the
-    ``+1`` head, and cost mIoU: the backbone makes the readout wrong by
-    encoding position differently (an inverted map is as informative as
-    the map). To remove position use
-    :class:`~possec.models.decode_heads.PosConfusionHead` or the
-    translation-consistency segmentor
-    :class:`~possec.models.segmentors.ShiftConsistencyEncoderDecoder`.
-    Whatever the setting, :meth:`loss` also returns the SPC and
-    MAE of every pattern as ``pos_spc_<P>`` and ``pos_mae_<P>``: keys
-    without ``loss`` in their name are logged but not added to the total
-    loss by mmengine's ``BaseModel.parse_losses``.
+    read position, and the backbone is pushed to make it wrong). Gradient
+    reversal against this head does **not** remove position: it was
+    measured to add it, at a cost in mIoU (``docs/position_study.md``,
+    appendix "What the numbers show", point 4). The ways possec offers to
+    remove position (the backbones' ``erase_position`` option,
+    :class:`~possec.models.decode_heads.PosConfusionHead`,
+    :class:`~possec.models.segmentors.ShiftConsistencyEncoderDecoder`) and
+    what each was measured to do: ``docs/position_study.md``, "Removal by
+    erasure" and "Removal by training".
+
+    Whatever the setting, :meth:`loss` also returns the SPC and MAE of
+    every pattern as ``pos_spc_<P>`` and ``pos_mae_<P>``: keys without
+    ``loss`` in their name are logged but not added to the total loss by
+    mmengine's ``BaseModel.parse_losses``.
 
     ``conv_padding`` defaults to 0, unlike the usual ``kernel_size // 2``:
     zero padding in the head would inject position information of its own
@@ -238,8 +238,9 @@ class PosENetHead(BaseDecodeHead):
         and skipping it saves a full copy of the level per step (the
         probe's cached features are all on the grid). Other levels are
         resized bilinearly by :func:`~possec.models.layers.bilinear_resize`
-        (``F.interpolate``'s weights as two matrix products, 3-4x faster
-        with its backward for these wide, small maps on CPU).
+        (``F.interpolate``'s weights as two matrix products, faster with
+        its backward for these wide, small maps on CPU; the timings:
+        ``docs/benchmarks.md``).
         """
         x = scale_grad(x, self.grad_scale)
         if tuple(x.shape[-2:]) == tuple(self.grid_size):
@@ -257,9 +258,9 @@ class PosENetHead(BaseDecodeHead):
 
         With one convolution and no dropout, resize, concatenation and
         convolution run as one
-        :func:`~possec.models.layers.resize.resize_conv2d` (same numbers;
-        levels smaller than the output mix their channels before the
-        resize: about 5x faster with the backward for R-18-D8 at 64²).
+        :func:`~possec.models.layers.resize.resize_conv2d` (the same
+        numbers up to float rounding, tested; levels smaller than the
+        output mix their channels before the resize, which is faster).
         """
         if self.num_convs == 1 and self.dropout is None and type(
                 self)._forward_feature is PosENetHead._forward_feature:

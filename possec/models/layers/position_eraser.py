@@ -20,8 +20,7 @@ its own border, as it would on the features of a circular-padding
 network.) The spatial average is kept, not subtracted: subtracting the
 whole mean leaves the typical (background) pixel near the zero vector,
 which a per-pixel L2 normalisation such as ParseNet's turns into noise of
-unit norm (measured in the position study: a ParseNet trained on fully
-centred features reached mIoU 27-32 against 62-72 without erasers).
+unit norm.
 
 In the terms of concept erasure (LEACE, `Belrose et al., NeurIPS 2023
 <https://arxiv.org/abs/2306.03819>`_), the

@@ -5,10 +5,9 @@ is a weighted sum of two input rows, every output column of two input
 columns, with the same weights for every channel. So
 ``F.interpolate(x, size, mode='bilinear')`` equals ``A_h @ x @ A_w.T`` with
 fixed interpolation matrices ``A_h`` (out_h x in_h) and ``A_w`` (out_w x
-in_w). On CPU the product, and its backward, is much faster than torch's
-kernel for the wide, small maps a position readout resizes (e.g. 3584
-channels from 16x16 to 28x28: 67 ms forward in torch's kernel against a few
-ms here, measured on 2 cores).
+in_w). On CPU the product, and its backward, is faster than torch's kernel
+for the wide, small maps a position readout resizes (the timings:
+``docs/benchmarks.md``, "Results (CPU)").
 
 The matrices are built by running ``F.interpolate`` itself on one-hot
 columns, so their weights are torch's, including its clamping at the
@@ -101,10 +100,11 @@ def resize_conv2d(feats: Sequence[Tensor],
     levels are concatenated and convolved once. ``'auto'`` picks, per
     level, ``'taps'`` when the level has fewer positions than the output
     (it is upsampled; e.g. R-18-D8 at 64²: 8x8 levels read onto a 28x28
-    grid, about 5x faster with the backward, measured) and ``'direct'``
-    otherwise (e.g. R50-D8 at 512²: 64x64 levels). Both routes give the
-    same numbers up to float rounding, and the same gradients for the
-    features, the weight and the bias.
+    grid) and ``'direct'`` otherwise (e.g. R50-D8 at 512²: 64x64 levels);
+    the timings of both routes: ``docs/benchmarks.md``, "The position
+    head's overhead". Both routes give the same numbers up to float
+    rounding, and the same gradients for the features, the weight and the
+    bias.
 
     Args:
         feats (Sequence[Tensor]): Levels of shape (N, C_i, h_i, w_i).
@@ -176,9 +176,9 @@ def _route(x: Tensor, grid: Tuple[int, int], out: Tuple[int, int],
     """The faster route for one level: ``'taps'`` when the level has fewer
     positions than the convolution's output (it is upsampled: mixing its
     channels at its own resolution is cheaper than convolving the resized
-    level), else ``'direct'`` (measured on 2 CPU cores: on R50-D8 levels of
-    64x64 read onto a 28x28 grid the mixing of 3584 channels at 4096
-    positions cost more than the two interpolation products)."""
+    level), else ``'direct'`` (mixing thousands of channels at more
+    positions than the output costs more than the two interpolation
+    products)."""
     if route != 'auto':
         return route
     h, w = x.shape[-2:]

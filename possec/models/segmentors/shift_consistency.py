@@ -64,12 +64,9 @@ class ShiftConsistencyEncoderDecoder(EncoderDecoder):
     Gradient flows into both branches. The crop is not labelled; the
     segmentation losses see only the full batch. Inference is the parent's.
 
-    Measured at the position study's settings (ParseNet R-18-D8, ``uniform``
-    layout, 64x64, 300 AdamW steps; a fresh probe's mean H/V/G SPC; zero
-    padding alone 0.32-0.48, circular 0.01-0.09): ``shift_weight`` 1 gives
-    SPC 0.27 with mIoU 64.0 (seed 0); weight 10 gives 0.14 / 0.11 (seeds
-    0 / 1) but mIoU 26.5 / 27.0. It lowers position; it does not reach what
-    circular padding gives without hurting the segmentation.
+    It lowers the position a fresh probe reads, at a cost in mIoU that
+    grows with ``shift_weight``; the measurements: ``docs/position_study.md``,
+    "Removal by training".
 
     ``shift`` must be a multiple of the stride of every level compared, and
     the backbone must map ``k * stride`` pixels to ``k`` cells (a ResNet-D8
