@@ -13,6 +13,7 @@ loss (:func:`decode_loss`); the position head's "before" readout
 benchmarks. No benchmark builds these models itself.
 """
 import copy
+import functools
 from types import SimpleNamespace
 from typing import Callable, Optional, Sequence
 
@@ -26,7 +27,7 @@ from ..models.decode_heads import PosENetHead
 from ..models.layers.padding import resolve_padding_mode
 
 __all__ = [
-    'DEMO_CONFIG', 'HEADLINE_CONFIG', 'POSITION_HEAD_CONFIG', 'R50_D8',
+    'DEMO_CONFIG', 'FCN_R50_D8', 'HEADLINE_CONFIG', 'POSITION_HEAD_CONFIG',
     'InferenceForward', 'ReadoutBefore', 'backbone_loss', 'build_backbone',
     'build_model', 'decode_loss', 'fold_batch_norm', 'parsenet_head_config',
     'position_head_config', 'stage_channels', 'use_readout_before'
@@ -40,19 +41,9 @@ HEADLINE_CONFIG = (
 #: The config piece that holds the position head (see
 #: :func:`possec.analysis.common.config_path`).
 POSITION_HEAD_CONFIG = 'possec::_base_/models/posenet_aux.py'
-#: The backbone of mmseg's ``fcn_r50-d8``: ResNetV1c-50, dilations
-#: (1, 1, 2, 4), strides (1, 2, 1, 1), BN, all four stages out.
-R50_D8 = dict(
-    type='ResNetV1c',
-    depth=50,
-    num_stages=4,
-    out_indices=(0, 1, 2, 3),
-    dilations=(1, 1, 2, 4),
-    strides=(1, 2, 1, 1),
-    norm_cfg=dict(type='BN', requires_grad=True),
-    norm_eval=False,
-    style='pytorch',
-    contract_dilation=True)
+#: mmseg's model config whose backbone (ResNetV1c-50, dilations (1, 1, 2,
+#: 4), strides (1, 2, 1, 1)) the benchmarks of parts build.
+FCN_R50_D8 = 'mmseg::_base_/models/fcn_r50-d8.py'
 
 
 def build_model(config: str, size: int) -> nn.Module:
@@ -140,9 +131,17 @@ def use_readout_before(model: nn.Module) -> int:
     return found
 
 
+@functools.lru_cache()
+def _r50_d8() -> Config:
+    """The backbone entry of :data:`FCN_R50_D8` (read once)."""
+    path, _ = Config._get_cfg_path(FCN_R50_D8, '')
+    return Config.fromfile(path).model.backbone
+
+
 def build_backbone(depth: int = 50,
                    padding_mode: Optional[str] = None) -> nn.Module:
-    """The R-D8 backbone of :data:`R50_D8` at any depth, in training mode.
+    """The R-D8 backbone of mmseg's ``fcn_r50-d8`` (:data:`FCN_R50_D8`) at
+    any depth, with BN instead of SyncBN, in training mode.
 
     Args:
         depth (int): ResNetV1c depth (18, 34, 50, 101). Default: 50.
@@ -150,7 +149,8 @@ def build_backbone(depth: int = 50,
             ``PadResNetV1c`` in that mode; None builds mmseg's own
             ``ResNetV1c``. Default: None.
     """
-    cfg = dict(R50_D8, depth=depth)
+    cfg = dict(_r50_d8().to_dict(), depth=depth,
+               norm_cfg=dict(type='BN', requires_grad=True))
     if padding_mode is not None:
         cfg.update(type='PadResNetV1c',
                    padding_mode=resolve_padding_mode(padding_mode))

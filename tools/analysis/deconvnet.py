@@ -12,21 +12,18 @@ Writes deconvnet.png and deconvnet.json into --out-dir.
 import possec.bootstrap  # noqa: F401,I001  (first: the stack's warnings)
 from possec.analysis.common.cli import common_kwargs, tool_parser
 from possec.analysis.fields.deconvnet import run_deconvnet
-from possec.apis.cli import add_signature_options, given_options, run_cli
-
-#: ``args`` attribute -> keyword of run_deconvnet (set by parse_args)
-OWN = {}
+from possec.apis.cli import run_cli
 
 
 def parse_args(argv=None):
     p = tool_parser(
         'Project the strongest activations of one backbone channel back to '
-        'pixels', run_deconvnet, many_images=True, progress=False)
+        'pixels', run_deconvnet, many_images=True, progress=False,
+        own=[(run_deconvnet, dict(names=('channel', 'k'),
+                                  flags=dict(k='--topk'),
+                                  types=dict(channel=int)))])
     p.add_argument('--layer', help='backbone module (e.g. layer2, '
                    'layer3.1.conv2) or output level number (default: 1)')
-    OWN.update(add_signature_options(
-        p, run_deconvnet, names=('channel', 'k'), flags=dict(k='--topk'),
-        types=dict(channel=int)))
     return p.parse_args(argv)
 
 
@@ -34,8 +31,7 @@ def main(argv=None):
     a = parse_args(argv)
     layer = int(a.layer) if a.layer and a.layer.isdigit() else a.layer
     result = run_cli(
-        run_deconvnet, a.config, layer=layer, **given_options(a, OWN),
-        **common_kwargs(a))
+        run_deconvnet, a.config, layer=layer, **common_kwargs(a))
     print(f'layer {result["layer"]}, channel {result["channel"]}: '
           f'{len(result["top"])} projections; wrote '
           f'{result["files"]["png"]}', flush=True)

@@ -14,10 +14,7 @@ import possec.bootstrap  # noqa: F401,I001  (first: the stack's warnings)
 from possec.analysis.common.cli import common_kwargs, tool_parser
 from possec.analysis.fields.invariance import TRANSFORMS, \
     format_invariance, run_invariance
-from possec.apis.cli import add_signature_options, given_options, run_cli
-
-#: ``args`` attribute -> keyword of run_invariance (set by parse_args)
-OWN = {}
+from possec.apis.cli import run_cli
 
 
 def parse_args(argv=None):
@@ -26,10 +23,9 @@ def parse_args(argv=None):
         'rotated or scaled, under each padding mode', run_invariance,
         many_images=True,
         checkpoint_help='weights, used under every mode (default: the same '
-        'random init for each)')
-    OWN.update(add_signature_options(
-        p, run_invariance, names=('modes', 'transforms'),
-        choices=dict(transforms=TRANSFORMS)))
+        'random init for each)', own=[(run_invariance, dict(
+            names=('modes', 'transforms'),
+            choices=dict(transforms=TRANSFORMS)))])
     p.add_argument('--shifts', type=int, nargs='+',
                    help='vertical circular shifts in pixels')
     p.add_argument('--angles', type=float, nargs='+', help='degrees')
@@ -41,8 +37,7 @@ def main(argv=None):
     a = parse_args(argv)
     values = dict(translate=a.shifts, rotate=a.angles, scale=a.scales)
     result = run_cli(
-        run_invariance, a.config, values=values, **given_options(a, OWN),
-        **common_kwargs(a))
+        run_invariance, a.config, values=values, **common_kwargs(a))
     print('relative feature change ||F(x) - U(F(Tx))|| / ||F(x)||, mean '
           f'over the values and {result["num_images"]} images:\n'
           f'{format_invariance(result)}\nwrote {result["files"]["png"]}, '

@@ -11,37 +11,32 @@ Writes receptive_field.png and receptive_field.json into --out-dir.
 import possec.bootstrap  # noqa: F401,I001  (first: the stack's warnings)
 from possec.analysis.common.cli import common_kwargs, tool_parser
 from possec.analysis.fields.receptive import change_map, run_receptive_field
-from possec.apis.cli import add_signature_options, given_options, run_cli
-
-#: ``args`` attribute -> keyword of the functions (set by parse_args)
-OWN = {}
+from possec.apis.cli import run_cli
 
 
 def parse_args(argv=None):
     p = tool_parser(
         'Noise small patches of an image one at a time and map how much '
         'one logit changes; compare with its theoretical field',
-        run_receptive_field, options_from=[change_map])
+        run_receptive_field, options_from=[change_map], own=[
+            (run_receptive_field, dict(
+                names=('cls', 'threshold'), flags=dict(cls='--class'),
+                types=dict(cls=int))),
+            (change_map, dict(
+                names=('patch', 'stride', 'repeats', 'sigma'),
+                types=dict(patch=int, stride=int),
+                helps=dict(patch='side of the noised patches; None: '
+                           'side/16', stride='patch step; None: --patch')))
+        ])
     p.add_argument('--point', type=int, nargs=2, metavar=('ROW', 'COL'),
                    help='pixel whose logit is studied (default: centre)')
-    p.add_argument('--class', dest='cls', type=int,
-                   help='class of the logit (default: the predicted one)')
-    p.add_argument('--patch', type=int,
-                   help='side of the noised patches (default: side/16)')
-    OWN.update(add_signature_options(
-        p, change_map, names=('stride', 'repeats', 'sigma'),
-        types=dict(stride=int), helps=dict(stride='patch step; None: '
-                                           '--patch')))
-    OWN.update(add_signature_options(p, run_receptive_field,
-                                     names=('threshold', )))
     return p.parse_args(argv)
 
 
 def main(argv=None):
     a = parse_args(argv)
     result = run_cli(
-        run_receptive_field, a.config, point=a.point, cls=a.cls,
-        patch=a.patch, **given_options(a, OWN), **common_kwargs(a))
+        run_receptive_field, a.config, point=a.point, **common_kwargs(a))
     theory = result['theoretical']
     print(f'class {result["cls_name"]} at unit {tuple(result["unit"])}: '
           f'theoretical field {"global" if theory["is_global"] else "local"}'

@@ -9,11 +9,12 @@ it. Each tool adds its own options, the same way
 (:func:`possec.apis.cli.add_signature_options`).
 """
 import argparse
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence, Tuple
 
 from mmengine.config import DictAction
 
-from possec.apis.cli import signature_defaults
+from possec.apis.cli import (add_signature_options, given_options,
+                             signature_defaults)
 from possec.runtime.checkpoint import trust
 
 
@@ -25,7 +26,8 @@ def tool_parser(description: str,
                 batch_size: Optional[int] = None,
                 progress: bool = True,
                 checkpoint_help: str = 'weights (default: random init)',
-                options_from: Sequence[Callable] = ()
+                options_from: Sequence[Callable] = (),
+                own: Sequence[Tuple[Callable, dict]] = ()
                 ) -> argparse.ArgumentParser:
     """A parser with the shared options of a visual tool.
 
@@ -49,6 +51,11 @@ def tool_parser(description: str,
         checkpoint_help (str): Help of ``--checkpoint``.
         options_from (Sequence[callable]): Functions that ``fn`` passes its
             ``**kwargs`` to. Default: ().
+        own (Sequence[tuple]): The tool's own options taken from function
+            signatures: ``(function, keyword arguments of``
+            :func:`possec.apis.cli.add_signature_options` ``)`` pairs; what
+            the user types reaches ``fn`` through :func:`common_kwargs`.
+            Default: ().
 
     Returns:
         argparse.ArgumentParser: To add the tool's own options to.
@@ -89,7 +96,10 @@ def tool_parser(description: str,
         p.add_argument('--no-progress', action='store_true')
     p.add_argument('--out-dir', default=defaults.get('out_dir'),
                    help='where the files go (default: %(default)s)')
-    p.set_defaults(many_images=many_images)
+    dests = {}
+    for source, kwargs in own:
+        dests.update(add_signature_options(p, source, **kwargs))
+    p.set_defaults(many_images=many_images, signature_options=dests)
     return p
 
 
@@ -129,4 +139,6 @@ def common_kwargs(args: argparse.Namespace) -> dict:
             kwargs[name] = getattr(args, name)
     if hasattr(args, 'no_progress'):
         kwargs['progress'] = not args.no_progress
+    kwargs.update(given_options(args, getattr(args, 'signature_options',
+                                              {})))
     return kwargs
