@@ -85,3 +85,29 @@ def test_summary_lists_metrics_and_files(tmp_path):
     assert text.startswith('==== possec: test finished')
     assert '  aAcc 97.49  mIoU 57.76\n' in text
     assert str(tmp_path / 'out' / 'metrics.{json,csv}') in text
+
+
+def test_summary_names_the_checkpoint_resume_would_use(tmp_path):
+    """A killed save leaves ``last_checkpoint`` naming a truncated file: the
+    summary names the checkpoint ``--resume`` continues from (the newest
+    complete one), not the file the marker names."""
+    from mmengine.config import Config
+
+    from possec.apis.checks import resolve_resume
+    torch.save({'state_dict': {}}, tmp_path / 'iter_2.pth')
+    (tmp_path / 'iter_4.pth').write_bytes(b'PK\x03\x04 cut short')
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_4.pth'))
+
+    class Runner:
+        cfg = Config(dict())
+        logger = logging.getLogger('possec-test-quiet')
+        work_dir = str(tmp_path)
+        iter = 4
+
+    hook = RunSummaryHook()
+    hook.after_train(Runner)
+    text = hook.summary(Runner)
+    resumed = resolve_resume('auto', str(tmp_path))
+    assert resumed == str(tmp_path / 'iter_2.pth')
+    assert f'checkpoint  {resumed}\n' in text
+    assert 'iter_4.pth' not in text
