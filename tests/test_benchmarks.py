@@ -278,7 +278,12 @@ def test_cli_lists_and_rejects(capsys):
     assert 'metric: BorderIoUMetric vs IoUMetric' in capsys.readouterr().out
     assert cli.main(['nope']) == 2
     assert cli.main(['heads', '--set', 'heads.sise=3']) == 2
-    assert "unknown setting(s) ['sise']" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "unknown setting(s) ['sise']" in err
+    # the older spelling still works, with a one-line notice
+    assert err.count('notice: --set is deprecated') == 1
+    assert cli.main(['metric', '--list', '--set', 'metric.images=6']) == 0
+    assert "'images': 6" in capsys.readouterr().out
     assert cli.main(['heads', '--sise', '3']) == 2
     assert 'unrecognized arguments: --sise 3' in capsys.readouterr().err
     # a setting of one benchmark needs exactly one NAME
