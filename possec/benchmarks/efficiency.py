@@ -44,6 +44,26 @@ QUICK = dict(sizes=dict(demo=32, headline=32), matmul_size=256, repeats=1,
              warmup=0, memory_repeats=1, top_ops=5)
 
 
+def _form(net: torch.nn.Module, x: torch.Tensor,
+          memory_format: Optional[torch.memory_format],
+          fold: bool) -> tuple:
+    """``net`` and ``x`` in one form: BN folded (with ``max_abs_diff``,
+    the largest logit difference to ``net``) or in ``memory_format``.
+
+    Returns:
+        tuple: The network, the input and the extra row fields.
+    """
+    run_net, run_x, extra = net, x, {}
+    if fold:
+        run_net = fold_batch_norm(net)
+        with torch.inference_mode():
+            extra['max_abs_diff'] = float((run_net(x) - net(x)).abs().max())
+    if memory_format is not None:
+        run_net = copy.deepcopy(net).to(memory_format=memory_format)
+        run_x = x.contiguous(memory_format=memory_format)
+    return run_net, run_x, extra
+
+
 def run(models: Sequence[str] = ('demo', 'headline'),
         sizes: Optional[Dict[str, int]] = None,
         batch: int = 1,
@@ -114,15 +134,7 @@ def run(models: Sequence[str] = ('demo', 'headline'),
         x = torch.randn(batch, 3, size, size)
         flops = count_flops(net, x[:1])
         for suffix, fmt, fold in forms:
-            run_net, run_x, extra = net, x, {}
-            if fold:
-                run_net = fold_batch_norm(net)
-                with torch.inference_mode():
-                    extra['max_abs_diff'] = float(
-                        (run_net(x) - net(x)).abs().max())
-            if fmt is not None:
-                run_net = copy.deepcopy(net).to(memory_format=fmt)
-                run_x = x.contiguous(memory_format=fmt)
+            run_net, run_x, extra = _form(net, x, fmt, fold)
             infer = runner.inference(run_net, run_x)
             label = f'{name}{suffix} inference ({batch}x3x{size}x{size})'
             memory, memory_note = peak_memory(infer, memory_repeats)

@@ -63,6 +63,51 @@ def _loss(model, inputs, samples, loss_fn=None):
     return lambda: model.parse_losses(loss_fn(inputs, samples))[0]
 
 
+def _variant(runner: BenchmarkRunner, variant: str, model, inputs,
+             samples):
+    """The training step of one of :data:`VARIANTS` on a copy of
+    ``model``: (timed unit, extra row fields), or None where the variant
+    does not apply (``'readout before'`` without a position head)."""
+    net, x, loss_fn, extra = copy.deepcopy(model), inputs, None, {}
+    threads = None
+    if variant == 'channels_last':
+        net = net.to(memory_format=torch.channels_last)
+        x = inputs.contiguous(memory_format=torch.channels_last)
+    elif variant == '1 thread':
+        threads = 1
+    elif variant == 'readout before':
+        if not use_readout_before(net):
+            return None
+    elif variant == 'compiled':
+        loss_fn = torch.compile(net.loss)
+        start = time.perf_counter()
+        runner.train_step(_loss(net, x, samples, loss_fn), net.parameters())()
+        extra['compile_s'] = time.perf_counter() - start
+    return runner.train_step(_loss(net, x, samples, loss_fn),
+                             net.parameters(), threads=threads), extra
+
+
+def _rows(found: dict, times: dict, matmul_gflops: float) -> dict:
+    """Per timed step: its time, images/s, GFLOP/s (3x the forward's
+    FLOPs), share of the matmul rate and ratio to its model's plain
+    step."""
+    rows = {}
+    for label, info in found.items():
+        timing = times[label]
+        plain = next(lb for lb, i in found.items()
+                     if i['model'] == info['model'] and i['variant'] ==
+                     'plain')
+        step_flops = 3 * info['forward_flops']
+        gflops = step_flops / timing['median_s'] / 1e9
+        rows[label] = dict(
+            info, step_flops=step_flops, step_s=timing['median_s'],
+            spread=timing['spread'], images_per_s=info['batch'] /
+            timing['median_s'], gflops_per_s=gflops,
+            matmul_share=gflops / matmul_gflops,
+            vs_plain=timing['median_s'] / times[plain]['median_s'])
+    return rows
+
+
 def run(models: Sequence[str] = ('demo', 'study cell', 'headline'),
         sizes: Optional[Dict[str, int]] = None,
         batches: Optional[Dict[str, int]] = None,
@@ -130,44 +175,16 @@ def run(models: Sequence[str] = ('demo', 'study cell', 'headline'),
         if profile:
             profiles[name] = profile_ops(steps[label], top_ops)
         for variant in variants:
-            net, x, loss_fn, extra = copy.deepcopy(model), inputs, None, {}
-            step_threads = None
-            if variant == 'channels_last':
-                net = net.to(memory_format=torch.channels_last)
-                x = inputs.contiguous(memory_format=torch.channels_last)
-            elif variant == '1 thread':
-                step_threads = 1
-            elif variant == 'readout before':
-                if not use_readout_before(net):
-                    continue
-            elif variant == 'compiled':
-                loss_fn = torch.compile(net.loss)
-                start = time.perf_counter()
-                runner.train_step(_loss(net, x, samples, loss_fn),
-                                  net.parameters())()
-                extra['compile_s'] = time.perf_counter() - start
+            built = _variant(runner, variant, model, inputs, samples)
+            if built is None:
+                continue
             vlabel = f'{name}, {variant} ({batch}x3x{size}x{size})'
-            steps[vlabel] = runner.train_step(
-                _loss(net, x, samples, loss_fn), net.parameters(),
-                threads=step_threads)
+            steps[vlabel], extra = built
             found[vlabel] = dict(base, variant=variant,
                                  **dict(dict(compile_s=None), **extra))
     times = runner.time(steps, baseline=mm_name)
     matmul_gflops = mm_flops / times[mm_name]['median_s'] / 1e9
-    rows = {}
-    for label, info in found.items():
-        timing = times[label]
-        plain = next(lb for lb, i in found.items()
-                     if i['model'] == info['model'] and i['variant'] ==
-                     'plain')
-        step_flops = 3 * info['forward_flops']
-        gflops = step_flops / timing['median_s'] / 1e9
-        rows[label] = dict(
-            info, step_flops=step_flops, step_s=timing['median_s'],
-            spread=timing['spread'], images_per_s=info['batch'] /
-            timing['median_s'], gflops_per_s=gflops,
-            matmul_share=gflops / matmul_gflops,
-            vs_plain=timing['median_s'] / times[plain]['median_s'])
+    rows = _rows(found, times, matmul_gflops)
     for name, (ops, convs) in profiles.items():
         for conv in convs:
             conv['matmul_share'] = conv['gflops_per_s'] / matmul_gflops
