@@ -3,13 +3,14 @@
 Three parts, one summary (``gpu_check.md`` and ``gpu_check.json``):
 
 1. **The GPU-marked tests** (``pytest -m gpu tests/test_gpu.py``, in a
-   subprocess): a training step of the headline config with its SyncBN kept
+   subprocess; the tool passes the test file of its checkout, a wheel has
+   none): a training step of the headline config with its SyncBN kept
    (one process: SyncBN normalises like BN), AMP, the position head and the
    position probe on CUDA, ``tools/test.py`` (with ``--fuse-conv-bn``) on
    CUDA.
 2. **GPU variants of a training step and of an inference** of the demo and
-   headline models, interleaved (:func:`~.timing.time_interleaved`, every
-   call synchronised): plain fp32, ``cudnn.benchmark``, ``channels_last``,
+   headline models, interleaved (:class:`~.runner.BenchmarkRunner`, every
+   timed unit synchronised): plain fp32, ``cudnn.benchmark``, ``channels_last``,
    AMP (float16 autocast with a ``GradScaler`` on CUDA), and for inference
    the BN-folded model; each as a share of the device's fp32 matmul rate
    (FLOPs by :class:`~torch.utils.flop_counter.FlopCounterMode`, backward
