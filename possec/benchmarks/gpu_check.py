@@ -10,8 +10,8 @@ Three parts, one summary (``gpu_check.md`` and ``gpu_check.json``):
    CUDA.
 2. **GPU variants of a training step and of an inference** of the demo and
    headline models, interleaved (:class:`~.runner.BenchmarkRunner`, every
-   timed unit synchronised): plain fp32, ``cudnn.benchmark``, ``channels_last``,
-   AMP (float16 autocast with a ``GradScaler`` on CUDA), and for inference
+   timed unit synchronised): plain fp32, ``cudnn.benchmark``,
+   ``channels_last``, AMP (float16 autocast with a ``GradScaler`` on CUDA), and for inference
    the BN-folded model; each as a share of the device's fp32 matmul rate
    (FLOPs by :class:`~torch.utils.flop_counter.FlopCounterMode`, backward
    counted as 2x forward), with the fp16 matmul rate beside it.
