@@ -283,3 +283,61 @@ def test_readme_images_exist():
         full = osp.join(ROOT, path)
         assert osp.isfile(full), path
         assert os.path.getsize(full) < 150 * 1024, path
+
+
+def python_blocks():
+    """The ```python blocks of the README's "Python" section."""
+    text = open(README, encoding='utf-8').read()
+    section = text.split('\n## Python\n', 1)[1].split('\n## ', 1)[0]
+    return re.findall(r'```python\n(.*?)```', section, re.S)
+
+
+@pytest.fixture(scope='module')
+def demo_checkpoint(tiny_voc, tmp_path_factory):
+    """A checkpoint of the demo config written by a 1-iteration training."""
+    from possec.apis import train
+    work_dir = str(tmp_path_factory.mktemp('demo'))
+    opts = tiny_overrides(tiny_voc, work_dir, max_iters=1, interval=1,
+                          input_size=(64, 64))
+    opts['train_cfg.val_interval'] = 10  # no validation
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        train(osp.join(ROOT, DEMO), cfg_options=opts)
+    return osp.join(work_dir, 'iter_1.pth')
+
+
+def test_readme_python_section_runs(demo_checkpoint, tmp_path, monkeypatch,
+                                    capsys):
+    """The section runs as written (the demo's checkpoint and a photograph
+    in place of the paths it names) on a checkpoint that training wrote,
+    and prints the SPC that scipy computes from the maps."""
+    from scipy.stats import spearmanr
+    blocks = python_blocks()
+    assert len(blocks) == 1
+    code = blocks[0]
+    names = {"'configs/demo/parsenet_pos_synthetic.py'": osp.join(ROOT, DEMO),
+             "'work_dirs/parsenet_pos_synthetic/iter_160.pth'":
+             demo_checkpoint, "'photo.jpg'": str(tmp_path / 'photo.jpg')}
+    for name, path in names.items():
+        assert name in code, name
+        code = code.replace(name, repr(path))
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (48, 56, 3), np.uint8)).save(
+        tmp_path / 'photo.jpg')
+    monkeypatch.chdir(tmp_path)
+    scope = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        exec(compile(code, 'README.md (Python)', 'exec'), scope)
+    assert tuple(scope['classes'].shape) == (1, 48, 56)
+    maps, truth = scope['maps'], scope['truth']
+    # the head's 28x28 grid less one unpadded 3x3 convolution
+    assert tuple(maps.shape) == (1, 5, 26, 26)
+    printed = eval(capsys.readouterr().out.strip().splitlines()[-1])
+    assert list(printed) == ['H', 'V', 'G', 'HS', 'VS']
+    for k, pattern in enumerate(printed):
+        expected = spearmanr(maps[0, k].flatten().numpy(),
+                             truth[0, k].flatten().numpy())[0]
+        expected = 0.0 if np.isnan(expected) else expected  # constant map
+        assert printed[pattern] == pytest.approx(expected, abs=1e-9)
+    assert os.listdir(tmp_path) == ['photo.jpg']  # nothing written here

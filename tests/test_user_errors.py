@@ -1,6 +1,8 @@
-"""Every bad input of issue 17's list ends in one line on stderr (expected /
-found / what to do) and exit status 2, through possec.apis.cli.run_cli (what
-tools/train.py and tools/test.py call), without a traceback."""
+"""Every bad input ends in one line on stderr (expected / found / what to
+do) and exit status 2, through possec.apis.cli.run_cli (what the tools
+call), without a traceback: bad data, config keys, checkpoints, config
+files, option values, swapped arguments and output folders; a run that
+fails before its first iteration leaves no folder behind."""
 import os.path as osp
 import shutil
 
@@ -75,6 +77,8 @@ def test_label_of_another_size_names_the_image(bad_voc, tmp_path, capsys):
     assert line.startswith(f'error: label {label!r} is 64x48 (WxH) but its '
                            f'image {img!r} is 64x64: expected a label of '
                            "the image's size")
+    # it failed in the first iteration: the work dir it made is gone
+    assert not (tmp_path / 'wd').exists()
 
 
 def test_label_value_out_of_range_names_the_image(bad_voc, tmp_path,
@@ -157,9 +161,14 @@ def test_truncated_checkpoint(fcn_checkpoint, tiny_voc, tmp_path, capsys):
     with open(path, 'wb') as f:
         f.write(data[:100000])
     line = _one_line(capsys, test, DEMO_FCN, path,
-                     cfg_options=_opts(tiny_voc, str(tmp_path / 'wd')))
+                     cfg_options=_opts(tiny_voc, str(tmp_path / 'wd')),
+                     out=str(tmp_path / 'out'))
     assert line.startswith(f'error: checkpoint {path!r} cannot be read (')
     assert 'it is truncated or not a checkpoint' in line
+    # the run failed before its first iteration: the folders it made are
+    # gone
+    assert not (tmp_path / 'wd').exists()
+    assert not (tmp_path / 'out').exists()
 
 
 def test_checkpoint_of_another_model(fcn_checkpoint, tiny_voc, tmp_path,
@@ -248,3 +257,134 @@ def test_debug_shows_the_traceback_too(capsys):
     assert 'ConfigKeyError' in err
     assert err.strip().splitlines()[-1].startswith(
         'error: --cfg-options test_evalutor.type:')
+
+
+# One test per class of mistake: each ends in one line naming the user's
+# file, key or argument, and nothing computed or left on disk.
+
+def test_misspelt_base_names_the_config(tmp_path, capsys):
+    """Config load errors: a misspelt _base_ entry, in its possec:: form,
+    its path form and one level down, names the config that holds it and
+    the closest existing name."""
+    scoped = tmp_path / 'scoped.py'
+    scoped.write_text("_base_ = ['possec::demo/parsenet_pos_synthetc.py']\n")
+    line = _one_line(capsys, prepare_config, str(scoped))
+    assert line.startswith(
+        "error: _base_ entry 'possec::demo/parsenet_pos_synthetc.py' in "
+        f"config {str(scoped)!r} names no config (")
+    assert 'closest existing: possec::demo/parsenet_pos_synthetic.py' in line
+    demo = osp.join(ROOT, 'configs', 'demo')
+    local = tmp_path / 'local.py'
+    missing = osp.join(demo, 'fcn_r18-d8_1xb8-160_synthetc-128x128.py')
+    local.write_text(f'_base_ = [{missing!r}]\n')
+    line = _one_line(capsys, prepare_config, str(local))
+    assert f"in config {str(local)!r} names no config (no file " in line
+    assert 'fcn_r18-d8_1xb8-160_synthetic-128x128.py' in line.split(
+        'closest existing: ')[1]
+    top = tmp_path / 'top.py'
+    top.write_text("_base_ = ['./local.py']\n")
+    line = _one_line(capsys, prepare_config, str(top))
+    assert f"in {str(local)!r}, a base of config {str(top)!r} names no " \
+        'config' in line
+
+
+def test_broken_config_file_names_it(tmp_path, capsys):
+    """Config load errors beyond _base_: a syntax error, an undefined name
+    and a key two bases define."""
+    bad = tmp_path / 'bad.py'
+    bad.write_text('model = dict(type=\n')
+    line = _one_line(capsys, prepare_config, str(bad))
+    assert line.startswith(f'error: config {str(bad)!r} cannot be read: ')
+    assert 'fix the Python syntax of the file' in line
+    bad.write_text('model = dict(depth=depth)\n')
+    line = _one_line(capsys, prepare_config, str(bad))
+    assert "name 'depth' is not defined" in line
+    (tmp_path / 'a.py').write_text('x = 1\n')
+    (tmp_path / 'b.py').write_text('x = 2\n')
+    bad.write_text("_base_ = ['./a.py', './b.py']\n")
+    line = _one_line(capsys, prepare_config, str(bad))
+    assert 'Duplicate key' in line and 'define the key in one base' in line
+
+
+@pytest.mark.parametrize('key,value,expected,old', [
+    ('train_cfg.max_iters', 'abc', 'a number', '160'),
+    ('train_dataloader.batch_size', 'two', 'a number', '8'),
+    ('model.data_preprocessor.size', 'big', 'a list', '(128, 128)'),
+    ('model.backbone', 'resnet', 'a dict', "{'type': "),
+])
+def test_option_of_the_wrong_type_names_the_key(capsys, key, value,
+                                                expected, old):
+    """--cfg-options values whose type cannot replace the config's, as
+    mmengine's DictAction parses them (text stays text)."""
+    from mmengine.config import DictAction
+    import argparse
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    opts = parser.parse_args(['--cfg-options', f'{key}={value}']).cfg_options
+    line = _one_line(capsys, prepare_config, DEMO_FCN, cfg_options=opts)
+    assert line.startswith(f'error: --cfg-options {key}: expected '
+                           f'{expected}')
+    assert f'(the config has {old}' in line
+    assert f"found the text {value!r}" in line
+
+
+def test_config_and_checkpoint_swapped(tmp_path, capsys):
+    """Wrong file types: a checkpoint where the config goes, a config where
+    the checkpoint goes, in tools/test.py, training and the analysis
+    tools."""
+    from possec.analysis.common.models import load_segmentor
+    ckpt = tmp_path / 'iter_2.pth'
+    ckpt.write_bytes(b'not read')
+    line = _one_line(capsys, test, str(ckpt), DEMO_FCN,
+                     work_dir=str(tmp_path / 'wd'))
+    assert line.startswith(f'error: config file {str(ckpt)!r} is a '
+                           'checkpoint (.pth file), not a config')
+    assert line.endswith('the order is tools/test.py CONFIG CHECKPOINT')
+    line = _one_line(capsys, test, DEMO_FCN, DEMO_FCN)
+    assert line.startswith(f'error: checkpoint {DEMO_FCN!r} is a config '
+                           '(.py file), not a checkpoint')
+    line = _one_line(capsys, train, str(ckpt))
+    assert 'is a checkpoint (.pth file), not a config' in line
+    line = _one_line(capsys, load_segmentor, DEMO_FCN, DEMO_FCN)
+    assert line.startswith(f'error: --checkpoint {DEMO_FCN!r} is a config')
+    line = _one_line(capsys, load_segmentor, str(ckpt))
+    assert 'is a checkpoint (.pth file), not a config' in line
+    assert not (tmp_path / 'wd').exists()
+
+
+def test_output_path_that_is_a_file(tmp_path, capsys, monkeypatch):
+    """Output folders that are files (or below a file) are refused before
+    anything is computed, by every tool."""
+    import importlib
+    occlusion = importlib.import_module('possec.analysis.fields.occlusion')
+    receptive = importlib.import_module('possec.analysis.fields.receptive')
+    probe_run = importlib.import_module('possec.analysis.probe.run')
+    from possec.analysis.study import resolve_grid, run_study
+    taken = tmp_path / 'taken'
+    taken.write_text('a file')
+    ckpt = tmp_path / 'iter_2.pth'
+    ckpt.write_bytes(b'not read')
+
+    def compute(*args, **kwargs):
+        raise AssertionError('computed before checking the output folder')
+
+    monkeypatch.setattr(occlusion, 'prepare_one', compute)
+    monkeypatch.setattr(receptive, 'prepare_one', compute)
+    monkeypatch.setattr(probe_run, 'probe_images', compute)
+    calls = [
+        (train, (DEMO_FCN, ), dict(work_dir=str(taken)), '--work-dir'),
+        (test, (DEMO_FCN, str(ckpt)), dict(out=str(taken)), '--out'),
+        (occlusion.run_occlusion, (DEMO_FCN, ), dict(out_dir=str(taken)),
+         '--out-dir'),
+        (receptive.run_receptive_field, (DEMO_FCN, ),
+         dict(out_dir=str(taken / 'sub')), '--out-dir'),
+        (probe_run.position_probe, ('noise', ), dict(out_dir=str(taken)),
+         '--out-dir'),
+        (run_study, (resolve_grid(quick=True)[0], str(taken)),
+         dict(cell_fn=compute), '--out-dir'),
+    ]
+    for fn, args, kwargs, option in calls:
+        line = _one_line(capsys, fn, *args, **kwargs)
+        assert line.startswith(f'error: {option} '), line
+        assert ' is a file' in line, line
+    assert taken.read_text() == 'a file'

@@ -38,8 +38,8 @@ def main():
             cfg_options=args.cfg_options, launcher=args.launcher,
             fuse_conv_bn=args.fuse_conv_bn,
             trust_checkpoint=args.trust_checkpoint,
-            partial_load=args.partial_load, debug=args.debug,
-            local_rank=args.local_rank)
+            partial_load=args.partial_load, data_root=args.data_root,
+            debug=args.debug, local_rank=args.local_rank)
 
 
 if __name__ == '__main__':

@@ -29,8 +29,8 @@ def main():
     run_cli(train, args.config, work_dir=args.work_dir, resume=args.resume,
             amp=args.amp, cfg_options=args.cfg_options,
             launcher=args.launcher, trust_checkpoint=args.trust_checkpoint,
-            partial_load=args.partial_load, debug=args.debug,
-            local_rank=args.local_rank)
+            partial_load=args.partial_load, data_root=args.data_root,
+            debug=args.debug, local_rank=args.local_rank)
 
 
 if __name__ == '__main__':

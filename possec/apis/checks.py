@@ -27,12 +27,19 @@ def check_file(path: str, what: str, hint: str) -> str:
     return path
 
 
-def load_config(path: str) -> Config:
-    """Load a config file after checking that it exists."""
-    check_file(path, 'config file',
-               'pass the path of a .py config, e.g. configs/demo/'
-               'parsenet_pos_synthetic.py (run from the repository root)')
-    return Config.fromfile(path)
+def load_config(path: str, order: Optional[str] = None,
+                data_root: Optional[str] = None) -> Config:
+    """Load a config file with one-line errors that name the file
+    (:func:`possec.apis.config_files.load_config`).
+
+    Args:
+        path (str): The config file.
+        order (str, optional): The tool's usage, named when a checkpoint is
+            given as the config.
+        data_root (str, optional): Where generated data goes.
+    """
+    from .config_files import load_config as load
+    return load(path, order, data_root)
 
 
 def _iter_datasets(node, where: str) -> Iterator[Tuple[dict, str]]:
@@ -184,10 +191,8 @@ def resolve_resume(resume: Optional[str], work_dir: str) -> Optional[str]:
     if resume is None:
         return None
     if resume != 'auto':
-        return check_file(resume, '--resume checkpoint',
-                          'pass an existing .pth file, or --resume alone to '
-                          'continue from the latest checkpoint in the work '
-                          'dir')
+        from .paths import check_checkpoint_path
+        return check_checkpoint_path(resume, '--resume checkpoint')
     latest = latest_checkpoint(work_dir)
     if not latest:
         raise UserError(

@@ -24,6 +24,10 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     """Arguments shared by train and test, spelled as in mmseg's tools."""
     parser.add_argument('--work-dir', help='folder for logs and checkpoints')
     parser.add_argument(
+        '--data-root', metavar='DIR',
+        help='where generated (synthetic) data goes (default: '
+        '$POSSEC_DATA_ROOT, else ~/.cache/possec/data)')
+    parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override config entries, e.g. train_cfg.max_iters=100 '
         'model.backbone.padding_mode=reflect')

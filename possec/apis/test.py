@@ -8,10 +8,13 @@ from mmengine.runner import Runner
 
 from ..engine.hooks import FuseConvBNHook
 from ..runtime import insert_label_checks, setup_cpu_distributed, trust
-from .checks import UserError, check_data, check_file, check_types
+from .checks import UserError, check_data, check_types
+from .paths import (check_checkpoint_path, check_config_path,
+                    check_output_dir, removed_on_failure)
 from .train import build_runner, prepare_config, run_guarded
 
 TEST_OPT_IN = 'if you trust this file, pass --trust-checkpoint'
+TEST_ORDER = 'tools/test.py CONFIG CHECKPOINT'
 
 _PLAIN_IOU = ('IoUMetric', 'mmseg.IoUMetric')
 
@@ -59,17 +62,19 @@ def test(config: str,
          launcher: str = 'none',
          fuse_conv_bn: bool = False,
          trust_checkpoint: bool = False,
-         partial_load: bool = False) -> dict:
+         partial_load: bool = False,
+         data_root: Optional[str] = None) -> dict:
     """Evaluate ``checkpoint`` on the config's test set.
 
     Args:
         config (str): Path of the config file.
         checkpoint (str): Path of the checkpoint to evaluate.
-        work_dir (str, optional): Where logs go. Default:
-            ``work_dirs/<config name>``.
+        work_dir (str, optional): Where logs go. Default: ``out`` when
+            given, else ``work_dirs/<config name>``.
         out (str, optional): Folder for ``pred/*.png`` (palette PNGs),
             ``metrics.json`` (aAcc, mIoU, mAcc and per-class IoU / Acc as
-            plain floats) and ``metrics.csv``. Default: None.
+            plain floats, and the run's ``provenance``: see
+            :func:`record_provenance`) and ``metrics.csv``. Default: None.
         show_dir (str, optional): Folder for drawn predictions. Default: None.
         tta (bool): Use the config's test-time augmentation. Default: False.
         cfg_options (dict, optional): Overrides as ``--cfg-options``.
@@ -83,14 +88,25 @@ def test(config: str,
         partial_load (bool): Test a checkpoint whose weights fit the model
             only in part (the rest keeps its initialisation). Default: False
             (refused with the counts of missing and unexpected keys).
+        data_root (str, optional): Where generated data goes. Default: None
+            (``$POSSEC_DATA_ROOT``, else ``~/.cache/possec/data``).
+
+    Every output folder is checked before anything runs; those the run
+    creates are removed again if it fails.
 
     Returns:
         dict: The metrics returned by the test loop.
     """
-    check_file(checkpoint, 'checkpoint',
-               'pass the .pth file written by training, e.g. '
-               'work_dirs/NAME/iter_N.pth')
-    cfg = prepare_config(config, work_dir, cfg_options, launcher)
+    check_config_path(config, order=TEST_ORDER)
+    check_checkpoint_path(checkpoint, order=TEST_ORDER)
+    for path, option in ((work_dir, '--work-dir'), (out, '--out'),
+                         (show_dir, '--show-dir')):
+        if path:
+            check_output_dir(path, option)
+    if out and not work_dir and not (cfg_options or {}).get('work_dir'):
+        work_dir = out  # the run's log goes with its results
+    cfg = prepare_config(config, work_dir, cfg_options, launcher, data_root)
+    check_output_dir(cfg.work_dir, '--work-dir')
     cfg.load_from = checkpoint
     if trust_checkpoint:
         trust(checkpoint)
@@ -112,9 +128,54 @@ def test(config: str,
                           [evaluators]):
             _route_outputs(evaluator, out)
     setup_cpu_distributed(cfg, launcher)
-    runner: Runner = build_runner(cfg, cfg_options)
-    if fuse_conv_bn:
-        runner.register_hook(FuseConvBNHook(), priority='VERY_HIGH')
-    return run_guarded(cfg, cfg_options, runner.test, TEST_OPT_IN,
-                       partial_load=partial_load)
+    with removed_on_failure([cfg.work_dir, out, show_dir]) as cleanup:
+        runner: Runner = build_runner(cfg, cfg_options)
+        cleanup.add(runner.log_dir)
+        if fuse_conv_bn:
+            runner.register_hook(FuseConvBNHook(), priority='VERY_HIGH')
+        metrics = run_guarded(cfg, cfg_options, runner.test, TEST_OPT_IN,
+                              partial_load=partial_load)
+        if out:
+            record_provenance(osp.join(out, 'metrics.json'), runner, config,
+                              checkpoint, cfg_options)
+    return metrics
+
+
+def record_provenance(results_file: str, runner: Runner, config: str,
+                      checkpoint: str,
+                      cfg_options: Optional[dict] = None) -> None:
+    """Add a ``provenance`` entry to ``metrics.json`` (main process only):
+    the config file, the ``--cfg-options``, the checkpoint's path and short
+    SHA-256, the model settings that differ from the checkpoint's (None
+    when it records none) and possec's version.
+
+    Args:
+        results_file (str): The ``metrics.json`` the test wrote.
+        runner (Runner): The runner that tested.
+        config (str): The config file given.
+        checkpoint (str): The checkpoint given.
+        cfg_options (dict, optional): The ``--cfg-options`` given.
+    """
+    import json
+
+    from mmengine.dist import is_main_process
+
+    from ..engine.hooks.checkpoint_provenance_hook import \
+        CheckpointProvenanceHook
+    from ..fileio import dump_json
+    from ..version import __version__
+    from .provenance import file_sha256, plain
+    if not is_main_process() or not osp.isfile(results_file):
+        return
+    hook = next((h for h in runner.hooks
+                 if isinstance(h, CheckpointProvenanceHook)), None)
+    with open(results_file) as f:
+        results = json.load(f)
+    results['provenance'] = dict(
+        config=osp.abspath(config), overrides=plain(cfg_options or {}),
+        checkpoint=osp.abspath(checkpoint),
+        checkpoint_sha256=file_sha256(checkpoint),
+        model_differences=None if hook is None else hook.differences,
+        possec_version=__version__)
+    dump_json(results, results_file)
 

@@ -11,14 +11,19 @@ from mmengine.runner import Runner
 from mmengine.utils import import_modules_from_strings
 
 from ..engine.hooks import RunSummaryHook
+from ..engine.hooks.checkpoint_provenance_hook import \
+    CheckpointProvenanceHook
 from ..runtime.quiet import run_reporting
 from ..runtime import (atomic_checkpoint_saving, checkpoint_loading,
                        degrade_sync_bn_on_cpu, drop_closed_file_handlers,
                        insert_label_checks, remove_partial_saves,
                        setup_cpu_distributed, trust)
-from .checks import (UserError, check_data, check_file, check_types,
+from .checks import (UserError, check_data, check_types,
                      load_config, resolve_resume)
 from .config_keys import check_model_args, check_option_keys
+from .option_types import check_option_types, previous_values
+from .paths import (check_checkpoint_path, check_output_dir,
+                    removed_on_failure)
 from .explain import user_errors
 
 TRAIN_OPT_IN = ('if you trust this file, pass --trust-checkpoint (or set '
@@ -34,12 +39,25 @@ def default_work_dir(config_path: str) -> str:
 def prepare_config(config: str,
                    work_dir: Optional[str] = None,
                    cfg_options: Optional[dict] = None,
-                   launcher: str = 'none') -> Config:
-    """Load ``config``, apply command-line overrides and the stack fixes."""
-    cfg = load_config(config)
+                   launcher: str = 'none',
+                   data_root: Optional[str] = None) -> Config:
+    """Load ``config``, apply command-line overrides and the stack fixes.
+
+    Args:
+        config (str): Path of the config file.
+        work_dir (str, optional): Overrides the config's work dir.
+        cfg_options (dict, optional): Overrides as ``--cfg-options``.
+        launcher (str): The job launcher. Default: 'none'.
+        data_root (str, optional): Where generated data goes
+            (``--data-root``). Default: None (``$POSSEC_DATA_ROOT``, else
+            ``~/.cache/possec/data``).
+    """
+    cfg = load_config(config, data_root=data_root)
     before = set(cfg.keys())
+    previous = previous_values(cfg, cfg_options)
     cfg.launcher = launcher
     if cfg_options:
+        check_option_types(previous, cfg_options)
         cfg.merge_from_dict(cfg_options)
         if 'custom_imports' in cfg:
             # Config.fromfile honoured the file's custom_imports; honour
@@ -84,7 +102,8 @@ def _fresh_visualizer_name(cfg: Config) -> None:
 def build_runner(cfg: Config, cfg_options: Optional[dict] = None) -> Runner:
     """Build the Runner, turning failures caused by the config into
     :class:`UserError` (see :mod:`possec.apis.explain`), with a
-    :class:`~possec.engine.hooks.RunSummaryHook`."""
+    :class:`~possec.engine.hooks.RunSummaryHook` and a
+    :class:`~possec.engine.hooks.CheckpointProvenanceHook`."""
     _fresh_visualizer_name(cfg)
     with user_errors(cfg, cfg_options), run_reporting(cfg):
         if 'runner_type' in cfg:
@@ -94,6 +113,10 @@ def build_runner(cfg: Config, cfg_options: Optional[dict] = None) -> Runner:
             runner = Runner.from_cfg(cfg)
     if not any(isinstance(h, RunSummaryHook) for h in runner.hooks):
         runner.register_hook(RunSummaryHook(), 'VERY_LOW')
+    if not any(isinstance(h, CheckpointProvenanceHook)
+               for h in runner.hooks):
+        runner.register_hook(CheckpointProvenanceHook(cfg_options),
+                             'VERY_LOW')
     return runner
 
 
@@ -116,7 +139,8 @@ def train(config: str,
           cfg_options: Optional[dict] = None,
           launcher: str = 'none',
           trust_checkpoint: bool = False,
-          partial_load: bool = False) -> Runner:
+          partial_load: bool = False,
+          data_root: Optional[str] = None) -> Runner:
     """Train a model from a config, as ``tools/train.py`` does.
 
     Args:
@@ -134,11 +158,19 @@ def train(config: str,
             :mod:`possec.runtime.checkpoint`).
         partial_load (bool): Let ``load_from`` load a checkpoint that fits
             the model only in part. Default: False (refused).
+        data_root (str, optional): Where generated data goes. Default: None
+            (``$POSSEC_DATA_ROOT``, else ``~/.cache/possec/data``).
+
+    The work dir is checked before anything runs; a run that fails before
+    its first iteration removes the folders it created.
 
     Returns:
         Runner: The runner after training.
     """
-    cfg = prepare_config(config, work_dir, cfg_options, launcher)
+    if work_dir:
+        check_output_dir(work_dir, '--work-dir')
+    cfg = prepare_config(config, work_dir, cfg_options, launcher, data_root)
+    check_output_dir(cfg.work_dir, '--work-dir')
     loaders = ['train_dataloader']
     if cfg.get('val_cfg') is not None:
         loaders.append('val_dataloader')
@@ -157,13 +189,16 @@ def train(config: str,
             trust(checkpoint)
     elif cfg.get('load_from'):
         if '://' not in cfg.load_from:
-            check_file(cfg.load_from, 'load_from checkpoint',
-                       'fix load_from in the config or with --cfg-options')
+            check_checkpoint_path(cfg.load_from, 'load_from checkpoint')
             if trust_checkpoint or cfg.get('trust_load_from'):
                 trust(cfg.load_from)
     setup_cpu_distributed(cfg, launcher)
-    runner = build_runner(cfg, cfg_options)
-    run_guarded(cfg, cfg_options, runner.train, TRAIN_OPT_IN,
-                partial_load=partial_load)
+    runner = None
+    with removed_on_failure([cfg.work_dir], lambda: runner is not None
+                            and runner.iter > 0) as cleanup:
+        runner = build_runner(cfg, cfg_options)
+        cleanup.add(runner.log_dir)
+        run_guarded(cfg, cfg_options, runner.train, TRAIN_OPT_IN,
+                    partial_load=partial_load)
     return runner
 

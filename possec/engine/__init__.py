@@ -5,10 +5,10 @@ into mmseg's ``HOOKS`` registry, as mmseg's own ``mmseg.engine`` does; it
 changes no other global state. A config adds one by its registered name,
 e.g. ``custom_hooks = [dict(type='PositionEraserHook')]``.
 """
-from .hooks import (FuseConvBNHook, IterTimes, PositionEraserHook,
-                    RunSummaryHook, StudyProgressHook)
+from .hooks import (CheckpointProvenanceHook, FuseConvBNHook, IterTimes,
+                    PositionEraserHook, RunSummaryHook, StudyProgressHook)
 
 __all__ = [
-    'FuseConvBNHook', 'IterTimes', 'PositionEraserHook', 'RunSummaryHook',
-    'StudyProgressHook'
+    'CheckpointProvenanceHook', 'FuseConvBNHook', 'IterTimes',
+    'PositionEraserHook', 'RunSummaryHook', 'StudyProgressHook'
 ]

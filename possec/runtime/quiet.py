@@ -89,9 +89,28 @@ class ConsoleFilter(logging.Filter):
             return True
         if msg.startswith(FILE_ONLY) or msg.startswith(FILE_ONLY_WARNINGS):
             return False
-        if 'Runtime environment:' in msg and 'GPU number:' in msg:
-            record.msg = tidy_environment(msg)
+        if 'Runtime environment:' in msg:
+            if 'GPU number:' in msg:
+                record.msg = tidy_environment(msg)
+            return False  # the block for the file, environment_line here
         return True
+
+
+def environment_line() -> str:
+    """The console's one line for mmengine's environment block (which goes
+    to the log file): the device, its threads and the versions."""
+    import sys
+
+    import mmcv
+    import mmengine
+    import mmseg
+
+    from ..version import __version__
+    return (f'environment: {device_line()}; Python '
+            f'{sys.version.split()[0]}, torch {torch.__version__}, mmcv '
+            f'{mmcv.__version__}, mmengine {mmengine.__version__}, mmseg '
+            f'{mmseg.__version__}, possec {__version__} (the full block is '
+            f'in the log file)')
 
 
 def tidy_environment(text: str) -> str:
@@ -129,11 +148,19 @@ def run_reporting(cfg=None) -> Iterator[None]:
     log_env = Runner._log_env
 
     def _log_env(self, env_cfg):
-        for handler in self.logger.handlers:
-            if not isinstance(handler, logging.FileHandler) and not any(
-                    isinstance(f, ConsoleFilter) for f in handler.filters):
+        console = [h for h in self.logger.handlers
+                   if not isinstance(h, logging.FileHandler)]
+        for handler in console:
+            if not any(isinstance(f, ConsoleFilter) for f in handler.filters):
                 handler.addFilter(ConsoleFilter())
-        return log_env(self, env_cfg)
+        result = log_env(self, env_cfg)
+        line = self.logger.makeRecord(self.logger.name, logging.INFO,
+                                      __file__, 0, environment_line(), None,
+                                      None)
+        for handler in console:  # the console's one line for the block
+            if line.levelno >= handler.level:
+                handler.handle(line)
+        return result
 
     with warnings.catch_warnings():
         silence_stack_warnings()

@@ -1,4 +1,5 @@
 """Every mmengine ``Hook`` of possec, one per module."""
+from .checkpoint_provenance_hook import CheckpointProvenanceHook
 from .fuse_conv_bn_hook import FuseConvBNHook
 from .iter_times_hook import IterTimes
 from .position_eraser_hook import PositionEraserHook
@@ -7,6 +8,7 @@ from .study_progress_hook import StudyProgressHook
 from .validation_history_hook import ValidationHistoryHook
 
 __all__ = [
-    'FuseConvBNHook', 'IterTimes', 'PositionEraserHook', 'RunSummaryHook',
-    'StudyProgressHook', 'ValidationHistoryHook'
+    'CheckpointProvenanceHook', 'FuseConvBNHook', 'IterTimes',
+    'PositionEraserHook', 'RunSummaryHook', 'StudyProgressHook',
+    'ValidationHistoryHook'
 ]

@@ -49,6 +49,18 @@ def _results_dir(cfg) -> Optional[str]:
     return None
 
 
+def _run_config(runner) -> str:
+    """The config to name in the next commands: the copy the Runner dumped
+    into the work dir (it holds the run's --cfg-options), else the file
+    given."""
+    given = getattr(runner.cfg, 'filename', None)
+    if given:
+        dumped = osp.join(runner.work_dir, osp.basename(given))
+        if osp.isfile(dumped):
+            return dumped
+    return given or 'CONFIG'
+
+
 @HOOKS.register_module()
 class RunSummaryHook(Hook):
     """Print a short summary when a run ends, in the main process only: the
@@ -93,7 +105,7 @@ class RunSummaryHook(Hook):
         """The summary of ``runner``'s run as text."""
         secs = time.perf_counter() - self.start
         took = f'{int(secs // 60)} min {secs % 60:.0f} s'
-        config = getattr(runner.cfg, 'filename', None) or 'CONFIG'
+        config = _run_config(runner)
         log = _log_file(runner)
         if self.trained:
             ckpt = latest_checkpoint(runner.work_dir)
