@@ -63,3 +63,16 @@ def test_runs_leave_the_working_directory_empty(tiny_voc, tmp_path,
     logs = [f for _, _, files in os.walk(out) for f in files
             if f.endswith('.log')]
     assert len(logs) == 1
+
+
+def test_analysis_tools_take_data_root(tmp_path, monkeypatch):
+    """A visual tool's --data-root reaches the configs it loads."""
+    from possec.analysis.common.cli import common_kwargs, tool_parser
+    from possec.analysis.common.config import load_tool_config
+    # set here so that the test's end restores the variable
+    monkeypatch.setenv('POSSEC_DATA_ROOT', str(tmp_path / 'env'))
+    parser = tool_parser('test', out_dir=str(tmp_path / 'out'))
+    common_kwargs(parser.parse_args(
+        [DEMO_FCN, '--data-root', str(tmp_path / 'data')]))
+    assert _roots(load_tool_config(DEMO_FCN)) == {
+        str(tmp_path / 'data' / 'synthetic' / 'uniform')}

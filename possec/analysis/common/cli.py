@@ -9,6 +9,7 @@ it. Each tool adds its own options, the same way
 (:func:`possec.apis.cli.add_signature_options`).
 """
 import argparse
+import os
 from typing import Callable, Optional, Sequence, Tuple
 
 from mmengine.config import DictAction
@@ -96,6 +97,9 @@ def tool_parser(description: str,
         p.add_argument('--no-progress', action='store_true')
     p.add_argument('--out-dir', default=defaults.get('out_dir'),
                    help='where the files go (default: %(default)s)')
+    p.add_argument('--data-root', metavar='DIR',
+                   help='where generated (synthetic) test-set data goes '
+                   '(default: $POSSEC_DATA_ROOT, else ~/.cache/possec/data)')
     dests = {}
     for source, kwargs in own:
         dests.update(add_signature_options(p, source, **kwargs))
@@ -127,9 +131,14 @@ def common_kwargs(args: argparse.Namespace) -> dict:
     """The shared options of :func:`tool_parser` as keyword arguments of a
     ``run_*`` function (``images`` for several files, ``img`` for one).
 
-    ``--trust-checkpoint`` takes effect here, for ``--checkpoint`` only.
+    ``--trust-checkpoint`` takes effect here, for ``--checkpoint`` only,
+    and ``--data-root`` (as ``$POSSEC_DATA_ROOT`` of this process, which
+    the configs read).
     """
     apply_trust(args)
+    if getattr(args, 'data_root', None):
+        from possec.apis.config_files import DATA_ROOT_ENV, data_home
+        os.environ[DATA_ROOT_ENV] = data_home(args.data_root)
     kwargs = dict(checkpoint=args.checkpoint, index=args.index,
                   image_size=args.image_size, cfg_options=args.cfg_options,
                   out_dir=args.out_dir, seed=args.seed)
