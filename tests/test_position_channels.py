@@ -159,6 +159,19 @@ def test_permutation_collapses_position_and_keeps_the_semantic_channel():
     assert out['content_permuted']['acc'] > 0.9
 
 
+def test_accuracy_interval_is_the_two_sided_wilson_interval():
+    from possec.analysis.channels.decode import accuracy
+    pred = torch.tensor([1] * 30 + [0] * 10)
+    out = accuracy(pred, torch.ones(40, dtype=torch.long), 0.5)
+    p, n, z = 0.75, 40, stats.norm.ppf(0.975)
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z /
+                                                                  n)
+    assert out['acc'] == 0.75
+    assert out['ci'] == pytest.approx([centre - half, centre + half])
+    assert out['p'] == pytest.approx(stats.binom.sf(29, 40, 0.5))
+
+
 def test_order_free_forgets_only_the_channel_order():
     x = torch.randn(5, 7)
     perm = torch.randperm(7)

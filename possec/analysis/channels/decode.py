@@ -103,7 +103,8 @@ def accuracy(pred: Tensor, target: Tensor, chance: float) -> dict:
     test against ``chance``."""
     hits, num = int((pred == target).sum()), len(target)
     test = stats.binomtest(hits, num, chance, alternative='greater')
-    ci = test.proportion_ci(0.95, method='wilson')
+    # the interval is two-sided (a one-sided test's interval ends at 1)
+    ci = stats.binomtest(hits, num).proportion_ci(0.95, method='wilson')
     return dict(acc=hits / num, ci=[ci.low, ci.high], chance=chance,
                 p=test.pvalue, n=num)
 

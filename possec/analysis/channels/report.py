@@ -321,7 +321,9 @@ def plot_compare(results: List[dict], labels: List[str]):
             rows = [r for r in res['reliance']['curve']
                     if r['metric'] == metric]
             ks = [r['k'] for r in rows]
-            base = rows[0]['clean']
+            base = rows[0]['clean'] if rows else None
+            if base is None or not all(r.get('random') for r in rows):
+                continue
             ax.fill_between(ks, [r['random']['ci'][0] - base for r in rows],
                             [r['random']['ci'][1] - base for r in rows],
                             color=f'C{i}', alpha=0.2)
