@@ -76,6 +76,7 @@ def _panels(num: int):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+    num = max(1, num)  # an empty panel when every cell is left out
     fig, axes = plt.subplots(1, num, figsize=(4.6 * num, 3.6),
                              squeeze=False)
     return fig, list(axes[0])

@@ -76,6 +76,19 @@ def progress_line(index: int, total: int, cell: Cell, result: dict,
     return line + f' - {result["time_s"]["total"]:.0f} s'
 
 
+def study_eta(done: int, total: int, since: float, done_then: int) -> str:
+    """`` | 5/24 cells, ETA 38 min``: the cells left at the rate at which
+    cells finished (in every worker) since ``since`` (``time.monotonic``),
+    when ``done_then`` were finished."""
+    rate = (done - done_then) / max(time.monotonic() - since, 1e-9)
+    text = f' | {done}/{total} cells'
+    if done < total and rate > 0:
+        eta = (total - done) / rate
+        text += (f', ETA {eta / 60:.0f} min' if eta >= 90 else
+                 f', ETA {eta:.0f} s')
+    return text
+
+
 def _fmt(value) -> str:
     return 'n/a' if value is None else f'{value:.1f}'
 
@@ -236,7 +249,9 @@ def work(cells: Sequence[Cell], out_dir: str, settings: StudySettings,
     by_name = {c.name: c for c in cells}
     suffix = f' [{tag}]' if tag else ''
     board = ClaimBoard(osp.join(out_dir, 'claims'),
-                       stale_after=stale_after, heartbeat=heartbeat)
+                       stale_after=stale_after, heartbeat=heartbeat,
+                       log=lambda line: log(line + suffix))
+    started = (time.monotonic(), len(finished_results(cells, out_dir)))
     threads = torch.get_num_threads()
     if settings.threads:
         torch.set_num_threads(settings.threads)
@@ -273,12 +288,17 @@ def work(cells: Sequence[Cell], out_dir: str, settings: StudySettings,
         result.setdefault('settings', settings.as_dict())
         dump_json(result, result_path)
         done = finished_results(cells, out_dir)
-        log(progress_line(len(done), len(cells), cell, result) + suffix)
+        log(progress_line(len(done), len(cells), cell, result) +
+            study_eta(len(done), len(cells), *started) + suffix)
         now = time.monotonic()
         if now - state.get('reported', -REPORT_EVERY) >= REPORT_EVERY:
-            write_report(list(done.values()), out_dir, settings.as_dict(),
-                         command, total=len(cells))
             state['reported'] = now
+            try:  # the cells are safe on disk; the study's end reports
+                write_report(list(done.values()), out_dir,
+                             settings.as_dict(), command, total=len(cells))
+            except Exception as e:  # noqa: BLE001
+                log(f'report not written after {cell.label}: '
+                    f'{type(e).__name__}: {e}; the study continues')
 
     try:
         if real:
