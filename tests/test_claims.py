@@ -147,3 +147,33 @@ def test_finished_unit_never_reruns_and_bad_names(tmp_path):
         run_units(folder, ['../x'], calls.append)
     with pytest.raises(ValueError, match='stale_after'):
         run_units(folder, ['x'], calls.append, stale_after=1, heartbeat=1)
+
+
+def test_waiting_and_takeover_are_said(tmp_path):
+    """A worker says whose claims it waits for and for how long, and when
+    it takes over a stale claim, with the worker named."""
+    import re
+    import threading
+
+    from possec.analysis.study.claims import ClaimBoard
+    holder = ClaimBoard(str(tmp_path), worker='A', stale_after=1.0,
+                        heartbeat=0.2)
+    lines = []
+    waiter = ClaimBoard(str(tmp_path), worker='B', stale_after=1.0,
+                        heartbeat=0.2, log=lines.append)
+    claim = holder.try_claim('u')  # live: its heartbeat runs
+    timer = threading.Timer(0.5, holder.mark_done, (claim, ))
+    timer.start()
+    assert waiter.run(['u'], lambda name: None, poll=0.05) == []
+    timer.join()
+    assert lines[0].startswith('waiting for 1 unit(s) other workers hold: '
+                               'u by A (heartbeat ')
+    assert lines[0].endswith('a claim without heartbeat for 1 s is taken '
+                             'over')
+    assert re.fullmatch(r"waited \d+ s for other workers' units", lines[-1])
+    lines.clear()
+    holder.try_claim('v').stop()  # a dead worker's claim: no heartbeat
+    assert waiter.run(['v'], lambda name: None, poll=0.05) == ['v']
+    taken = [line for line in lines if line.startswith('taking over')]
+    assert len(taken) == 1 and re.fullmatch(
+        r'taking over v from A: no heartbeat for \d+ s', taken[0])

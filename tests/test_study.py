@@ -710,3 +710,15 @@ def test_cli_ctrl_c_says_how_to_continue(repo_root, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert 'interrupted; rerun the same command to continue' in err
     assert 'Traceback' not in err
+
+
+def test_study_eta_extrapolates_the_cells_rate(monkeypatch):
+    """3 cells finished in 60 s since the start (1 was done before): 20 s
+    a cell, 8 left -> 160 s; in minutes from 90 s on."""
+    from possec.analysis.study import run as study_run
+    monkeypatch.setattr(study_run.time, 'monotonic', lambda: 1060.0)
+    assert study_run.study_eta(4, 12, 1000.0, 1) == \
+        ' | 4/12 cells, ETA 3 min'
+    assert study_run.study_eta(4, 5, 1000.0, 1) == ' | 4/5 cells, ETA 20 s'
+    assert study_run.study_eta(5, 5, 1000.0, 1) == ' | 5/5 cells'
+    assert study_run.study_eta(1, 5, 1000.0, 1) == ' | 1/5 cells'

@@ -126,11 +126,16 @@ class ClaimBoard:
             claim is taken over. Default: 120.
         heartbeat (float): Seconds between heartbeats; must be well below
             ``stale_after``. Default: 10.
+        log (callable, optional): Receives a line when this worker starts
+            and stops waiting for units other workers hold (whose, since
+            when, how long) and when it takes over a stale claim.
+            Default: None (silent).
     """
 
     def __init__(self, folder: str, worker: Optional[str] = None,
                  stale_after: float = STALE_AFTER,
-                 heartbeat: float = HEARTBEAT):
+                 heartbeat: float = HEARTBEAT,
+                 log: Optional[Callable[[str], None]] = None):
         if not 0 < heartbeat * 2 <= stale_after:
             raise ValueError(
                 f'heartbeat {heartbeat} s and stale_after {stale_after} s: '
@@ -140,6 +145,7 @@ class ClaimBoard:
         self.worker = worker or worker_id()
         self.stale_after = float(stale_after)
         self.heartbeat = float(heartbeat)
+        self.log = log or (lambda line: None)
         os.makedirs(folder, exist_ok=True)
 
     # ----- paths and state -------------------------------------------------
@@ -214,6 +220,8 @@ class ClaimBoard:
             gen = self._generation(name) + 1
         elif info['age'] > self.stale_after:
             gen = info['gen'] + 1
+            self.log(f'taking over {name} from {info["worker"]}: no '
+                     f'heartbeat for {info["age"]:.0f} s')
         else:
             return None
         path = self._claim_path(name, gen)
@@ -278,9 +286,13 @@ class ClaimBoard:
         """
         names = [_check_name(n) for n in names]
         ran = []
+        waiting = None  # when this worker started waiting
         while True:
             pending = [n for n in names if not self.is_done(n)]
             if not pending:
+                if waiting is not None:
+                    self.log(f'waited {time.time() - waiting:.0f} s for '
+                             f'other workers\' units')
                 return ran
             progressed = False
             for name in pending:
@@ -296,7 +308,29 @@ class ClaimBoard:
                 if self.mark_done(claim):
                     ran.append(name)
             if not progressed:
+                if waiting is None:
+                    waiting = time.time()
+                    self.log(self._waiting_line(pending))
                 time.sleep(poll)
+            elif waiting is not None:
+                self.log(f'waited {time.time() - waiting:.0f} s for other '
+                         f'workers\' units')
+                waiting = None
+
+    def _waiting_line(self, pending: List[str]) -> str:
+        """Whose claims this worker waits for, and for how long at most."""
+        held = []
+        for name in pending:
+            info = self.holder(name)
+            if info is not None:
+                held.append(f'{name} by {info["worker"]} (heartbeat '
+                            f'{info["age"]:.0f} s ago)')
+        shown = ', '.join(held[:3])
+        if len(held) > 3:
+            shown += f' and {len(held) - 3} more'
+        return (f'waiting for {len(pending)} unit(s) other workers hold: '
+                f'{shown}; a claim without heartbeat for '
+                f'{self.stale_after:.0f} s is taken over')
 
 
 def run_units(folder: str, names: Iterable[str],
