@@ -25,7 +25,7 @@ import torch
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
-from possec.apis.paths import check_checkpoint_path
+from possec.apis.paths import CONFIG_EXTS, check_checkpoint_path
 from possec.errors import CheckpointError
 from possec.models.layers import convert_padding, resolve_padding_mode
 from possec.runtime import load_local_checkpoint
@@ -138,7 +138,8 @@ def build_encoder(encoder: Optional[str] = 'posenet',
     backbone = build_offline(backbone_cfg, seed,
                              init_weights=checkpoint is None)
     if checkpoint is not None:
-        check_checkpoint_path(checkpoint, '--checkpoint')
+        if checkpoint.lower().endswith(CONFIG_EXTS):  # the arguments mixed
+            check_checkpoint_path(checkpoint, '--checkpoint')
         _load_backbone_weights(backbone, checkpoint)
     if convert:
         try:
