@@ -24,8 +24,8 @@ from .aggregate import (band_names, cell_values, contrasts, group,
                         named_contrasts, not_converged)
 from .comparisons import design_rows, dose_curves
 from .design import CONTRASTS
-from .plots import (plot_bands, plot_contrasts, plot_dose_response,
-                    plot_loss_curves, plot_spc)
+from .comparison_plots import plot_contrasts, plot_dose_response
+from .plots import plot_bands, plot_loss_curves, plot_spc
 from .report_sections import (comparison_table, contrast_table,
                               convergence_section, leak_section,
                               plateau_table, reading, units_text,
