@@ -19,7 +19,7 @@ Example:
     ...                'work_dirs/demo/iter_160.pth', out='work_dirs/demo/test')
 """
 from .checks import UserError
-from .provenance import model_differences
+from ..runtime.provenance import model_differences
 from .test import test
 from .train import prepare_config, train
 

@@ -164,7 +164,7 @@ def record_provenance(results_file: str, runner: Runner, config: str,
         CheckpointProvenanceHook
     from ..fileio import dump_json
     from ..version import __version__
-    from .provenance import file_sha256, plain
+    from ..runtime.provenance import file_sha256, plain
     if not is_main_process() or not osp.isfile(results_file):
         return
     hook = next((h for h in runner.hooks

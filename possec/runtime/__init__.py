@@ -1,7 +1,8 @@
 """Fixes for the mmcv 2.1 / mmengine 0.10.7 / torch >= 2.6 stack.
 
-Safe checkpoint loading, atomic checkpoint saves, the weights-fit check,
-the CPU distributed recipe and SyncBN fallback, the label check, log
+Safe checkpoint loading, atomic checkpoint saves, checkpoint provenance
+(the settings a checkpoint was trained with, in plain types), the
+weights-fit check, the CPU distributed recipe and SyncBN fallback, the label check, log
 handler clean-up and quiet logs. Importing it changes no global state: it
 only registers the :class:`CheckSegLabel` transform. possec's entry points
 (:mod:`possec.apis`) apply the fixes for the duration of a run. Nothing here

@@ -18,7 +18,7 @@ from mmseg.registry import MODELS
 from torch import nn
 
 from possec.apis.paths import check_checkpoint_path
-from possec.apis.provenance import (checkpoint_model_settings,
+from possec.runtime.provenance import (checkpoint_model_settings,
                                     difference_lines, model_differences)
 from possec.errors import UserError
 from possec.runtime import load_model_checkpoint, replace_sync_bn
@@ -157,7 +157,7 @@ def load_segmentor(config: Union[str, Config],
 def report_differences(model: nn.Module, checkpoint: dict, model_cfg: dict,
                        path: str) -> None:
     """Print one line per model setting that differs from the checkpoint's
-    (:func:`possec.apis.provenance.model_differences`) and keep the list in
+    (:func:`possec.runtime.provenance.model_differences`) and keep the list in
     ``model.model_differences`` (None when the checkpoint records none).
 
     Args:

@@ -17,7 +17,7 @@ class CheckpointProvenanceHook(Hook):
     loaded checkpoint's model settings with the run's model.
 
     Before a save, the checkpoint's ``meta['possec']`` gets
-    :func:`~possec.apis.provenance.provenance_record` (model settings,
+    :func:`~possec.runtime.provenance.provenance_record` (model settings,
     config file, overrides, possec's version) and its ``meta`` and
     ``message_hub`` are written in plain types
     (:func:`~possec.runtime.checkpoint.to_plain_checkpoint`), so that mmseg's
@@ -41,13 +41,13 @@ class CheckpointProvenanceHook(Hook):
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         # possec.apis imports the engine's hooks: import it when used
-        from ...apis.provenance import provenance_record
+        from ...runtime.provenance import provenance_record
         checkpoint.setdefault('meta', {})['possec'] = provenance_record(
             runner.cfg, self.cfg_options)
         to_plain_checkpoint(checkpoint)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        from ...apis.provenance import (checkpoint_model_settings,
+        from ...runtime.provenance import (checkpoint_model_settings,
                                         difference_lines, model_differences)
         from_plain_checkpoint(checkpoint)
         recorded = checkpoint_model_settings(checkpoint)
