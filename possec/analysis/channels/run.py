@@ -179,6 +179,9 @@ def position_channels(config: str,
     model = load_segmentor(config, checkpoint, cfg_options, seed)
     layer = layer or default_layer(model)
     parse_layer(model, layer)
+    # the labelled test images first: a missing dataset stops the run
+    # before the canvases are computed
+    batches = load_batches(model.cfg, num_images, batch_size)
     specs = feature_specs(model, layer)
     size = canvas_size or min(input_size(model) or (256, 256))
     canv = make_canvases(source_images(model, img, num_sources, index),
@@ -203,7 +206,6 @@ def position_channels(config: str,
     if region_k not in ks:
         raise UserError(f'region k {region_k} must be one of the swept ks '
                         f'{ks} (its random draws are the reference)')
-    batches = load_batches(model.cfg, num_images, batch_size)
     passes = 1 + len(ks) * (draws + 1 + (table['flip'] is not None)) + \
         grid * grid
     bar = Progress(passes * len(batches), progress)
