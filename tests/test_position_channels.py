@@ -365,3 +365,16 @@ def test_tool_refuses_an_output_path_that_is_a_file(tmp_path, capsys):
         _tool()([DEMO, '--out-dir', str(blocker / 'out'), '--no-progress'])
     assert exc.value.code == 2
     assert 'is a file' in capsys.readouterr().err
+
+
+def test_tool_stops_on_missing_data_before_writing(tmp_path, capsys):
+    out = tmp_path / 'out'
+    with pytest.raises(SystemExit) as exc, pytest.warns(UserWarning):
+        _tool()([DEMO, '--out-dir', str(out), '--no-progress',
+                 '--cfg-options',
+                 f'test_dataloader.dataset.data_root={tmp_path / "none"}',
+                 'test_dataloader.dataset.generate=None'])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert 'data root' in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
