@@ -9,6 +9,7 @@ from typing import List, Optional
 import numpy as np
 from scipy import stats
 
+from possec.apis.paths import check_output_dir
 from possec.errors import UserError
 from possec.fileio import atomic_path, dump_json
 from ..common import to_jsonable
@@ -16,22 +17,6 @@ from .plots import (READOUTS, fmt, plot_compare, plot_decoding,
                     plot_regions, plot_reliance)
 
 NAME = 'position_channels'
-
-
-def check_out_dir(out_dir: str) -> str:
-    """Refuse an output folder that cannot be made, before any work."""
-    path = osp.abspath(out_dir)
-    probe = path
-    while not osp.exists(probe):
-        probe = osp.dirname(probe)
-    if not osp.isdir(probe):
-        raise UserError(f'output folder {out_dir!r} cannot be made: '
-                        f'{probe!r} is a file; pass another --out-dir')
-    if not os.access(probe, os.W_OK):
-        raise UserError(f'output folder {out_dir!r} cannot be written '
-                        f'({probe!r} is not writable); pass another '
-                        f'--out-dir')
-    return out_dir
 
 
 def channel_rows(table: dict) -> List[dict]:
@@ -162,7 +147,7 @@ def csv_rows(result: dict) -> List[dict]:
 def write_comparison(paths: List[str], labels: Optional[List[str]],
                      out_dir: str) -> str:
     """``position_channels_compare.png`` from saved results."""
-    check_out_dir(out_dir)
+    check_output_dir(out_dir, '--out-dir')
     results = [load_result(p) for p in paths]
     labels = labels or [osp.basename(osp.dirname(osp.abspath(p)))
                         for p in paths]

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from possec.apis.paths import check_output_dir
 from possec.errors import UserError
 from ..common import Progress, load_segmentor, read_image
 from ..fields.segmentor import dataset_images, input_size, model_inputs
@@ -32,7 +33,7 @@ from .ablation import reliance, region_ablation, summarise_curve
 from .decode import decode_all
 from .evaluate import load_batches, metric_summary
 from .layers import default_layer, parse_layer, pooled
-from .report import channel_rows, check_out_dir, summary, write_results
+from .report import channel_rows, summary, write_results
 from .score import channel_table, placement_anova
 
 #: The sweep of k (channels ablated) when none is given: powers of 4 below
@@ -172,7 +173,7 @@ def position_channels(config: str,
         metrics and ``curve``), ``regions`` and ``files``.
     """
     if out_dir is not None:
-        check_out_dir(out_dir)
+        check_output_dir(out_dir, '--out-dir')  # before any computation
     if draws < 2:
         raise UserError(f'draws must be at least 2 (the random interval), '
                         f'got {draws}')
