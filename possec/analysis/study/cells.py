@@ -31,6 +31,7 @@ from .progress import binned, loss_values
 from .provenance import code_version
 from .report import load_json
 from .settings import StudyError, StudySettings
+from .stats import plateau
 
 PAIR_CLASSES = sorted(c for pair in POSITION_PAIRS for c in pair)
 
@@ -77,7 +78,10 @@ def probe_backbone(backbone: torch.nn.Module, images: torch.Tensor,
 
     Returns:
         dict: ``spc`` and ``mae`` per pattern, ``num_train``,
-        ``num_test``, ``convs`` and ``epochs``.
+        ``num_test``, ``convs``, ``epochs``, ``final_loss`` and
+        ``saturated`` (the readout's training loss passes
+        :func:`.stats.plateau`: its last third of epochs within 5% of the
+        middle third; None with fewer than 3 epochs).
     """
     s = settings
     convs = s.probe_convs if convs is None else convs
@@ -92,9 +96,14 @@ def probe_backbone(backbone: torch.nn.Module, images: torch.Tensor,
         readout=dict(num_convs=int(convs)), seed=seed, num_show=0,
         device=s.device, progress=False)
     row = result['rows'][0]
+    losses = [float(x) for x in row.get('loss') or []]
+    saturated = None
+    if len(losses) >= 3 and min(losses) > 0:
+        saturated = plateau(losses)['plateau']
     return dict(spc=row['spc'], mae=row['mae'], num_train=result['num_train'],
                 num_test=result['num_test'], convs=int(convs),
-                epochs=int(epochs))
+                epochs=int(epochs), final_loss=losses[-1] if losses else None,
+                saturated=saturated)
 
 
 def class_metrics(raw: dict, results_file: Optional[str]) -> dict:
@@ -210,10 +219,11 @@ def nonlinear_probe_check(records) -> dict:
 
     Returns:
         dict: ``accepted`` (bool, or None without a paired cell), ``n``,
-        ``mean_difference`` (nonlinear minus linear SPC) and
-        ``differences`` (per cell name).
+        ``mean_difference`` (nonlinear minus linear SPC), ``differences``
+        (per cell name) and ``saturated`` (how many of those cells' two-
+        layer readouts reached their loss plateau).
     """
-    diffs = {}
+    diffs, saturated = {}, 0
     for r in records:
         cell = r.get('cell', {})
         if cell.get('padding') != 'zeros' or cell.get('pos') != 'none':
@@ -221,9 +231,11 @@ def nonlinear_probe_check(records) -> dict:
         a, b = _mean_spc(r.get('probe')), _mean_spc(r.get('probe_nonlinear'))
         if a is not None and b is not None:
             diffs[r.get('name', str(len(diffs)))] = b - a
+            saturated += bool(r['probe_nonlinear'].get('saturated'))
     if not diffs:
         return dict(accepted=None, n=0, mean_difference=None,
-                    differences={})
+                    differences={}, saturated=0)
     mean = sum(diffs.values()) / len(diffs)
     return dict(accepted=bool(mean >= 0), n=len(diffs),
-                mean_difference=mean, differences=diffs)
+                mean_difference=mean, differences=diffs,
+                saturated=saturated)
