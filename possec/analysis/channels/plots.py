@@ -188,7 +188,7 @@ def plot_compare(results: List[dict], labels: List[str]):
         ax.set_xscale('log', base=2)
         ax.set_xlabel('k channels replaced by their mean')
         ax.set_ylabel(f'{metric} change (points)')
-        ax.set_title(f'{metric}: ablation minus clean (band: 95% CI of '
-                     f'the random mean)', fontsize=8)
+        ax.set_title(f'{metric} change (band: 95% CI of random mean)',
+                     fontsize=8)
         ax.legend(fontsize=6)
     return fig
