@@ -67,9 +67,14 @@ NOT_RUN = {
     '--cfg-options trust_load_from=True': 'a config key for load_from: '
     'tests/test_checkpoint_safety.py',
     'pip uninstall': 'installation',
+    'python tools/analysis/position_channels.py': 'runs a trained model '
+    'over hundreds of canvases and the test set (minutes): '
+    'tests/test_position_channels.py runs the tool end to end; here its '
+    'options are parsed',
 }
 #: of NOT_RUN, the commands whose options are still parsed by the tool
 PARSED = ('python tools/analysis/position_study.py',
+          'python tools/analysis/position_channels.py',
           'python tools/analysis/benchmark.py',
           'python tools/train.py CONFIG --resume',
           'tools/train.py CONFIG --resume X.pth --trust-checkpoint',
