@@ -14,6 +14,7 @@ from possec.datasets.synthetic import (POSITION_PAIRS, generate_synthetic_voc,
 from possec.datasets.synthetic_render import render_sample
 
 from .conftest import ROOT as REPO
+from .test_shortcut_layout import _load as _load_split
 
 A_CLASSES = [a for a, _ in POSITION_PAIRS]
 B_CLASSES = [b for _, b in POSITION_PAIRS]
@@ -25,21 +26,10 @@ def trees(tmp_path_factory):
     base = tmp_path_factory.mktemp('periodic')
     kw = dict(layout='uniform', num_train=40, num_val=1, img_size=SIZE,
               progress=False)
-    return {mode: _load(generate_synthetic_voc(str(base / mode),
-                                               periodic=mode, **kw))
+    return {mode: _load_split(generate_synthetic_voc(str(base / mode),
+                                                     periodic=mode, **kw),
+                              'train')
             for mode in ('none', 'background', 'objects', 'both')}
-
-
-def _load(root):
-    """Grey images (N, H, W) float64 and masks (N, H, W) of the train
-    split."""
-    with open(osp.join(root, 'ImageSets', 'Segmentation', 'train.txt')) as f:
-        names = f.read().split()
-    grey = [np.asarray(Image.open(osp.join(root, 'JPEGImages', f'{n}.jpg'))
-                       .convert('L'), np.float64) for n in names]
-    masks = [np.asarray(Image.open(osp.join(root, 'SegmentationClass',
-                                            f'{n}.png'))) for n in names]
-    return np.stack(grey), np.stack(masks)
 
 
 #: JPEG's block size: row pairs across a block boundary are rougher than

@@ -28,6 +28,8 @@ from possec.analysis.study.selection import block_cells, resolve_grid
 from possec.analysis.study.settings import (CONVERGED, StudyError,
                                             StudySettings)
 
+from .test_study_report import _tool
+
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
 
 
@@ -562,7 +564,7 @@ def test_study_runs_resumes_and_records(tmp_path, monkeypatch, repo_root):
     assert data['format'] == 'possec-study-results'
     assert sorted(c['name'] for c in data['cells']) == sorted(
         c.name for c in cells)
-    tool = _tool(repo_root)
+    tool = _tool()
     report_dir = str(tmp_path / 'again')
     tool.main(['--report', results, '--out-dir', report_dir])
     assert osp.isfile(osp.join(report_dir, 'study.md'))
@@ -574,18 +576,8 @@ def test_study_runs_resumes_and_records(tmp_path, monkeypatch, repo_root):
         study.run_study(cells, out, dict(settings, max_iters=3))
 
 
-def _tool(repo_root):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'position_study_tool',
-        osp.join(repo_root, 'tools', 'analysis', 'position_study.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
-
-
 def test_cli_parses_signed_position_heads_and_workers(repo_root):
-    tool = _tool(repo_root)
+    tool = _tool()
     args = tool.parse_args(['--pos-heads', 'none', '-1', '+1', '--seeds',
                             '0', '2', '--max-iters', '5', '--workers',
                             'auto'])
@@ -599,7 +591,7 @@ def test_cli_parses_signed_position_heads_and_workers(repo_root):
 
 
 def test_cli_converged_grid_and_workers(repo_root, monkeypatch, capsys):
-    tool = _tool(repo_root)
+    tool = _tool()
     seen = {}
 
     def fake_run(cells, out, settings, **kwargs):
@@ -698,7 +690,7 @@ def test_progress_hook_prints_iteration_and_eta(capsys):
 
 
 def test_cli_ctrl_c_says_how_to_continue(repo_root, monkeypatch, capsys):
-    tool = _tool(repo_root)
+    tool = _tool()
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

@@ -11,6 +11,8 @@ from scipy import stats as sps
 
 from possec.analysis.study import inference, leak, verdict
 
+from .test_study_comparisons import _record
+
 FORBIDDEN = ('no difference', 'matches', 'free', 'no effect', 'same as',
              'does not repair', 'no different')
 
@@ -184,18 +186,6 @@ def test_secondary_verdicts_use_holm_within_their_family():
     assert v[3]['verdict'] == 'differs' and v[4]['verdict'] == 'differs'
     assert 'Holm p=0.02' in verdict.sentence(v[3], 'pairs mIoU')
     assert v[4]['p_holm'] is None
-
-
-def _record(layout, padding, seed, pairs, converged=True, pos='none',
-            prior=None, tilt=None, periodic=True, spc=0.1):
-    return dict(
-        cell=dict(layout=layout, head='parsenet', padding=padding, pos=pos,
-                  seed=seed, data_seed=0, prior=prior, val_prior=None,
-                  tilt=tilt, periodic=periodic),
-        name=f'{layout}-{prior}-{padding}-{pos}-{seed}',
-        metrics=dict(mIoU=pairs, mIoU_pairs=pairs, mIoU_others=80.0),
-        probe=dict(spc=dict(H=spc, V=spc, G=spc)),
-        convergence=dict(converged=converged, criterion='test'))
 
 
 def test_leak_check_on_planted_results():
