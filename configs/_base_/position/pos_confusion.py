@@ -4,7 +4,7 @@
 # confusion='ridge' penalises the correlation with the true maps of the
 # best per-pixel linear readout of each batch (fitted in closed form on the
 # other half of the batch; needs batches of 2 or more images). What it
-# removes and what it costs: docs/position_study.md, "Removal by training".
+# removes and what it costs: docs/removal.md, "Removal by training".
 # For a ResNet-D8 backbone (ResNet-50/101 stages: 256, 512, 1024, 2048
 # channels); see pos_confusion_r18.py for ResNet-18/34.
 #

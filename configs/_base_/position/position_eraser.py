@@ -10,7 +10,7 @@
 # the per-pixel spread.
 # The guarantee is for linear readouts only (the position study's probe is
 # one convolution): a nonlinear readout still reads position
-# (docs/position_study.md, "Removal by erasure").
+# (docs/removal.md, "Removal by erasure").
 #
 # This piece defines two variables; a leaf config merges them:
 #   _base_ = ['<model base>.py', '<path>/_base_/position/position_eraser.py']

@@ -5,7 +5,7 @@
 # equal the image's on the shared pixels. `shift` must be a multiple of the
 # backbone's output strides (8 for a ResNet-D8) and the input size a
 # multiple of the stride. The position study's removal variant (zeros/shift);
-# what it removes and what it costs: docs/position_study.md, "Removal by
+# what it removes and what it costs: docs/removal.md, "Removal by
 # training".
 #
 # This piece defines the variable `shift_consistency` (a sibling model base

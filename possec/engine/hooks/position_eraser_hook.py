@@ -25,7 +25,7 @@ class PositionEraserHook(Hook):
     before that iteration's checkpoint and validation. The averaging is
     :func:`~possec.models.layers.position_eraser.calibrate_erasers`; with
     several processes the statistics are then averaged over them. Why two
-    passes: ``docs/position_study.md`` § Removal by erasure.
+    passes: ``docs/removal.md`` § Removal by erasure.
 
     The loader is a fresh one built from ``train_dataloader`` (without
     persistent workers), so the training loader's iterator is not touched.

@@ -208,7 +208,7 @@ class PosConfusionHead(PosENetHead):
     within a few steps and the backbone only moves position away from the
     current readout, as adversarial removal is known to leave information
     that a fresh classifier recovers. What each confusion was measured to
-    remove, and what it cost in mIoU: ``docs/position_study.md``, "Removal
+    remove, and what it cost in mIoU: ``docs/removal.md``, "Removal
     by training".
 
     Args:

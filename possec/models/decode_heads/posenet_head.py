@@ -55,12 +55,12 @@ class PosENetHead(BaseDecodeHead):
     Lempitsky, 2015 <https://arxiv.org/abs/1409.7495>`_: the head learns to
     read position, and the backbone is pushed to make it wrong). Gradient
     reversal against this head does **not** remove position: it was
-    measured to add it, at a cost in mIoU (``docs/position_study.md``,
-    appendix "What the numbers show", point 4). The ways possec offers to
+    measured to add it, at a cost in mIoU (``docs/removal.md``,
+    "Gradient reversal adds position"). The ways possec offers to
     remove position (the backbones' ``erase_position`` option,
     :class:`~possec.models.decode_heads.PosConfusionHead`,
     :class:`~possec.models.segmentors.ShiftConsistencyEncoderDecoder`) and
-    what each was measured to do: ``docs/position_study.md``, "Removal by
+    what each was measured to do: ``docs/removal.md``, "Removal by
     erasure" and "Removal by training".
 
     Whatever the setting, :meth:`loss` also returns the SPC and MAE of

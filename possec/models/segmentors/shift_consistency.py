@@ -65,7 +65,7 @@ class ShiftConsistencyEncoderDecoder(EncoderDecoder):
     segmentation losses see only the full batch. Inference is the parent's.
 
     It lowers the position a fresh probe reads, at a cost in mIoU that
-    grows with ``shift_weight``; the measurements: ``docs/position_study.md``,
+    grows with ``shift_weight``; the measurements: ``docs/removal.md``,
     "Removal by training".
 
     ``shift`` must be a multiple of the stride of every level compared, and
