@@ -714,3 +714,16 @@ def test_study_eta_extrapolates_the_cells_rate(monkeypatch):
     assert study_run.study_eta(4, 5, 1000.0, 1) == ' | 4/5 cells, ETA 20 s'
     assert study_run.study_eta(5, 5, 1000.0, 1) == ' | 5/5 cells'
     assert study_run.study_eta(1, 5, 1000.0, 1) == ' | 1/5 cells'
+
+
+def test_probe_images_are_periodic(tmp_path):
+    """The probe reads position from periodic images, like every cell's
+    data: a seam would give a circular backbone a landmark (the leak of
+    docs/position_study.md). The seam itself is tested in
+    tests/test_periodic.py; here, that the probe's tree is drawn so."""
+    from possec.analysis.study.builder import probe_data_root
+    from possec.datasets.synthetic import read_generation_meta
+    s = StudySettings(data_root=str(tmp_path), img_size=32, probe_images=8)
+    images = study_cells.study_probe_images(s)
+    assert tuple(images.shape) == (8, 3, 32, 32)
+    assert read_generation_meta(probe_data_root(s))['periodic'] == 'both'

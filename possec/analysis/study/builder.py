@@ -117,9 +117,11 @@ def data_root(cell: Cell, settings: StudySettings) -> str:
 
 
 def probe_data_root(settings: StudySettings) -> str:
-    """The tree of the probe's images (:data:`PROBE_DATA_SEED`)."""
+    """The tree of the probe's images (:data:`PROBE_DATA_SEED`, periodic
+    like every cell's data: a seam in the probe's images would give a
+    circularly padded backbone a landmark to read position from)."""
     s = settings
-    return osp.join(s.data_root, f'uniform_{s.img_size}px_'
+    return osp.join(s.data_root, f'uniform-per_{s.img_size}px_'
                     f'{s.probe_images}-1_seed{PROBE_DATA_SEED}_probe')
 
 

@@ -46,15 +46,16 @@ def check_settings(settings: Union[None, dict, StudySettings]
 
 
 def study_probe_images(settings: StudySettings) -> torch.Tensor:
-    """The probe's images: the first ``probe_images`` of a ``uniform``
-    tree drawn with :data:`.builder.PROBE_DATA_SEED` (unseen by every
-    training; position carries no label information there), as ``uint8
-    (N, 3, S, S)``."""
+    """The probe's images: the first ``probe_images`` of a periodic
+    ``uniform`` tree drawn with :data:`.builder.PROBE_DATA_SEED` (unseen
+    by every training; position carries no label information there, and
+    the images have no seam to read it from), as ``uint8 (N, 3, S, S)``."""
     s = settings
     root = probe_data_root(s)
     if read_generation_meta(root) is None:
         generate_synthetic_voc(root, 'uniform', s.probe_images, 1,
-                               s.img_size, PROBE_DATA_SEED, progress=False)
+                               s.img_size, PROBE_DATA_SEED, progress=False,
+                               periodic='both')
     return probe_images(osp.join(root, 'JPEGImages'), s.img_size,
                         s.probe_images)
 
