@@ -187,6 +187,16 @@ def _ends(tilt: float) -> List[Condition]:
             _hurt(HURT_PRIORS[0], tilt), _hurt(HURT_PRIORS[-1], tilt)]
 
 
+def _curve(family: str, question: str, condition, priors) -> dict:
+    """A dose-response contrast: zeros against circular padding on
+    ParseNet, over ``priors`` at every tilt of :data:`TILTS`."""
+    return dict(
+        question=question, family=family, key='mIoU_pairs', dose='prior',
+        conditions=[condition(p, t) for t in TILTS for p in priors],
+        heads=('parsenet', ), variants=[ZEROS, CIRCULAR],
+        comparisons=(BORDER, ), headline=BORDER)
+
+
 #: The study as contrasts. Each holds ``question``; ``family`` (Holm is
 #: applied within it); ``key`` (the column that answers it); ``dose``
 #: (the condition field its curves run over, or None); ``conditions``
@@ -197,24 +207,18 @@ def _ends(tilt: float) -> List[Condition]:
 #: on every head and condition of the contrast, paired by training seed
 #: and data seed; ``headline`` (the comparison its tables lead with).
 CONTRASTS = OrderedDict(
-    help=dict(
-        question='Where position predicts the class (position-prior: a '
+    help=_curve(
+        'help', 'Where position predicts the class (position-prior: a '
         'pair\'s first class lies in the top half with probability P), '
         'does the border\'s position (zero padding against circular) '
         'raise pairs mIoU, and how does the gain grow with P?',
-        family='help', key='mIoU_pairs', dose='prior',
-        conditions=[_help(p, t) for t in TILTS for p in HELP_PRIORS],
-        heads=('parsenet', ), variants=[ZEROS, CIRCULAR],
-        comparisons=(BORDER, ), headline=BORDER),
-    hurt=dict(
-        question='Where position is a shortcut that breaks (prior-shift: '
+        _help, HELP_PRIORS),
+    hurt=_curve(
+        'hurt', 'Where position is a shortcut that breaks (prior-shift: '
         'trained at prior P, validated at 1 - P), does the border\'s '
         'position (zero padding against circular) cost pairs mIoU, and '
         'how does the cost grow with P?',
-        family='hurt', key='mIoU_pairs', dose='prior',
-        conditions=[_hurt(p, t) for t in TILTS for p in HURT_PRIORS],
-        heads=('parsenet', ), variants=[ZEROS, CIRCULAR],
-        comparisons=(BORDER, ), headline=BORDER),
+        _hurt, HURT_PRIORS),
     context=dict(
         question='Does global context change the effect? The border '
         'comparison at both ends of both curves with ParseNet without its '
