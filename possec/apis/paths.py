@@ -30,6 +30,23 @@ def _exists_hint(path: str) -> str:
     return 'a folder' if osp.isdir(path) else 'nothing'
 
 
+def _check_file(path: str, what: str, order: Optional[str], wrong: tuple,
+                wrong_kind: str, expected: str, missing: str) -> str:
+    """The shared shape of the config and checkpoint checks: a file of the
+    other kind (``wrong`` extensions) names the tool's argument order, a
+    missing file says what is there instead."""
+    ext = osp.splitext(path)[1].lower()
+    if ext in wrong:
+        swap = f'; the order is {order}' if order else ''
+        raise UserError(f'{what} {path!r} is a {wrong_kind} ({ext} file), '
+                        f'{expected}{swap}')
+    if not osp.isfile(path):
+        raise UserError(
+            f'{what} {path!r} not found (found {_exists_hint(path)} there): '
+            f'{missing}')
+    return ext
+
+
 def check_config_path(path: str, what: str = 'config file',
                       order: Optional[str] = None) -> str:
     """Raise :class:`UserError` unless ``path`` is an existing config file
@@ -44,18 +61,12 @@ def check_config_path(path: str, what: str = 'config file',
     Returns:
         str: ``path``.
     """
-    ext = osp.splitext(path)[1].lower()
-    if ext in CHECKPOINT_EXTS:
-        swap = f'; the order is {order}' if order else ''
-        raise UserError(
-            f'{what} {path!r} is a checkpoint ({ext} file), not a config: '
-            f'expected a .py config, e.g. configs/demo/parsenet_pos_'
-            f'synthetic.py{swap}')
-    if not osp.isfile(path):
-        raise UserError(
-            f'{what} {path!r} not found (found {_exists_hint(path)} there): '
-            f'pass the path of a .py config, e.g. configs/demo/parsenet_pos_'
-            f'synthetic.py (run from the repository root)')
+    ext = _check_file(
+        path, what, order, CHECKPOINT_EXTS, 'checkpoint',
+        'not a config: expected a .py config, e.g. configs/demo/'
+        'parsenet_pos_synthetic.py',
+        'pass the path of a .py config, e.g. configs/demo/parsenet_pos_'
+        'synthetic.py (run from the repository root)')
     if ext not in CONFIG_EXTS:
         raise UserError(
             f'{what} {path!r} is a {ext or "extension-less"} file: expected '
@@ -78,18 +89,12 @@ def check_checkpoint_path(path: str, what: str = 'checkpoint',
     Returns:
         str: ``path``.
     """
-    ext = osp.splitext(path)[1].lower()
-    if ext in CONFIG_EXTS:
-        swap = f'; the order is {order}' if order else ''
-        raise UserError(
-            f'{what} {path!r} is a config ({ext} file), not a checkpoint: '
-            f'expected the .pth file written by training, e.g. '
-            f'work_dirs/NAME/iter_N.pth{swap}')
-    if not osp.isfile(path):
-        raise UserError(
-            f'{what} {path!r} not found (found {_exists_hint(path)} there): '
-            f'pass the .pth file written by training, e.g. '
-            f'work_dirs/NAME/iter_N.pth')
+    _check_file(
+        path, what, order, CONFIG_EXTS, 'config',
+        'not a checkpoint: expected the .pth file written by training, '
+        'e.g. work_dirs/NAME/iter_N.pth',
+        'pass the .pth file written by training, e.g. '
+        'work_dirs/NAME/iter_N.pth')
     return path
 
 
