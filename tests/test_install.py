@@ -36,7 +36,8 @@ from mmengine.hub import get_config
 from mmengine.registry import DATASETS, HOOKS, METRICS, MODELS
 from mmseg.utils import register_all_modules
 from possec.analysis.common import config_path
-from possec.analysis.study import grid
+from possec.analysis.study import builder, selection
+from possec.analysis.study.settings import StudySettings
 from possec.benchmarks import efficiency
 
 register_all_modules(init_default_scope=True)
@@ -64,15 +65,16 @@ out['leaf_built'] = [type(DATASETS.build(dataset)).__name__,
                      type(HOOKS.build(cfg.default_hooks.checkpoint)).__name__]
 # 3. package code: the efficiency benchmark's configs, the quick study grid
 out['efficiency'] = [config_path(c) for c, _ in efficiency.MODELS.values()]
-cells, settings = grid.resolve_grid(quick=True)
-settings = dict(grid.DEFAULT_SETTINGS, **settings, data_root=tmp)
-heads = grid._heads()  # read once, as the study's runner does
+cells, settings = selection.resolve_grid(quick=True)
+settings = StudySettings.from_dict(dict(settings, data_root=tmp))
+heads = builder.read_heads()  # read once, as the study's runner does
 base = {h: Config.fromfile(config_path(c))
-        for h, c in grid.HEAD_CONFIGS.items()}
+        for h, c in builder.HEAD_CONFIGS.items()}
 cell_cfgs = []
 for cell in cells:
     cfg = copy.deepcopy(base[cell.head])
-    cfg.merge_from_dict(grid.cell_options(cell, settings, tmp, heads=heads))
+    cfg.merge_from_dict(builder.cell_options(cell, settings, tmp,
+                                             heads=heads))
     cell_cfgs.append([cell.head, cell.padding, cell.pos,
                       cfg.model.backbone.padding_mode,
                       len(cfg.model.auxiliary_head)])

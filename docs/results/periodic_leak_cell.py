@@ -114,7 +114,8 @@ def main():
     from mmengine.config import Config
 
     from possec.analysis.study import cells as study_cells
-    from possec.analysis.study.grid import Cell, cell_options
+    from possec.analysis.study.builder import cell_options
+    from possec.analysis.study.design import Cell
     from possec.analysis.study.progress import loss_curve
     from possec.apis import train
     from possec.datasets.synthetic import (generate_synthetic_voc,
