@@ -727,3 +727,24 @@ def test_probe_images_are_periodic(tmp_path):
     images = study_cells.study_probe_images(s)
     assert tuple(images.shape) == (8, 3, 32, 32)
     assert read_generation_meta(probe_data_root(s))['periodic'] == 'both'
+
+
+def test_study_cells_print_no_run_summary(tmp_path, capsys):
+    """A study cell trains without the run summary block (the study
+    prints its own progress); the same cell's options through the
+    training entry point still end with it."""
+    from possec.apis import train
+    s = StudySettings.from_dict(dict(
+        max_iters=1, batch_size=2, img_size=32, num_train=2, num_val=1,
+        probe_images=2, probe_epochs=1, val_batch_size=1, threads=1,
+        data_root=str(tmp_path / 'data')))
+    cell = Cell('position-coded', 'parsenet', 'zeros', 'none', 0)
+    images = study_cells.study_probe_images(s)
+    record = study_cells.run_cell(cell, s, str(tmp_path / 'cell'), images)
+    assert [v['iter'] for v in record['validations']] == [1]
+    assert '==== possec:' not in capsys.readouterr().out
+    opts = cell_options(cell, s, str(tmp_path / 'train'))
+    train(head_config(cell.head), work_dir=str(tmp_path / 'train'),
+          cfg_options=opts)
+    out = capsys.readouterr().out
+    assert out.count('==== possec: training finished: 1 iterations') == 1

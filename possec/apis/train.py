@@ -99,11 +99,13 @@ def _fresh_visualizer_name(cfg: Config) -> None:
         vis['name'] = f"{vis.get('name', 'visualizer')}_{uuid.uuid4().hex[:8]}"
 
 
-def build_runner(cfg: Config, cfg_options: Optional[dict] = None) -> Runner:
+def build_runner(cfg: Config,
+                 cfg_options: Optional[dict] = None,
+                 summary: bool = True) -> Runner:
     """Build the Runner, turning failures caused by the config into
     :class:`UserError` (see :mod:`possec.apis.explain`), with a
-    :class:`~possec.engine.hooks.RunSummaryHook` and a
-    :class:`~possec.engine.hooks.CheckpointProvenanceHook`."""
+    :class:`~possec.engine.hooks.CheckpointProvenanceHook` and, when
+    ``summary``, a :class:`~possec.engine.hooks.RunSummaryHook`."""
     _fresh_visualizer_name(cfg)
     with user_errors(cfg, cfg_options), run_reporting(cfg):
         if 'runner_type' in cfg:
@@ -111,7 +113,8 @@ def build_runner(cfg: Config, cfg_options: Optional[dict] = None) -> Runner:
             runner = RUNNERS.build(cfg)
         else:
             runner = Runner.from_cfg(cfg)
-    if not any(isinstance(h, RunSummaryHook) for h in runner.hooks):
+    if summary and not any(isinstance(h, RunSummaryHook)
+                           for h in runner.hooks):
         runner.register_hook(RunSummaryHook(), 'VERY_LOW')
     if not any(isinstance(h, CheckpointProvenanceHook)
                for h in runner.hooks):
@@ -140,7 +143,8 @@ def train(config: str,
           launcher: str = 'none',
           trust_checkpoint: bool = False,
           partial_load: bool = False,
-          data_root: Optional[str] = None) -> Runner:
+          data_root: Optional[str] = None,
+          summary: bool = True) -> Runner:
     """Train a model from a config, as ``tools/train.py`` does.
 
     Args:
@@ -160,6 +164,9 @@ def train(config: str,
             the model only in part. Default: False (refused).
         data_root (str, optional): Where generated data goes. Default: None
             (``$POSSEC_DATA_ROOT``, else ``~/.cache/possec/data``).
+        summary (bool): Print the run summary at the end
+            (:class:`~possec.engine.hooks.RunSummaryHook`); False for a
+            caller that reports its own progress. Default: True.
 
     The work dir is checked before anything runs; a run that fails before
     its first iteration removes the folders it created.
@@ -196,7 +203,7 @@ def train(config: str,
     runner = None
     with removed_on_failure([cfg.work_dir], lambda: runner is not None
                             and runner.iter > 0) as cleanup:
-        runner = build_runner(cfg, cfg_options)
+        runner = build_runner(cfg, cfg_options, summary)
         cleanup.add(runner.log_dir)
         run_guarded(cfg, cfg_options, runner.train, TRAIN_OPT_IN,
                     partial_load=partial_load)

@@ -156,8 +156,9 @@ def run_cell(cell: Cell, settings: StudySettings, work_dir: str,
     opts = cell_options(cell, s, work_dir, results_file, heads,
                         progress_every=max(1, s.total_iters // 6))
     t0 = time.perf_counter()
+    # the study prints its own progress: no run summary per cell
     runner = train(head_config(cell.head), work_dir=work_dir,
-                   cfg_options=opts)
+                   cfg_options=opts, summary=False)
     t1 = time.perf_counter()
     losses = loss_values(runner)
     history = _history(runner)
