@@ -192,3 +192,38 @@ def test_an_older_study_json_still_reports(tmp_path):
     # zeros - circular, paired by seed, outside the design's families
     assert "pairs mIoU +59.5 [" in text
     assert '(outside the design)' in text
+
+
+def test_primary_section_says_which_primary_questions_are_unanswered(
+        tmp_path):
+    """A partial study lists every declared primary comparison: its
+    verdict where both arms were run, and what it lacks elsewhere (a
+    slope at one dose is not measured)."""
+    from possec.analysis.study.design import PRIMARY
+    from possec.analysis.study.report import report_from_results
+    from possec.analysis.study.results import load_results, write_results
+    data = load_results(FIXTURE)
+    one_dose = [c for c in data['cells'] if c['cell'].get('prior') == 1.0]
+    assert one_dose and len(one_dose) < len(data['cells'])
+    path = write_results(str(tmp_path / 'partial.json'), one_dose,
+                         data['settings'])
+    report_from_results(path, str(tmp_path / 'out'))
+    text = open(tmp_path / 'out' / 'study.md').read()
+    section = text.split('## Primary comparisons', 1)[1].split('\n## ')[0]
+    items = [line for line in section.splitlines() if line.startswith('- ')]
+    assert len(items) == len(PRIMARY)
+    by_name = {line.split(':', 1)[0][2:]: line for line in items}
+    assert 'differs (primary' in by_name['help endpoint (parsenet, tilt 10, '
+                                         'P=1)']
+    assert ('not measured**: a slope needs both arms at two or more doses '
+            '(these results hold P=1)') in by_name[
+                'help slope (parsenet, tilt 10)']
+    assert 'not measured' in by_name['hurt endpoint (parsenet, tilt 10, '
+                                     'P=0.9)']
+    # the whole fixture has two doses of help: its slope is judged
+    full = open(osp.join(EXPECTED, 'study.md')).read()
+    section = full.split('## Primary comparisons', 1)[1].split('\n## ')[0]
+    slope = [line for line in section.splitlines()
+             if line.startswith('- help slope')]
+    assert len(slope) == 1 and 'slope per unit of P' in slope[0] and \
+        'not measured' not in slope[0]

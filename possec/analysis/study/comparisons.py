@@ -157,7 +157,7 @@ def _slopes(curves: Dict[tuple, List[dict]]) -> List[dict]:
         out.append(dict(
             kind='slope', contrast=contrast, layout=points[0]['layout'],
             condition=label, head=variant[0], variant=variant,
-            reference=reference, curve=label,
+            reference=reference, curve=label, tilt=tilt,
             label=f'{label}: slope per unit of P', headline=primary,
             interaction=False, stats=stats,
             judged=[(key, primary, f'{family}, slopes'),

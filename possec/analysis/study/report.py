@@ -28,8 +28,8 @@ from .comparison_plots import plot_contrasts, plot_dose_response
 from .plots import plot_bands, plot_loss_curves, plot_spc
 from .report_sections import (comparison_table, contrast_table,
                               convergence_section, leak_section,
-                              plateau_table, reading, units_text,
-                              variant_table)
+                              plateau_table, primary_section, reading,
+                              units_text, variant_table)
 from .results import (cell_fields, code_versions, condition, converged,
                       load_results, write_results)
 from .verdict import judge
@@ -80,7 +80,8 @@ def format_markdown(results: Sequence[dict], settings: dict,
     lines += [f'{len(results)} of {total} cells finished.', '',
               'Code: ' + '; '.join(code_versions(results) or ['no cells']) +
               '.', '', units_text(results), '',
-              convergence_section(results), '', leak_section(results), '']
+              convergence_section(results), '', leak_section(results), '',
+              primary_section(rows), '']
     if rows:
         lines += ['## Comparisons', '']
         for name in list(CONTRASTS) + sorted(

@@ -137,6 +137,60 @@ def reading(rows: List[dict]) -> List[str]:
     return out
 
 
+def _primary_matches(p: dict, row: dict) -> bool:
+    """Whether judged ``row`` is the declared primary comparison ``p``."""
+    kind = 'slope' if p['statistic'] == 'slope' else 'comparison'
+    if row['kind'] != kind or row['contrast'] != p['contrast'] or \
+            row['head'] != p['head'] or not row.get('headline'):
+        return False
+    if row.get('tilt') is None or float(row['tilt']) != float(p['tilt']):
+        return False
+    return kind == 'slope' or float(row['dose']) == float(p['prior'])
+
+
+def primary_section(rows: List[dict]) -> str:
+    """Each primary comparison of the design (:data:`.design.PRIMARY`) in
+    declaration order: its verdict where the results hold it, and what
+    it lacks where they do not, so that a partial study says which of its
+    primary questions it has not answered."""
+    lines = ['## Primary comparisons', '',
+             'Declared in the design before any result; each is judged by '
+             'its own 95% interval.', '']
+    for p in PRIMARY:
+        name = _primary_name(p)
+        found = [r for r in rows if _primary_matches(p, r)]
+        if found:
+            said = reading(found)
+            lines.append(f'- {name}: {said[0]}' if said else
+                         f'- {name}: **not measured**: no converged unit '
+                         f'holds both arms.')
+            continue
+        if p['statistic'] == 'slope':
+            doses = sorted({float(r['dose']) for r in rows
+                            if r['kind'] == 'comparison' and
+                            r['contrast'] == p['contrast'] and
+                            r['head'] == p['head'] and
+                            r.get('tilt') is not None and
+                            float(r['tilt']) == float(p['tilt'])})
+            have = (', '.join(f'P={d:g}' for d in doses) if doses
+                    else 'none')
+            lines.append(f'- {name}: **not measured**: a slope needs both '
+                         f'arms at two or more doses (these results hold '
+                         f'{have}).')
+        else:
+            lines.append(f'- {name}: **not measured**: these results hold '
+                         f'no cells of both arms at this dose.')
+    return '\n'.join(lines)
+
+
+def _primary_name(p: dict) -> str:
+    where = [p.get('head'), None if p.get('tilt') is None else
+             f"tilt {p['tilt']:g}", None if p.get('prior') is None else
+             f"P={p['prior']:g}"]
+    return (f"{p['contrast']} {p['statistic']} "
+            f"({', '.join(w for w in where if w)})")
+
+
 def leak_section(records: Sequence[dict]) -> str:
     """The leak check of every position-free arm on position-coded data
     (:mod:`.leak`); present in every report."""
@@ -221,14 +275,7 @@ def plateau_table(results: Sequence[dict], layout: str) -> str:
 def _primaries() -> str:
     """The design's primary comparisons in words (:data:`.design.
     PRIMARY`)."""
-    parts = []
-    for p in PRIMARY:
-        where = [p.get('head'), None if p.get('tilt') is None else
-                 f"tilt {p['tilt']:g}", None if p.get('prior') is None else
-                 f"P={p['prior']:g}"]
-        parts.append(f"{p['contrast']} {p['statistic']} "
-                     f"({', '.join(w for w in where if w)})")
-    return '; '.join(parts)
+    return '; '.join(_primary_name(p) for p in PRIMARY)
 
 
 def units_text(records: Sequence[dict]) -> str:
