@@ -352,6 +352,66 @@ def test_cell_options_of_the_position_components(border, pos, tmp_path):
                                     if pos == 'shift' else 'EncoderDecoder')
 
 
+def _loss_grads(model, data, key):
+    """The backbone's gradients of the loss ``key`` alone."""
+    model.zero_grad()
+    model(**data, mode='loss')[key].backward()
+    return [p.grad.clone() for p in model.backbone.parameters()
+            if p.grad is not None]
+
+
+def test_fcn_cells_take_the_position_heads(tmp_path):
+    """An FCN cell with a position head (``--variants fcn/zeros/+1``):
+    the FCN config's single auxiliary head (a dict) becomes a list with
+    the PosENet head, past the training entry point's option checks; one
+    training forward pass gives every head's loss, and the ``-1`` head's
+    gradient at the backbone is the ``+1`` head's negated (the same
+    weights)."""
+    from mmengine.structures import PixelData
+    from mmseg.registry import MODELS
+    from mmseg.structures import SegDataSample
+
+    from possec.apis.train import prepare_config
+    s = _settings(tmp_path, img_size=32)
+    models = {}
+    for pos in ('+1', '-1', 'remove'):
+        cell = Cell('position-coded', 'fcn', 'zeros', pos, 0)
+        opts = cell_options(cell, s, str(tmp_path / 'w'), 'm.json')
+        cfg = prepare_config(head_config('fcn'), str(tmp_path / 'w'), opts)
+        torch.manual_seed(0)
+        models[pos] = MODELS.build(cfg.model)
+        aux = [type(h).__name__ for h in models[pos].auxiliary_head]
+        assert aux == ['PadFCNHead', 'PosConfusionHead' if pos == 'remove'
+                       else 'PosENetHead']
+    models['-1'].load_state_dict(models['+1'].state_dict())
+    gen = torch.Generator().manual_seed(0)
+    samples = []
+    for _ in range(2):
+        sample = SegDataSample(metainfo=dict(img_shape=(32, 32),
+                                             ori_shape=(32, 32)))
+        sample.gt_sem_seg = PixelData(
+            data=torch.randint(0, 21, (1, 32, 32), generator=gen))
+        samples.append(sample)
+    images = [torch.randint(0, 256, (3, 32, 32), generator=gen,
+                            dtype=torch.uint8) for _ in range(2)]
+    data = models['+1'].data_preprocessor(dict(inputs=images,
+                                               data_samples=samples), True)
+    for pos, model in models.items():
+        model.train()
+        losses = model(**data, mode='loss')
+        keys = {'decode.loss_ce', 'aux_0.loss_ce', 'aux_1.loss_pos'}
+        if pos == 'remove':
+            keys.add('aux_1.loss_confusion')
+        assert keys <= set(losses)
+        assert all(torch.isfinite(losses[k]).all() for k in keys)
+    plus = _loss_grads(models['+1'], data, 'aux_1.loss_pos')
+    minus = _loss_grads(models['-1'], data, 'aux_1.loss_pos')
+    assert plus and len(plus) == len(minus)
+    assert any(g.abs().max() > 0 for g in plus)
+    for p, m in zip(plus, minus):
+        assert torch.allclose(m, -p, rtol=1e-5, atol=1e-8)
+
+
 # ----- convergence --------------------------------------------------------
 
 

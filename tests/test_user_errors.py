@@ -328,6 +328,27 @@ def test_option_of_the_wrong_type_names_the_key(capsys, key, value,
     assert f"found the text {value!r}" in line
 
 
+def test_option_list_replaces_a_dict_only_as_a_list_of_dicts(capsys):
+    """mmseg takes one auxiliary head or a list of them: a list of dicts
+    may replace the FCN config's single head, a list of text may not."""
+    from mmengine.config import Config, DictAction
+    import argparse
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    opts = parser.parse_args(['--cfg-options',
+                              'model.auxiliary_head=[fcn,pos]']).cfg_options
+    assert opts['model.auxiliary_head'] == ['fcn', 'pos']
+    line = _one_line(capsys, prepare_config, DEMO_FCN, cfg_options=opts)
+    assert line.startswith('error: --cfg-options model.auxiliary_head: '
+                           'expected a dict')
+    assert "found list ['fcn', 'pos']" in line
+    head = Config.fromfile(DEMO_FCN).model.auxiliary_head.to_dict()
+    cfg = prepare_config(DEMO_FCN, cfg_options={
+        'model.auxiliary_head': [head, dict(head, in_index=3,
+                                            in_channels=512)]})
+    assert [h['in_index'] for h in cfg.model.auxiliary_head] == [2, 3]
+
+
 def test_config_and_checkpoint_swapped(tmp_path, capsys):
     """Wrong file types: a checkpoint where the config goes, a config where
     the checkpoint goes, in tools/test.py, training and the analysis

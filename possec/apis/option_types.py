@@ -5,7 +5,10 @@ mmengine's ``DictAction`` turns ``train_cfg.max_iters=abc`` into the text
 ``TypeError`` inside a loop or a scheduler) without naming it. Here every
 option that replaces a value of the config is compared with the value it
 replaces: text where the config has a number, a switch, a list or a dict is
-refused with one line naming the key, before anything is built.
+refused with one line naming the key, before anything is built. A list of
+dicts may replace a dict: mmseg and mmengine take one module or a list of
+them at the same key (``model.auxiliary_head``, ``loss_decode``,
+``param_scheduler``, the evaluators).
 """
 from typing import Dict, Optional
 
@@ -43,8 +46,11 @@ def _expected(old, new) -> Optional[str]:
             new, bool) else 'a number'
     if isinstance(old, (list, tuple)) and isinstance(new, str):
         return 'a list such as [a,b] or a tuple such as "(a,b)"'
-    if isinstance(old, dict) and not isinstance(new, dict):
-        return 'a dict (set its entries one by one: KEY.NAME=VALUE)'
+    if isinstance(old, dict) and not isinstance(new, dict) and not (
+            isinstance(new, (list, tuple))
+            and all(isinstance(item, dict) for item in new)):
+        return ('a dict (set its entries one by one: KEY.NAME=VALUE) or a '
+                'list of dicts')
     return None
 
 
