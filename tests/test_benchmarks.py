@@ -245,6 +245,29 @@ def test_demo_model_conv_flops_match_torch_counter():
     assert count_flops(net, x)['macs_by_operator']['conv'] * 2 == torch_conv
 
 
+def test_benchmark_configs_load_with_one_line_errors(tmp_path):
+    """The benchmarks read configs as the tools do: ``possec::`` names
+    and a user's file, a misspelt ``_base_`` refused in one line naming
+    the entry and its file."""
+    from possec.benchmarks.throughput import _train_config
+    leaf = tmp_path / 'my_demo.py'
+    leaf.write_text(f"_base_ = ['{DEMO_CONFIG}']\n"
+                    "model = dict(backbone=dict(padding_mode='reflect'))\n")
+    model = build_model(str(leaf), 32)
+    assert model.backbone.padding_mode == 'reflect'
+    bad = tmp_path / 'typo.py'
+    bad.write_text(f"_base_ = ['{DEMO_CONFIG[:-3]}x.py']\n")
+    for load in (lambda: build_model(str(bad), 32),
+                 lambda: _train_config(str(bad), str(tmp_path), str(
+                     tmp_path / 'w'), 1, None, None, None)):
+        with pytest.raises(UserError) as info:
+            load()
+        message = str(info.value)
+        assert '\n' not in message
+        assert f"_base_ entry '{DEMO_CONFIG[:-3]}x.py'" in message
+        assert str(bad) in message
+
+
 def test_registry_and_settings_errors():
     assert list(get_benchmarks()) == list(NAMES)
     with pytest.raises(ValueError, match='unknown benchmark'):

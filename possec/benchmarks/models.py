@@ -22,7 +22,9 @@ from mmengine.config import Config
 from mmseg.registry import MODELS
 from torch import nn
 
-from ..analysis.common import build_offline, config_path
+from ..analysis.common import build_offline
+from ..analysis.common.config import load_tool_config
+from ..apis.config_files import load_config
 from ..models.decode_heads import PosENetHead
 from ..models.layers.padding import resolve_padding_mode
 
@@ -60,7 +62,7 @@ def build_model(config: str, size: int) -> nn.Module:
     Returns:
         nn.Module: The segmentor.
     """
-    cfg = Config.fromfile(config_path(config))
+    cfg = load_tool_config(config)
     if cfg.model.get('data_preprocessor') is not None:
         cfg.model.data_preprocessor.size = (size, size)
     return build_offline(cfg.model).eval()
@@ -135,7 +137,7 @@ def use_readout_before(model: nn.Module) -> int:
 def _r50_d8() -> Config:
     """The backbone entry of :data:`FCN_R50_D8` (read once)."""
     path, _ = Config._get_cfg_path(FCN_R50_D8, '')
-    return Config.fromfile(path).model.backbone
+    return load_config(path).model.backbone
 
 
 def build_backbone(depth: int = 50,
@@ -186,7 +188,7 @@ def position_head_config(stage_channels: Sequence[int]) -> dict:
     Returns:
         dict: A ``PosENetHead`` config.
     """
-    piece = Config.fromfile(config_path(POSITION_HEAD_CONFIG))
+    piece = load_tool_config(POSITION_HEAD_CONFIG)
     return dict(piece.posenet_head.to_dict(),
                 in_channels=list(stage_channels))
 

@@ -26,9 +26,9 @@ import tempfile
 from typing import Optional
 
 import torch
-from mmengine.config import Config
 
-from ..analysis.common import config_path, offline_cfg
+from ..analysis.common import offline_cfg
+from ..analysis.common.config import load_tool_config
 from ..apis.train import build_runner
 from ..datasets import generate_synthetic_voc
 from ..engine.hooks import IterTimes
@@ -47,7 +47,7 @@ def _train_config(config: str, root: str, work_dir: str, iters: int,
                   num_workers: Optional[int]):
     """The config, pointed at ``root``, with validation, checkpoints and
     logging switched off, random weights and BN instead of SyncBN."""
-    cfg = Config.fromfile(config_path(config))
+    cfg = load_tool_config(config)
     offline_cfg(cfg.model)
     loader = cfg.train_dataloader
     if batch is not None:
