@@ -172,8 +172,9 @@ def test_occlusion_progress_counts_the_forward_passes(monkeypatch):
     bars = []
 
     class Recorder:
-        def __init__(self, total, enabled=True):
+        def __init__(self, total, enabled=True, warmup=0):
             self.total, self.done, self.enabled = total, 0, enabled
+            self.warmup = warmup
             bars.append(self)
 
         def update(self, num=1):
@@ -198,6 +199,47 @@ def test_occlusion_progress_counts_the_forward_passes(monkeypatch):
     assert bar.enabled
     assert bar.total == len(calls) == bar.done == -(-windows // 7) + 2
     assert sum(calls) == windows + 2  # every window once, clean twice
+    assert bar.warmup == 1 and calls[0] == 1  # the first: one image
+
+
+def test_occlusion_eta_extrapolates_the_batched_passes(monkeypatch,
+                                                       capsys):
+    """On a fake clock where a pass costs 1 s + 2 s per image, the bar's
+    ETA after each pass is the passes left times the mean time of the
+    batched passes done (13 s for 6 images), not the elapsed time spread
+    over every pass including the first one on the clean image (3 s)."""
+    import re
+
+    import mmengine.utils.timer as timer
+    clock = [1000.]
+    monkeypatch.setattr(timer, 'time', lambda: clock[0])
+    costs = []
+
+    def fn(b):
+        costs.append(1. + 2. * len(b))
+        clock[0] += costs[-1]
+        return b
+
+    x = torch.rand(1, 1, 20, 23, dtype=torch.float64)
+    # 5 x 6 windows: five batches of 6, between two clean passes
+    occlusion_map(fn, x, 0, torch.ones(20, 23, dtype=torch.bool), size=6,
+                  stride=4, batch_size=6, progress=True)
+    assert costs == [3.] + [13.] * 5 + [3.]
+    total = len(costs)
+    shown = re.findall(r'(\d+)/(\d+), [^\r]*ETA: *(\d*)s?',
+                       capsys.readouterr().out)
+    assert [int(d) for d, _, _ in shown] == list(range(total + 1))
+    for done, of, eta in shown[1:]:
+        done = int(done)
+        assert int(of) == total
+        if done == 1:  # only the warm-up pass: no rate yet
+            assert eta == ''
+            continue
+        batched = costs[1:done]
+        expected = (total - done) * sum(batched) / len(batched)
+        assert int(eta) == int(expected + 0.5)
+    # mmengine's own ETA after the 2nd pass: 16 s x 5/2 = 40 s, not 65 s
+    assert int(shown[2][2]) == 65
 
 
 def test_occlusion_equals_captum_where_windows_align():

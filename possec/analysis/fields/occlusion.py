@@ -102,7 +102,9 @@ def occlusion_map(fn: Callable[[Tensor], Tensor], x: Tensor, cls: int,
             Default: 0 (the preprocessor's mean colour).
         batch_size (int): Occluded images per forward pass. Default: 16.
         progress (bool): Show a progress bar over the forward passes
-            (:func:`forward_passes`). Default: False.
+            (:func:`forward_passes`); its ETA extrapolates the batched
+            passes, not the first pass on the clean image alone.
+            Default: False.
 
     Returns:
         tuple[Tensor, Tensor]: The float64 ``(H, W)`` map (clean score
@@ -123,7 +125,8 @@ def occlusion_map(fn: Callable[[Tensor], Tensor], x: Tensor, cls: int,
     windows = patch_grid(x.shape[-2:], size, stride)
     for y0, x0 in windows:
         count[y0:y0 + size, x0:x0 + size] += 1
-    bar = Progress(forward_passes(len(windows), batch_size), progress)
+    bar = Progress(forward_passes(len(windows), batch_size), progress,
+                   warmup=1)
 
     def scores(batch: Tensor) -> Tensor:
         out = region_score(fn(batch), cls, region, score).double()
