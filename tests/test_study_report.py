@@ -39,12 +39,12 @@ def _tool():
     return tool
 
 
-def pixel_hashes(folder: str) -> dict:
+def pixel_hashes(folder: str, names=PNGS) -> dict:
     """sha256 of each figure's decoded RGBA pixels (8 bits)."""
     import matplotlib.image as mpimg
     import numpy as np
     out = {}
-    for name in PNGS:
+    for name in names:
         pixels = mpimg.imread(osp.join(folder, name))
         out[name] = hashlib.sha256(
             np.round(pixels * 255).astype(np.uint8).tobytes()).hexdigest()
@@ -227,3 +227,45 @@ def test_primary_section_says_which_primary_questions_are_unanswered(
              if line.startswith('- help slope')]
     assert len(slope) == 1 and 'slope per unit of P' in slope[0] and \
         'not measured' not in slope[0]
+
+
+def test_unconverged_arms_are_counted_and_tabled(tmp_path):
+    """Where no unit holds converged cells of both arms, the primary
+    endpoint says how many cells of each arm ran and converged; each cell
+    with two validations gets a row with their change."""
+    from possec.analysis.study.report import report_from_results
+    from possec.analysis.study.results import load_results, write_results
+    data = load_results(FIXTURE)
+    cells = [c for c in data['cells'] if c['cell'].get('prior') == 1.0]
+    planted = {}
+    for i, c in enumerate(cells):
+        a, b = 50.0 + i, 50.0 + i + (5.5 if i % 2 else 0.5)
+        c['convergence'] = dict(
+            c['convergence'], values=[a, b], iters=[1200, 2400],
+            key='mIoU_pairs', converged=abs(b - a) < 2.0,
+            loss_plateau=dict(rel_change=-0.25))
+        if c['cell']['padding'] == 'circular':
+            c['convergence']['converged'] = False
+        planted[c['name']] = (a, b, c['convergence']['converged'])
+    path = write_results(str(tmp_path / 'planted.json'), cells,
+                         data['settings'])
+    report_from_results(path, str(tmp_path / 'out'))
+    text = open(tmp_path / 'out' / 'study.md').read()
+    n_circ = sum(c['cell']['padding'] == 'circular' for c in cells)
+    zeros = [v for k, v in planted.items() if '__zeros__' in k]
+    assert ('help endpoint (parsenet, tilt 10, P=1): **not measured**: no '
+            'unit holds converged cells of both arms (parsenet / zeros / '
+            f'pos none: {sum(ok for _, _, ok in zeros)} of {len(zeros)} '
+            f'cells converged; parsenet / circular / pos none: 0 of '
+            f'{n_circ} cells converged)') in text
+    table = [line for line in text.splitlines()
+             if line.startswith('| position-prior P=1')
+             and '1200 / 2400' in line]
+    assert len(table) == len(cells)
+    for line in table:
+        cols = [x.strip() for x in line.strip('|').split('|')]
+        a, b = (float(x) for x in cols[5].split(' / '))
+        assert float(cols[6]) == pytest.approx(b - a, abs=0.051)
+        assert cols[7] == '-25%'
+        assert (cols[8] == 'yes') == (abs(b - a) < 2.0 and
+                                       'circular' not in cols[1])

@@ -81,7 +81,7 @@ def format_markdown(results: Sequence[dict], settings: dict,
               'Code: ' + '; '.join(code_versions(results) or ['no cells']) +
               '.', '', units_text(results), '',
               convergence_section(results), '', leak_section(results), '',
-              primary_section(rows), '']
+              primary_section(rows, results), '']
     if rows:
         lines += ['## Comparisons', '']
         for name in list(CONTRASTS) + sorted(

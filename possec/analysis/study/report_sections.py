@@ -6,7 +6,7 @@ from typing import List, Optional, Sequence
 
 from possec.datasets.synthetic import POSITION_PAIRS
 from .aggregate import CONTRAST_KEYS, fmt, mean_sd
-from .design import MARGINS, PRIMARY, variant_name
+from .design import CONTRASTS, MARGINS, PRIMARY, variant_name
 from .leak import leak_rows
 from .results import cell_fields, condition, converged, unit, unit_name
 from .stats import PLATEAU_FRACTION, format_contrast, interval
@@ -148,11 +148,12 @@ def _primary_matches(p: dict, row: dict) -> bool:
     return kind == 'slope' or float(row['dose']) == float(p['prior'])
 
 
-def primary_section(rows: List[dict]) -> str:
+def primary_section(rows: List[dict], records: Sequence[dict] = ()) -> str:
     """Each primary comparison of the design (:data:`.design.PRIMARY`) in
     declaration order: its verdict where the results hold it, and what
-    it lacks where they do not, so that a partial study says which of its
-    primary questions it has not answered."""
+    it lacks where they do not (for an endpoint, how many cells of each
+    arm ``records`` hold and how many converged), so that a partial study
+    says which of its primary questions it has not answered."""
     lines = ['## Primary comparisons', '',
              'Declared in the design before any result; each is judged by '
              'its own 95% interval.', '']
@@ -178,9 +179,33 @@ def primary_section(rows: List[dict]) -> str:
                          f'arms at two or more doses (these results hold '
                          f'{have}).')
         else:
-            lines.append(f'- {name}: **not measured**: these results hold '
-                         f'no cells of both arms at this dose.')
+            lines.append(f'- {name}: **not measured**: no unit holds '
+                         f'converged cells of both arms '
+                         f'({_endpoint_cells(p, records)}).')
     return '\n'.join(lines)
+
+
+def _endpoint_cells(p: dict, records: Sequence[dict]) -> str:
+    """``zeros: 1 of 2 cells converged, circular: none run`` for the
+    arms of primary endpoint ``p``."""
+    spec = CONTRASTS[p['contrast']]
+    layouts = set(spec['layouts'])
+    parts = []
+    for padding, pos in spec['variants']:
+        found = [r for r in records
+                 if cell_fields(r)['layout'] in layouts and
+                 _arm(r) == (p['head'], padding, pos) and
+                 _same(cell_fields(r).get('tilt'), p['tilt']) and
+                 _same(cell_fields(r).get('prior'), p['prior'])]
+        ok = sum(converged(r) is not False for r in found)
+        parts.append(f'{variant_name((p["head"], padding, pos))}: '
+                     + (f'{ok} of {len(found)} cells converged' if found
+                        else 'none run'))
+    return '; '.join(parts)
+
+
+def _same(a, b) -> bool:
+    return a is not None and b is not None and float(a) == float(b)
 
 
 def _primary_name(p: dict) -> str:
@@ -246,7 +271,41 @@ def convergence_section(records: Sequence[dict]) -> str:
     if failed:
         lines += ['', 'Not converged: ' + ', '.join(
             sorted(r.get('name', '?') for r in failed)) + '.']
+    table = _convergence_table(records)
+    if table:
+        lines += ['', table]
     return '\n'.join(lines)
+
+
+def _convergence_table(records: Sequence[dict]) -> str:
+    """Each cell's two validations of its key metric, their change and
+    the training loss's relative change (last third against the middle
+    third of the run), for records that carry them."""
+    measured = [r for r in records
+                if len((r.get('convergence') or {}).get('values') or []) == 2]
+    if not measured:
+        return ''
+    lines = ['| condition | arm | unit | key | at iteration | value | '
+             'change | loss, last third vs middle | converged |',
+             '|---|---|---|---|---|---|---|---|---|']
+    for r in sorted(measured, key=lambda r: (
+            condition(r), variant_name(_arm(r)), str(unit(r)))):
+        conv = r['convergence']
+        a, b = conv['values']
+        iters = conv.get('iters') or ['?', '?']
+        rel = (conv.get('loss_plateau') or {}).get('rel_change')
+        lines.append(
+            f"| {condition(r)} | {variant_name(_arm(r))} | "
+            f"{unit_name(unit(r))} | {NAMES.get(conv.get('key'), '?')} | "
+            f"{iters[0]} / {iters[1]} | {a:.1f} / {b:.1f} | {b - a:+.1f} | "
+            f"{'n/a' if rel is None else format(rel, '+.0%')} | "
+            f"{'yes' if conv.get('converged') else '**no**'} |")
+    return '\n'.join(lines)
+
+
+def _arm(record: dict) -> tuple:
+    c = cell_fields(record)
+    return (c['head'], c['padding'], c['pos'])
 
 
 def plateau_table(results: Sequence[dict], layout: str) -> str:
