@@ -308,15 +308,47 @@ def work(cells: Sequence[Cell], out_dir: str, settings: StudySettings,
         torch.set_num_threads(threads)
 
 
+def stop_with_parent() -> None:
+    """End this spawned process, its claim released, when its parent ends.
+
+    A ``kill`` of the study's main process alone would otherwise leave
+    its workers training on (a cell can take half an hour). On Linux the
+    kernel sends SIGTERM to this process when its parent exits
+    (``prctl(PR_SET_PDEATHSIG)``); SIGTERM raises ``SystemExit``, so the
+    claim board's ``finally`` releases the claim. Elsewhere only the
+    SIGTERM handling is set.
+    """
+    import multiprocessing
+    import signal
+    import sys
+
+    def _exit(signum, frame):
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)
+    if sys.platform.startswith('linux'):
+        import ctypes
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            return
+    parent = multiprocessing.parent_process()
+    if parent is not None and os.getppid() != parent.pid:
+        sys.exit(128 + signal.SIGTERM)  # the parent ended before prctl
+
+
 def _worker_process(cells, out_dir, settings, command, cell_fn, tag,
                     stale_after, heartbeat) -> None:
     """A spawned worker: :func:`work` with flushed prints; Ctrl-C (sent to
-    the whole process group) ends it quietly, its claim released."""
+    the whole process group) ends it quietly, its claim released, and so
+    does the end of the main process (:func:`stop_with_parent`)."""
     import sys
 
     def log(line):
         print(line, flush=True)
 
+    stop_with_parent()
     try:
         work(cells, out_dir, settings, command, cell_fn, log, tag,
              stale_after, heartbeat)
