@@ -194,9 +194,10 @@ def _need(key: str, value, ok, expected: str) -> None:
 #: of a poly schedule, one linear probe): the reference of the compute
 #: comparisons in docs/benchmarks.md.
 SHORT = StudySettings()
-#: The converged recipe (docs/position_study.md): a constant learning
-#: rate, the schedule doubled by its tail for the convergence test, the
-#: two-layer probe beside the linear one.
-CONVERGED = StudySettings(max_iters=1200, tail_iters=1200,
+#: The converged recipe (docs/position_study.md § Results at
+#: convergence: the shortest schedule measured against the criterion): a
+#: constant learning rate, the schedule doubled by its tail for the
+#: convergence test, the two-layer probe beside the linear one.
+CONVERGED = StudySettings(max_iters=2400, tail_iters=2400,
                           schedule='constant', lr=0.001,
                           nonlinear_probe_epochs=40)
