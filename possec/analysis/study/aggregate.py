@@ -19,7 +19,7 @@ from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence
 
 from .design import BORDERS, HEADS, POSITION, STUDY_LAYOUTS, variant_name
-from .results import cell_fields, condition, converged, unit
+from .results import arm, cell_fields, condition, converged, unit
 
 # the first value of each factor is the reference the others are compared to
 FACTOR_ORDER = dict(head=HEADS, padding=BORDERS, pos=tuple(POSITION))
@@ -46,11 +46,6 @@ def cell_values(result: dict) -> Dict[str, Optional[float]]:
 
 
 _values = cell_values
-
-
-def _variant_key(cell: dict) -> tuple:
-    c = cell_fields(dict(cell=cell))
-    return (c['head'], c['padding'], c['pos'])
 
 
 def condition_layout(name: str) -> str:
@@ -89,7 +84,7 @@ def group(results: Sequence[dict], exclude_unconverged: bool = True
         name = condition(result)
         order.setdefault(name, _condition_order(result))
         variants = out.setdefault(name, OrderedDict())
-        units = variants.setdefault(_variant_key(result['cell']),
+        units = variants.setdefault(arm(result),
                                     OrderedDict())
         units[unit(result)] = cell_values(result)
     return OrderedDict((name, out[name])
@@ -103,7 +98,7 @@ def not_converged(results: Sequence[dict]) -> Dict[str, Dict[tuple, list]]:
     for r in results:
         if converged(r) is False:
             out.setdefault(condition(r), OrderedDict()).setdefault(
-                _variant_key(r['cell']), []).append(unit(r))
+                arm(r), []).append(unit(r))
     return out
 
 

@@ -25,7 +25,7 @@ from typing import Dict, List, Sequence
 from .aggregate import CONTRAST_KEYS, cell_values
 from .design import CONTRASTS, PRIMARY, comparisons, variant_name
 from .inference import dose_slope
-from .results import cell_fields, condition, converged, unit
+from .results import arm, cell_fields, condition, converged, unit
 from .stats import interval, paired_contrast, paired_differences
 
 __all__ = ['design_rows', 'dose_curves']
@@ -52,7 +52,7 @@ def _index(records: Sequence[dict]):
         ck = _ckey(c['layout'], c['prior'], c['val_prior'], c['tilt'],
                    c['periodic'])
         names[ck] = condition(r)
-        key = (ck, (c['head'], c['padding'], c['pos']))
+        key = (ck, arm(r))
         if converged(r) is False:
             left_out.setdefault(key, []).append(unit(r))
         else:

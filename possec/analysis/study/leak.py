@@ -21,7 +21,7 @@ import math
 from collections import OrderedDict
 from typing import List, Optional, Sequence
 
-from .results import cell_fields, condition, converged, unit
+from .results import arm, cell_fields, condition, converged, unit
 from .stats import interval
 
 __all__ = ['pair_blind_iou', 'blind_level', 'position_free',
@@ -108,7 +108,7 @@ def leak_rows(records: Sequence[dict],
         c = cell_fields(r)
         if not (position_free(c) and position_coded_data(c)):
             continue
-        key = (condition(r), (c['head'], c['padding'], c['pos']))
+        key = (condition(r), arm(r))
         arms.setdefault(key, []).append(r)
     rows = []
     for (cond, variant), members in arms.items():

@@ -30,7 +30,7 @@ from .report_sections import (comparison_table, contrast_table,
                               convergence_section, leak_section,
                               plateau_table, primary_section, reading,
                               units_text, variant_table)
-from .results import (cell_fields, code_versions, condition, converged,
+from .results import (arm, code_versions, condition, converged,
                       load_results, write_results)
 from .verdict import judge
 
@@ -108,10 +108,8 @@ def format_markdown(results: Sequence[dict], settings: dict,
     unknown = {}
     for r in results:
         if converged(r) is None:
-            c = cell_fields(r)
-            key = (c['head'], c['padding'], c['pos'])
             d = unknown.setdefault(condition(r), {})
-            d[key] = d.get(key, 0) + 1
+            d[arm(r)] = d.get(arm(r), 0) + 1
     conditions = list(grouped) + [c for c in excluded if c not in grouped]
     for name in conditions:
         variants = grouped.get(name, {})
@@ -162,9 +160,8 @@ def loss_curves(results: Sequence[dict]) -> dict:
         curve = r.get('loss_curve')
         if not curve:
             continue
-        c = cell_fields(r)
         out.setdefault(condition(r), OrderedDict()).setdefault(
-            (c['head'], c['padding'], c['pos']), []).append(
+            arm(r), []).append(
                 (curve['iters'], curve['loss']))
     return out
 

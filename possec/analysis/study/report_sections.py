@@ -8,7 +8,8 @@ from possec.datasets.synthetic import POSITION_PAIRS
 from .aggregate import CONTRAST_KEYS, fmt, mean_sd
 from .design import CONTRASTS, MARGINS, PRIMARY, variant_name
 from .leak import leak_rows
-from .results import cell_fields, condition, converged, unit, unit_name
+from .results import (arm, cell_fields, condition, converged, unit,
+                      unit_name)
 from .stats import PLATEAU_FRACTION, format_contrast, interval
 from .verdict import MIOU_MARGIN, sentence
 
@@ -143,9 +144,8 @@ def _primary_matches(p: dict, row: dict) -> bool:
     if row['kind'] != kind or row['contrast'] != p['contrast'] or \
             row['head'] != p['head'] or not row.get('headline'):
         return False
-    if row.get('tilt') is None or float(row['tilt']) != float(p['tilt']):
-        return False
-    return kind == 'slope' or float(row['dose']) == float(p['prior'])
+    return _same(row.get('tilt'), p['tilt']) and (
+        kind == 'slope' or _same(row.get('dose'), p['prior']))
 
 
 def primary_section(rows: List[dict], records: Sequence[dict] = ()) -> str:
@@ -171,8 +171,7 @@ def primary_section(rows: List[dict], records: Sequence[dict] = ()) -> str:
                             if r['kind'] == 'comparison' and
                             r['contrast'] == p['contrast'] and
                             r['head'] == p['head'] and
-                            r.get('tilt') is not None and
-                            float(r['tilt']) == float(p['tilt'])})
+                            _same(r.get('tilt'), p['tilt'])})
             have = (', '.join(f'P={d:g}' for d in doses) if doses
                     else 'none')
             lines.append(f'- {name}: **not measured**: a slope needs both '
@@ -189,14 +188,12 @@ def _endpoint_cells(p: dict, records: Sequence[dict]) -> str:
     """``zeros: 1 of 2 cells converged, circular: none run`` for the
     arms of primary endpoint ``p``."""
     spec = CONTRASTS[p['contrast']]
-    layouts = set(spec['layouts'])
+    at_dose = [r for r, c in ((r, cell_fields(r)) for r in records)
+               if c['layout'] in spec['layouts'] and
+               _same(c['tilt'], p['tilt']) and _same(c['prior'], p['prior'])]
     parts = []
     for padding, pos in spec['variants']:
-        found = [r for r in records
-                 if cell_fields(r)['layout'] in layouts and
-                 _arm(r) == (p['head'], padding, pos) and
-                 _same(cell_fields(r).get('tilt'), p['tilt']) and
-                 _same(cell_fields(r).get('prior'), p['prior'])]
+        found = [r for r in at_dose if arm(r) == (p['head'], padding, pos)]
         ok = sum(converged(r) is not False for r in found)
         parts.append(f'{variant_name((p["head"], padding, pos))}: '
                      + (f'{ok} of {len(found)} cells converged' if found
@@ -289,23 +286,18 @@ def _convergence_table(records: Sequence[dict]) -> str:
              'change | loss, last third vs middle | converged |',
              '|---|---|---|---|---|---|---|---|---|']
     for r in sorted(measured, key=lambda r: (
-            condition(r), variant_name(_arm(r)), str(unit(r)))):
+            condition(r), variant_name(arm(r)), str(unit(r)))):
         conv = r['convergence']
         a, b = conv['values']
         iters = conv.get('iters') or ['?', '?']
         rel = (conv.get('loss_plateau') or {}).get('rel_change')
         lines.append(
-            f"| {condition(r)} | {variant_name(_arm(r))} | "
+            f"| {condition(r)} | {variant_name(arm(r))} | "
             f"{unit_name(unit(r))} | {NAMES.get(conv.get('key'), '?')} | "
             f"{iters[0]} / {iters[1]} | {a:.1f} / {b:.1f} | {b - a:+.1f} | "
             f"{'n/a' if rel is None else format(rel, '+.0%')} | "
             f"{'yes' if conv.get('converged') else '**no**'} |")
     return '\n'.join(lines)
-
-
-def _arm(record: dict) -> tuple:
-    c = cell_fields(record)
-    return (c['head'], c['padding'], c['pos'])
 
 
 def plateau_table(results: Sequence[dict], layout: str) -> str:
@@ -317,8 +309,7 @@ def plateau_table(results: Sequence[dict], layout: str) -> str:
         return ''
     by_variant = OrderedDict()
     for r in rows:
-        c = cell_fields(r)
-        by_variant.setdefault((c['head'], c['padding'], c['pos']), []).append(
+        by_variant.setdefault(arm(r), []).append(
             (unit(r), r['plateau']['plateau'], r['plateau']['rel_change']))
     parts = []
     for key, items in by_variant.items():

@@ -24,7 +24,7 @@ from possec.fileio import atomic_path
 
 __all__ = [
     'FORMAT', 'VERSION', 'ResultsError', 'write_results', 'load_results',
-    'cell_fields', 'unit', 'converged', 'condition'
+    'arm', 'cell_fields', 'unit', 'converged', 'condition'
 ]
 
 FORMAT = 'possec-study-results'
@@ -129,6 +129,13 @@ def load_results(path: str) -> dict:
              if isinstance(data, dict) else f'a JSON {type(data).__name__}')
     raise ResultsError(f'{path} is not a study results file (expected '
                        f'"format": "{FORMAT}", found {found}): {hint}')
+
+
+def arm(record: dict) -> tuple:
+    """``(head, padding, pos)`` of a record's cell: the arm it ran
+    (:func:`cell_fields`)."""
+    c = cell_fields(record)
+    return (c['head'], c['padding'], c['pos'])
 
 
 def cell_fields(record: dict, settings: Optional[dict] = None) -> dict:
