@@ -525,6 +525,49 @@ def test_a_folder_refuses_cells_of_other_code(tmp_path):
     assert again['ran'] == []
 
 
+def test_collect_reports_every_cell_of_every_command(tmp_path):
+    """Two commands (other seeds) into one folder: each command's own
+    results file holds its grid's cells; --collect holds them all and
+    quotes both commands, each once although the first ran twice."""
+    out, report = str(tmp_path / 'study'), str(tmp_path / 'all')
+    arms = [Arm('parsenet', 'zeros'), Arm('parsenet', 'circular')]
+    cond = [Cell('uniform', 'parsenet', 'zeros', 'none', 0).condition]
+    first, second = block_cells(cond, arms, [0], [0]), block_cells(
+        cond, arms, [1], [0])
+    quiet = dict(cell_fn=_tiny_cell, log=lambda line: None)
+    for cells, cmd in ((first, 'cmd --seeds 0'), (first, 'cmd --seeds 0'),
+                       (second, 'cmd --seeds 1')):
+        run = study.run_study(cells, out, dict(threads=1), command=cmd,
+                              **quiet)
+    assert sorted(r['name'] for r in run['results']) == sorted(
+        c.name for c in second)
+    with pytest.raises(StudyError, match='--report and --collect'):
+        _tool().main(['--report', 'x.json', '--collect', out])
+    _tool().main(['--collect', out, '--out-dir', report])
+    data = json.load(open(osp.join(report, 'study_results.json')))
+    assert sorted(r['name'] for r in data['cells']) == sorted(
+        c.name for c in first + second)
+    assert data['command'] == 'cmd --seeds 0\ncmd --seeds 1'
+    assert data['settings']['max_iters'] == StudySettings().max_iters
+    for cell in first + second:  # the same records as in the folder
+        assert json.load(open(osp.join(out, 'runs', cell.name,
+                                       'result.json'))) in data['cells']
+
+
+@pytest.mark.parametrize('make, word', [
+    (lambda d: None, 'not a study folder'),
+    (lambda d: (os.makedirs(d), open(osp.join(d, 'study_settings.json'),
+                                     'w').write('{}')), 'no finished cell'),
+])
+def test_collect_refuses_a_folder_without_cells(tmp_path, make, word):
+    folder, report = str(tmp_path / 'study'), str(tmp_path / 'all')
+    make(folder)
+    with pytest.raises(StudyError, match=word) as err:
+        study.collect_folder(folder, report)
+    assert '\n' not in str(err.value)
+    assert not osp.exists(report)  # nothing written
+
+
 def test_slurm_without_submitit_is_one_line(monkeypatch, tmp_path):
     from possec.analysis.study.launch import submit_slurm
     monkeypatch.setitem(sys.modules, 'submitit', None)

@@ -16,6 +16,10 @@
     # the report and figures again, from a results file alone
     python tools/analysis/position_study.py \\
         --report work_dirs/position_study/study_results.json --out-dir DIR
+    # one results file of every finished cell of a folder that several
+    # commands ran into (other seeds, other doses)
+    python tools/analysis/position_study.py \\
+        --collect work_dirs/position_study --out-dir DIR
     # a Slurm array of 8 workers over one shared folder (needs submitit)
     python tools/analysis/position_study.py --converged --slurm 8 \\
         --out-dir /shared/position_study
@@ -41,7 +45,7 @@ from possec.analysis.study.settings import (CONVERGED, DEVICES, SCHEDULES,
                                             StudyError, StudySettings)
 from possec.apis.cli import run_cli
 
-_NOT_SETTINGS = ('out', 'workers', 'report', 'converged', 'allow_mixed_code',
+_NOT_SETTINGS = ('out', 'workers', 'report', 'collect', 'converged', 'allow_mixed_code',
                  'slurm', 'slurm_partition', 'slurm_time')
 
 
@@ -59,6 +63,10 @@ def parse_args(argv=None):
                    help='only write the report and figures of a results '
                    'file (study_results.json) into --out-dir; trains '
                    'nothing')
+    p.add_argument('--collect', metavar='STUDY_DIR',
+                   help='only write the report and results file of every '
+                   'finished cell of a study folder, whichever command '
+                   'ran it, into --out-dir; trains nothing')
     p.add_argument('--quick', action='store_true',
                    help='the primary endpoints of help and hurt, seed 0: 4 '
                    'cells, 2 workers of 1 thread: ' +
@@ -152,8 +160,17 @@ def report_only(results: str, out_dir: str) -> None:
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     a = parse_args(argv)
+    if a.report and a.collect:
+        raise StudyError('--report and --collect both write a report: give '
+                         'one of them')
     if a.report:
         report_only(a.report, a.out)
+        return
+    if a.collect:
+        from possec.analysis.study.run import collect_folder
+        files = collect_folder(a.collect, a.out)
+        print(f"report in {files['markdown']}, results in "
+              f"{files['results']}", flush=True)
         return
     options = {k: v for k, v in vars(a).items() if k not in _NOT_SETTINGS}
     options['periodic'] = bool(options['periodic'])

@@ -22,7 +22,7 @@ import torch
 from possec.apis.paths import check_output_dir
 from possec.datasets.synthetic import (generate_synthetic_voc,
                                        read_generation_meta)
-from possec.fileio import dump_json
+from possec.fileio import atomic_path, dump_json
 from . import cells as cell_runner
 from .builder import data_args, data_root, probe_data_root, read_heads
 from .claims import ClaimBoard
@@ -33,6 +33,9 @@ from .settings import RUNTIME_FIELDS, StudyError, StudySettings
 
 RESULT_FILE = 'result.json'
 SETTINGS_FILE = 'study_settings.json'
+#: Every command line that ran into the folder, one per line, in order
+#: (:func:`collect_folder` quotes them in the report).
+COMMANDS_FILE = 'study_commands.txt'
 #: A worker rewrites the report after a cell at most this often (seconds);
 #: the study's end always writes it.
 REPORT_EVERY = 120.0
@@ -160,6 +163,8 @@ def run_study(cells: Sequence[Cell],
     check_same_code(_folder_records(out_dir), code_version(), out_dir,
                     allow_mixed_code)
     check_same_settings(out_dir, settings)
+    if command:
+        record_command(out_dir, command)
     board = ClaimBoard(osp.join(out_dir, 'claims'))
     for index, cell in enumerate(cells, 1):
         if cell.name in finished:
@@ -200,6 +205,63 @@ def run_study(cells: Sequence[Cell],
     files = write_report(results, out_dir, settings.as_dict(), command,
                          total=len(cells))
     return dict(results=results, files=files, ran=ran)
+
+
+def record_command(out_dir: str, command: str) -> None:
+    """Add ``command`` to the folder's :data:`COMMANDS_FILE` unless it is
+    there already (a continued study runs the same command again)."""
+    path = osp.join(out_dir, COMMANDS_FILE)
+    known = _read_commands(out_dir)
+    if command not in known:
+        with atomic_path(path) as tmp:
+            with open(tmp, 'w') as f:
+                f.write(''.join(c + '\n' for c in known + [command]))
+
+
+def _read_commands(out_dir: str) -> list:
+    path = osp.join(out_dir, COMMANDS_FILE)
+    if not osp.isfile(path):
+        return []
+    with open(path) as f:
+        return [line.rstrip('\n') for line in f if line.strip()]
+
+
+def collect_folder(folder: str, out_dir: str) -> Dict[str, str]:
+    """The report and results file of every finished cell in a study
+    folder, whichever command ran it (several commands may have run into
+    one folder: other seeds, other doses), written into ``out_dir``.
+
+    The folder's settings come from its :data:`SETTINGS_FILE`; its
+    commands, quoted in the report, from its :data:`COMMANDS_FILE` (none
+    when the folder predates it).
+
+    Args:
+        folder (str): A study folder (``--out-dir`` of the study).
+        out_dir (str): Where the report goes.
+
+    Returns:
+        dict: Name -> path of every file written (``results``: the
+        results file).
+
+    Raises:
+        StudyError: One line, when ``folder`` is not a study folder or
+            holds no finished cell; nothing is written then.
+    """
+    settings_path = osp.join(folder, SETTINGS_FILE)
+    if not osp.isfile(settings_path):
+        raise StudyError(
+            f'{folder!r} is not a study folder (no {SETTINGS_FILE}): give '
+            f'the --out-dir of a position study')
+    records = list(_folder_records(folder))
+    if not records:
+        raise StudyError(
+            f'study folder {folder!r} holds no finished cell (no '
+            f'runs/*/{RESULT_FILE}): run or continue the study first')
+    check_output_dir(out_dir, '--out-dir')
+    os.makedirs(out_dir, exist_ok=True)
+    commands = _read_commands(folder)
+    return write_report(records, out_dir, load_json(settings_path),
+                        '\n'.join(commands) if commands else None)
 
 
 def finished_results(cells: Sequence[Cell], out_dir: str) -> Dict[str, dict]:
