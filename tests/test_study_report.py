@@ -269,3 +269,46 @@ def test_unconverged_arms_are_counted_and_tabled(tmp_path):
         assert cols[7] == '-25%'
         assert (cols[8] == 'yes') == (abs(b - a) < 2.0 and
                                        'circular' not in cols[1])
+
+
+def test_primary_endpoint_names_the_units_it_leaves_out(tmp_path):
+    """A primary endpoint is judged over the units whose two cells
+    converged, and its line says how many, which units it left out and
+    whose cell failed the criterion (planted: one more circular cell
+    fails than in the fixture)."""
+    from possec.analysis.study.report import report_from_results
+    from possec.analysis.study.results import (converged, load_results,
+                                               unit, unit_name,
+                                               write_results)
+    data = load_results(FIXTURE)
+    cells = [c for c in data['cells'] if c['cell'].get('prior') == 1.0]
+    units = {unit(c) for c in cells}
+    circular = sorted((c for c in cells if c['cell']['padding'] ==
+                       'circular' and converged(c) is not False),
+                      key=lambda c: c['name'])
+    circular[0]['convergence'] = dict(circular[0]['convergence'],
+                                      converged=False)
+    failed = sorted((unit(c), c['cell']['padding']) for c in cells
+                    if converged(c) is False)
+    assert len(failed) >= 1 and len({u for u, _ in failed}) == len(failed)
+    path = write_results(str(tmp_path / 'one_more.json'), cells,
+                         data['settings'])
+    report_from_results(path, str(tmp_path / 'out'))
+    text = open(tmp_path / 'out' / 'study.md').read()
+    line = [x for x in text.splitlines()
+            if x.startswith('- help endpoint (parsenet, tilt 10, P=1)')]
+    assert len(line) == 1
+    named = ', '.join(f'{unit_name(u)} (parsenet / {pad} / pos none)'
+                      for u, pad in failed)
+    n = len(units) - len(failed)
+    assert line[0].endswith(
+        f'Over {n} unit{"s" * (n != 1)}; left out as not converged: '
+        f'{named}.')
+    # with every cell converged nothing is left out
+    for c in cells:
+        c['convergence'] = dict(c['convergence'], converged=True)
+    path = write_results(str(tmp_path / 'all.json'), cells, data['settings'])
+    report_from_results(path, str(tmp_path / 'all'))
+    line = [x for x in open(tmp_path / 'all' / 'study.md').read().splitlines()
+            if x.startswith('- help endpoint (parsenet, tilt 10, P=1)')]
+    assert line[0].endswith(f'Over {len(units)} units; none left out.')

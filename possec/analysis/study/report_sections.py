@@ -162,7 +162,8 @@ def primary_section(rows: List[dict], records: Sequence[dict] = ()) -> str:
         found = [r for r in rows if _primary_matches(p, r)]
         if found:
             said = reading(found)
-            lines.append(f'- {name}: {said[0]}' if said else
+            lines.append(f'- {name}: {said[0]}{_units_note(found[0], records)}'
+                         if said else
                          f'- {name}: **not measured**: no converged unit '
                          f'holds both arms.')
             continue
@@ -182,6 +183,27 @@ def primary_section(rows: List[dict], records: Sequence[dict] = ()) -> str:
                          f'converged cells of both arms '
                          f'({_endpoint_cells(p, records)}).')
     return '\n'.join(lines)
+
+
+def _units_note(row: dict, records: Sequence[dict]) -> str:
+    """`` Over 3 units; left out as not converged: s0/d1 (parsenet /
+    circular / pos none), ...`` for a primary row: which units its
+    interval leaves out, and whose cell failed the criterion."""
+    if row['kind'] != 'comparison':
+        return ''
+    n = row['stats'][row['judged'][0][0]].get('n', 0)
+    text = f' Over {n} unit{"s" * (n != 1)}'
+    if not row['not_converged']:
+        return text + '; none left out.'
+    failed = {}
+    for r in records:
+        if (converged(r) is False and condition(r) == row['condition'] and
+                arm(r) in (tuple(row['variant']), tuple(row['reference']))):
+            failed.setdefault(unit(r), []).append(variant_name(arm(r)))
+    left = [unit_name(u) + (f" ({', '.join(sorted(failed[u]))})"
+                            if u in failed else '')
+            for u in row['not_converged']]
+    return text + '; left out as not converged: ' + ', '.join(left) + '.'
 
 
 def _endpoint_cells(p: dict, records: Sequence[dict]) -> str:
