@@ -20,7 +20,7 @@ from tests.test_study_report import PNGS, _tool, pixel_hashes
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RESULTS = osp.join(REPO, 'docs', 'results')
 #: The committed runs: results file name -> report folder name.
-RUNS = ('position_study', 'position_study_1200')
+RUNS = ('position_study', 'position_study_1200', 'position_study_9600')
 PAGE = osp.join(REPO, 'docs', 'position_study.md')
 SECTION = '## Results at convergence'
 
@@ -75,6 +75,12 @@ def test_docs_tables_are_rows_of_the_reports(regenerated):
             if line.startswith('| ') and not line.startswith('| ---')]
     assert rows, 'the results section has no table'
     assert [r for r in rows if r not in report_rows] == []
+    # so is every primary comparison's line it quotes
+    primary = [line for line in section.splitlines()
+               if line.startswith(('- help ', '- hurt ')) and
+               '(parsenet, tilt' in line]
+    assert primary, 'the results section quotes no primary comparison'
+    assert [p for p in primary if p not in report_rows] == []
     # every figure it shows is a committed report's
     for line in section.splitlines():
         if line.startswith('![') and 'results/' in line:
