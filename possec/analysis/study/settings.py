@@ -198,6 +198,6 @@ SHORT = StudySettings()
 #: convergence: the shortest schedule measured against the criterion): a
 #: constant learning rate, the schedule doubled by its tail for the
 #: convergence test, the two-layer probe beside the linear one.
-CONVERGED = StudySettings(max_iters=2400, tail_iters=2400,
+CONVERGED = StudySettings(max_iters=4800, tail_iters=4800,
                           schedule='constant', lr=0.001,
                           nonlinear_probe_epochs=40)
