@@ -45,8 +45,9 @@ from possec.analysis.study.settings import (CONVERGED, DEVICES, SCHEDULES,
                                             StudyError, StudySettings)
 from possec.apis.cli import run_cli
 
-_NOT_SETTINGS = ('out', 'workers', 'report', 'collect', 'converged', 'allow_mixed_code',
-                 'slurm', 'slurm_partition', 'slurm_time')
+_NOT_SETTINGS = ('out', 'workers', 'report', 'collect', 'converged',
+                 'allow_mixed_code', 'slurm', 'slurm_partition',
+                 'slurm_time')
 
 
 def parse_args(argv=None):
@@ -58,15 +59,16 @@ def parse_args(argv=None):
     p.add_argument('--out-dir', '--out', dest='out',
                    default='work_dirs/position_study',
                    help='study folder (continue a study by reusing it); '
-                   'with --report, where the report goes')
-    p.add_argument('--report', metavar='RESULTS.json',
-                   help='only write the report and figures of a results '
-                   'file (study_results.json) into --out-dir; trains '
-                   'nothing')
-    p.add_argument('--collect', metavar='STUDY_DIR',
-                   help='only write the report and results file of every '
-                   'finished cell of a study folder, whichever command '
-                   'ran it, into --out-dir; trains nothing')
+                   'with --report or --collect, where the report goes')
+    only = p.add_mutually_exclusive_group()
+    only.add_argument('--report', metavar='RESULTS.json',
+                      help='only write the report and figures of a results '
+                      'file (study_results.json) into --out-dir; trains '
+                      'nothing')
+    only.add_argument('--collect', metavar='STUDY_DIR',
+                      help='only write the report and results file of '
+                      'every finished cell of a study folder, whichever '
+                      'command ran it, into --out-dir; trains nothing')
     p.add_argument('--quick', action='store_true',
                    help='the primary endpoints of help and hurt, seed 0: 4 '
                    'cells, 2 workers of 1 thread: ' +
@@ -160,9 +162,6 @@ def report_only(results: str, out_dir: str) -> None:
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     a = parse_args(argv)
-    if a.report and a.collect:
-        raise StudyError('--report and --collect both write a report: give '
-                         'one of them')
     if a.report:
         report_only(a.report, a.out)
         return
