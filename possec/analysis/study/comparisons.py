@@ -73,6 +73,16 @@ def _columns(key: str) -> List[str]:
     return [key] + [c for c, _ in CONTRAST_KEYS if c != key]
 
 
+def _failed_arms(left_out: dict, *keys) -> Dict[object, List[str]]:
+    """``{unit: [arm name, ...]}``: whose cell of each left-out unit
+    failed the convergence criterion, of the arms ``keys``."""
+    out = {}
+    for key in keys:
+        for u in left_out.get(key, []):
+            out.setdefault(u, []).append(variant_name(key[1]))
+    return {u: sorted(names) for u, names in out.items()}
+
+
 def design_rows(records: Sequence[dict]) -> List[dict]:
     """The rows of every design comparison, slope and interaction the
     records allow.
@@ -83,7 +93,8 @@ def design_rows(records: Sequence[dict]) -> List[dict]:
         ``head``, ``variant`` and ``reference`` (arm tuples), ``label``,
         ``headline`` (a primary row), ``interaction`` (bool), ``stats``
         (column -> statistics with ``diffs``), ``judged`` (see
-        :mod:`.verdict`) and ``not_converged`` (units left out); a
+        :mod:`.verdict`), ``not_converged`` (units left out) and, on a
+        comparison row, ``failed_arms`` (whose cell each failed); a
         comparison row on a dose contrast also has ``dose`` (the prior),
         ``val_prior``, ``tilt``, ``periodic`` and ``curve`` (its curve's
         label).
@@ -112,7 +123,8 @@ def design_rows(records: Sequence[dict]) -> List[dict]:
                            ('spc', False, f'{comp.family}, SPC')],
                    not_converged=sorted(
                        set(left_out.get(vkey, []) + left_out.get(rkey, [])),
-                       key=str))
+                       key=str),
+                   failed_arms=_failed_arms(left_out, vkey, rkey))
         rows.append(row)
         if CONTRASTS[comp.contrast].get('dose'):
             curve = (comp.contrast, tuple(comp.variant),

@@ -108,8 +108,8 @@ def format_markdown(results: Sequence[dict], settings: dict,
     unknown = {}
     for r in results:
         if converged(r) is None:
-            d = unknown.setdefault(condition(r), {})
-            d[arm(r)] = d.get(arm(r), 0) + 1
+            d, key = unknown.setdefault(condition(r), {}), arm(r)
+            d[key] = d.get(key, 0) + 1
     conditions = list(grouped) + [c for c in excluded if c not in grouped]
     for name in conditions:
         variants = grouped.get(name, {})

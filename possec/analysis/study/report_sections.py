@@ -162,7 +162,7 @@ def primary_section(rows: List[dict], records: Sequence[dict] = ()) -> str:
         found = [r for r in rows if _primary_matches(p, r)]
         if found:
             said = reading(found)
-            lines.append(f'- {name}: {said[0]}{_units_note(found[0], records)}'
+            lines.append(f'- {name}: {said[0]}{_units_note(found[0])}'
                          if said else
                          f'- {name}: **not measured**: no converged unit '
                          f'holds both arms.')
@@ -185,7 +185,7 @@ def primary_section(rows: List[dict], records: Sequence[dict] = ()) -> str:
     return '\n'.join(lines)
 
 
-def _units_note(row: dict, records: Sequence[dict]) -> str:
+def _units_note(row: dict) -> str:
     """`` Over 3 units; left out as not converged: s0/d1 (parsenet /
     circular / pos none), ...`` for a primary row: which units its
     interval leaves out, and whose cell failed the criterion."""
@@ -195,13 +195,9 @@ def _units_note(row: dict, records: Sequence[dict]) -> str:
     text = f' Over {n} unit{"s" * (n != 1)}'
     if not row['not_converged']:
         return text + '; none left out.'
-    failed = {}
-    for r in records:
-        if (converged(r) is False and condition(r) == row['condition'] and
-                arm(r) in (tuple(row['variant']), tuple(row['reference']))):
-            failed.setdefault(unit(r), []).append(variant_name(arm(r)))
-    left = [unit_name(u) + (f" ({', '.join(sorted(failed[u]))})"
-                            if u in failed else '')
+    failed = row['failed_arms']
+    left = [unit_name(u) + (f" ({', '.join(failed[u])})" if u in failed
+                            else '')
             for u in row['not_converged']]
     return text + '; left out as not converged: ' + ', '.join(left) + '.'
 
