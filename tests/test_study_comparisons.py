@@ -13,12 +13,13 @@ from possec.analysis.study.verdict import judge
 
 def _record(layout, padding, seed, pairs, converged=True, pos='none',
             prior=None, tilt=None, periodic=True, spc=0.1, head='parsenet',
-            val_prior=None):
+            val_prior=None, data_seed=0):
     return dict(
         cell=dict(layout=layout, head=head, padding=padding, pos=pos,
-                  seed=seed, data_seed=0, prior=prior, val_prior=val_prior,
+                  seed=seed, data_seed=data_seed, prior=prior,
+                  val_prior=val_prior,
                   tilt=tilt, periodic=periodic),
-        name=f'{layout}-{prior}-{head}-{padding}-{pos}-{seed}',
+        name=f'{layout}-{prior}-{head}-{padding}-{pos}-{seed}-{data_seed}',
         metrics=dict(mIoU=pairs, mIoU_pairs=pairs, mIoU_others=80.0),
         probe=dict(spc=dict(H=spc, V=spc, G=spc)),
         convergence=dict(converged=converged, criterion='test'))
@@ -113,3 +114,43 @@ def test_dose_curve_slope_and_primaries():
     curves = dose_curves(rows)
     assert [len(c['points']) for c in curves] == [3, 3]
     assert [p['dose'] for p in curves[0]['points']] == list(priors)
+
+
+def test_primary_endpoint_unit_by_unit():
+    """The report lists a primary endpoint's units one by one: each unit's
+    two planted values and their difference, whether the unit is in the
+    interval (both cells converged), and the mean difference per data
+    seed over the units in it; a unit with one arm only is not listed."""
+    from possec.analysis.study.report import judged_rows
+    from possec.analysis.study.report_sections import primary_section
+    planted = {(0, 0): (92.0, 85.5, True), (1, 0): (93.0, 88.25, True),
+               (2, 0): (91.5, 90.0, True), (0, 1): (91.0, 79.5, True),
+               (1, 1): (90.5, 70.0, False), (2, 1): (92.5, 80.75, True)}
+    records = []
+    for (seed, data), (z, c, ok) in planted.items():
+        records.append(_record('position-prior', 'zeros', seed, z, prior=1.0,
+                               tilt=10.0, spc=0.8, data_seed=data))
+        records.append(_record('position-prior', 'circular', seed, c,
+                               converged=ok, prior=1.0, tilt=10.0, spc=0.1,
+                               data_seed=data))
+    records.append(_record('position-prior', 'zeros', 3, 50.0, prior=1.0,
+                           tilt=10.0, data_seed=0))  # no circular twin
+    text = primary_section(judged_rows(records), records)
+    rows = [line.split(' | ') for line in text.splitlines()
+            if line.startswith('| help endpoint')]
+    order = sorted(planted, key=lambda u: (u[1], u[0]))
+    assert [r[2] for r in rows] == [f's{s}/d{d}' for s, d in order]
+    for r, u in zip(rows, order):
+        z, c, ok = planted[u]
+        assert (float(r[4]), float(r[5])) == pytest.approx((z, c), abs=0.05)
+        assert r[6] == f'{z - c:+.1f}'
+        assert float(r[7]) == pytest.approx(0.8 - 0.1)
+        assert r[8].startswith('yes' if ok else
+                               'no (parsenet / circular / pos none')
+    means = {d: np.mean([planted[u][0] - planted[u][1] for u in planted
+                         if u[1] == d and planted[u][2]]) for d in (0, 1)}
+    line = [x for x in text.splitlines() if 'by data seed' in x]
+    assert line == [
+        f'help endpoint (parsenet, tilt 10, P=1), mean difference by data '
+        f'seed over the units in the interval (descriptive): d0 '
+        f'{means[0]:+.1f} (3 units); d1 {means[1]:+.1f} (2 units).']

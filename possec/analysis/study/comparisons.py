@@ -28,7 +28,7 @@ from .inference import dose_slope
 from .results import arm, cell_fields, condition, converged, unit
 from .stats import interval, paired_contrast, paired_differences
 
-__all__ = ['design_rows', 'dose_curves']
+__all__ = ['design_rows', 'dose_curves', 'endpoint_units']
 
 
 def _f(value):
@@ -81,6 +81,66 @@ def _failed_arms(left_out: dict, *keys) -> Dict[object, List[str]]:
         for u in left_out.get(key, []):
             out.setdefault(u, []).append(variant_name(key[1]))
     return {u: sorted(names) for u, names in out.items()}
+
+
+def endpoint_units(records: Sequence[dict]) -> List[dict]:
+    """The primary endpoints' comparisons unit by unit, every unit that
+    holds a cell of both arms, converged or not: what an endpoint's
+    interval is made of, and what it leaves out.
+
+    Returns:
+        list[dict]: One per (primary comparison, unit), in design order,
+        then by data seed and training seed: ``contrast``, ``head``, ``tilt``, ``prior`` (to find
+        its :data:`.design.PRIMARY` entry), ``label`` (``variant -
+        reference``), ``key`` (the key column),
+        ``unit``, ``variant`` and ``reference`` (the two cells' key
+        values), ``diff`` (variant - reference), ``spc_diff`` (the same
+        of the probe's mean SPC; None where a cell lacks it), ``used``
+        (both cells converged or have no verdict: the unit is in the
+        interval) and ``failed`` (the names of the arms whose cell
+        failed the criterion).
+    """
+    by_arm: Dict[tuple, Dict[object, dict]] = {}
+    for r in records:
+        c = cell_fields(r)
+        ck = _ckey(c['layout'], c['prior'], c['val_prior'], c['tilt'],
+                   c['periodic'])
+        by_arm.setdefault((ck, arm(r)), OrderedDict())[unit(r)] = r
+    out, seen = [], set()
+    for comp in comparisons():
+        cond = comp.condition
+        ck = _ckey(cond.layout, cond.prior, cond.val_prior, cond.tilt,
+                   cond.periodic)
+        pair = ((ck, tuple(comp.variant)), (ck, tuple(comp.reference)))
+        if not comp.primary or pair in seen:
+            continue
+        seen.add(pair)
+        var, ref = by_arm.get(pair[0], {}), by_arm.get(pair[1], {})
+        for u in sorted(set(var) & set(ref), key=_data_seed_major):
+            a, b = cell_values(var[u]), cell_values(ref[u])
+            failed = sorted(variant_name(arm(r)) for r in (var[u], ref[u])
+                            if converged(r) is False)
+            out.append(dict(
+                contrast=comp.contrast, head=comp.variant.head,
+                tilt=cond.tilt, prior=cond.prior, key=comp.key, unit=u,
+                label=(f'{variant_name(comp.variant)} - '
+                       f'{variant_name(comp.reference)}'),
+                variant=_num(a.get(comp.key)),
+                reference=_num(b.get(comp.key)),
+                diff=_diff(a.get(comp.key), b.get(comp.key)),
+                spc_diff=_diff(a.get('spc'), b.get('spc')),
+                used=not failed, failed=failed))
+    return out
+
+
+def _data_seed_major(u) -> tuple:
+    """Sort key of a unit: data seed, then training seed."""
+    return (u[1], u[0]) if isinstance(u, tuple) else (-1, u)
+
+
+def _diff(a, b):
+    a, b = _num(a), _num(b)
+    return None if a is None or b is None else a - b
 
 
 def design_rows(records: Sequence[dict]) -> List[dict]:

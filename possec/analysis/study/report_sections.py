@@ -6,6 +6,7 @@ from typing import List, Optional, Sequence
 
 from possec.datasets.synthetic import POSITION_PAIRS
 from .aggregate import CONTRAST_KEYS, fmt, mean_sd
+from .comparisons import endpoint_units
 from .design import CONTRASTS, MARGINS, PRIMARY, variant_name
 from .leak import leak_rows
 from .results import (arm, cell_fields, condition, converged, unit,
@@ -182,6 +183,57 @@ def primary_section(rows: List[dict], records: Sequence[dict] = ()) -> str:
             lines.append(f'- {name}: **not measured**: no unit holds '
                          f'converged cells of both arms '
                          f'({_endpoint_cells(p, records)}).')
+    table = endpoint_units_table(records)
+    if table:
+        lines += ['', table]
+    return '\n'.join(lines)
+
+
+def endpoint_units_table(records: Sequence[dict]) -> str:
+    """The primary endpoints unit by unit (:func:`.comparisons.
+    endpoint_units`): each unit's two cells, their difference, and
+    whether the unit is in the endpoint's interval; then, where the
+    units span more than one data seed, the mean difference per data
+    seed over the units in the interval (descriptive: the interval treats
+    units sharing a data seed as independent)."""
+    units = endpoint_units(records)
+    if not units:
+        return ''
+    names = {}
+    for p in PRIMARY:
+        if p['statistic'] == 'endpoint':
+            names[(p['contrast'], p['head'], float(p['tilt']),
+                   float(p['prior']))] = _primary_name(p)
+    lines = ['Per unit (variant - reference; a unit is in the interval '
+             'only when both its cells converged; the other units\' '
+             'differences are of unconverged cells, shown, not judged):', '',
+             '| endpoint | comparison | unit | key | variant | reference | '
+             'difference | Δ probe SPC | in the interval |',
+             '|---|---|---|---|---|---|---|---|---|']
+    by_seed = OrderedDict()
+    for u in units:
+        name = names.get((u['contrast'], u['head'], float(u['tilt']),
+                          float(u['prior'])), u['contrast'])
+        spc = 'n/a' if u['spc_diff'] is None else f"{u['spc_diff']:+.2f}"
+        used = ('yes' if u['used'] else
+                f"no ({', '.join(u['failed'])} not converged)")
+        lines.append(
+            f"| {name} | {u['label']} | {unit_name(u['unit'])} | "
+            f"{NAMES.get(u['key'], u['key'])} | {fmt(u['variant'], None)} | "
+            f"{fmt(u['reference'], None)} | "
+            f"{'n/a' if u['diff'] is None else format(u['diff'], '+.1f')} | "
+            f"{spc} | {used} |")
+        if u['used'] and u['diff'] is not None and \
+                isinstance(u['unit'], tuple):
+            by_seed.setdefault(name, OrderedDict()).setdefault(
+                u['unit'][1], []).append(u['diff'])
+    for name, seeds in by_seed.items():
+        if len(seeds) < 2:
+            continue
+        parts = [f'd{d} {sum(v) / len(v):+.1f} ({len(v)} unit'
+                 f'{"s" * (len(v) != 1)})' for d, v in sorted(seeds.items())]
+        lines += ['', f'{name}, mean difference by data seed over the units '
+                  f'in the interval (descriptive): ' + '; '.join(parts) + '.']
     return '\n'.join(lines)
 
 
