@@ -34,12 +34,17 @@ def test_non_converged_cells_are_left_out_of_effects():
         records.append(_record('position-prior', 'circular', seed,
                                c if seed != 2 else -500.0,
                                converged=seed != 2, prior=1.0, tilt=10.0))
+    # a failed cell whose unit has no cell of the other arm: not run, so
+    # not a unit the comparison leaves out
+    records.append(_record('position-prior', 'zeros', 5, 40.0,
+                           converged=False, prior=1.0, tilt=10.0))
     rows = [r for r in design_rows(records) if r['kind'] == 'comparison']
     assert len(rows) == 1
     st = rows[0]['stats']['mIoU_pairs']
     # zeros - circular on units 0 and 1 only; unit 2 is named as left out
     assert st['diffs'] == pytest.approx([88.0 - 64.0, 87.0 - 66.0])
     assert rows[0]['not_converged'] == [(2, 0)]
+    assert rows[0]['failed_arms'][(2, 0)] == ['parsenet / circular / pos none']
     grouped = group(records)
     circ = grouped['position-prior P=1 tilt=10 periodic'][
         ('parsenet', 'circular', 'none')]

@@ -73,6 +73,17 @@ def _columns(key: str) -> List[str]:
     return [key] + [c for c, _ in CONTRAST_KEYS if c != key]
 
 
+def _left_out(cells: dict, left_out: dict, *keys) -> list:
+    """The units a comparison of arms ``keys`` leaves out as not
+    converged: those where every arm has a cell and one failed (a unit
+    missing an arm's cell is not a left-out unit, it is not run)."""
+    def run(key):
+        return set(cells.get(key, {})) | set(left_out.get(key, []))
+    both = set.intersection(*(run(k) for k in keys))
+    failed = set().union(*(left_out.get(k, []) for k in keys))
+    return sorted(failed & both, key=str)
+
+
 def _failed_arms(left_out: dict, *keys) -> Dict[object, List[str]]:
     """``{unit: [arm name, ...]}``: whose cell of each left-out unit
     failed the convergence criterion, of the arms ``keys``."""
@@ -181,9 +192,7 @@ def design_rows(records: Sequence[dict]) -> List[dict]:
                    headline=comp.primary, interaction=False, stats=stats,
                    judged=[(comp.key, comp.primary, comp.family),
                            ('spc', False, f'{comp.family}, SPC')],
-                   not_converged=sorted(
-                       set(left_out.get(vkey, []) + left_out.get(rkey, [])),
-                       key=str),
+                   not_converged=_left_out(cells, left_out, vkey, rkey),
                    failed_arms=_failed_arms(left_out, vkey, rkey))
         rows.append(row)
         if CONTRASTS[comp.contrast].get('dose'):
