@@ -101,9 +101,9 @@ def endpoint_units(records: Sequence[dict]) -> List[dict]:
 
     Returns:
         list[dict]: One per (primary comparison, unit), in design order,
-        then by data seed and training seed: ``contrast``, ``head``, ``tilt``, ``prior`` (to find
-        its :data:`.design.PRIMARY` entry), ``label`` (``variant -
-        reference``), ``key`` (the key column),
+        then by data seed and training seed: ``contrast``, ``head``,
+        ``tilt``, ``prior`` (to find its :data:`.design.PRIMARY` entry),
+        ``label`` (``variant - reference``), ``key`` (the key column),
         ``unit``, ``variant`` and ``reference`` (the two cells' key
         values), ``diff`` (variant - reference), ``spc_diff`` (the same
         of the probe's mean SPC; None where a cell lacks it), ``used``
