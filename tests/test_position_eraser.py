@@ -186,3 +186,20 @@ def test_bad_arguments_raise_and_empty_calibration_keeps_statistics():
     for key, value in eraser.state_dict().items():
         assert torch.equal(value, before[key])
     assert eraser.momentum == 0.1 and eraser.training
+
+
+def test_hook_recalibrates_every_interval_from_begin_and_at_the_end():
+    """Calibrated after iterations begin, begin + interval, ... and after
+    the last one (iterations counted as done, as validations are)."""
+    from types import SimpleNamespace
+    done = []
+    hook = PositionEraserHook(interval=3, begin=6)
+    hook.calibrate = lambda runner: done.append(runner.iter + 1)
+    runner = SimpleNamespace(iter=0, max_iters=14,
+                             train_loop=SimpleNamespace(max_iters=14))
+    for i in range(14):
+        runner.iter = i
+        hook.after_train_iter(runner, i)
+    assert done == [6, 9, 12, 14]
+    with pytest.raises(ValueError, match='begin'):
+        PositionEraserHook(begin=-1)

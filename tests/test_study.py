@@ -292,9 +292,10 @@ def test_cell_options_set_data_schedule_and_validations(tmp_path):
     assert cfg.train_cfg.max_iters == 14
     assert (cfg.train_cfg.val_interval, cfg.train_cfg.val_begin) == (9, 9)
     hooks = {h['type']: h for h in cfg.custom_hooks}
-    assert 'ValidationHistoryHook' in hooks
+    assert 'ValidationHistoryHook' in hooks and 'ValidationRNGHook' in hooks
     # the erasers are recalibrated before both validations
     assert hooks['PositionEraserHook']['interval'] == 9
+    assert hooks['PositionEraserHook']['begin'] == 9
     assert cfg.optim_wrapper.optimizer == dict(
         type='AdamW', lr=s.lr, betas=(0.9, 0.999), weight_decay=0.01,
         fused=True)
@@ -439,6 +440,61 @@ def test_convergence_criterion_on_planted_validations():
     rec = judge('position-coded', [_val(10, 1.), _val(20, 1.)], 10, 2.,
                 [1.0, 1.0, 1.0, 0.99, 0.99, 0.99])
     assert rec['loss_plateau']['plateau'] is True
+
+
+def test_convergence_window_reads_the_mean_of_each_end():
+    # a transient at the schedule's end: one validation 45 points low
+    vals = [_val(i, v) for i, v in ((80, 79.), (90, 34.), (100, 80.),
+                                    (110, 80.5), (120, 80.), (130, 79.5),
+                                    (140, 80.4), (150, 81.), (160, 80.),
+                                    (170, 80.3), (180, 79.9), (190, 80.5),
+                                    (200, 80.2))]
+    one = judge('position-prior', vals, 100, 2.)
+    assert one['values'] == [80., 80.2] and one['converged'] is True
+    mean = judge('position-prior', vals, 100, 2., window=3, every=10)
+    assert mean['window_iters'] == [[80, 90, 100], [180, 190, 200]]
+    assert mean['window_values'] == [[79., 34., 80.], [79.9, 80.5, 80.2]]
+    # the means, by hand: (79 + 34 + 80) / 3 and (79.9 + 80.5 + 80.2) / 3
+    assert mean['values'] == pytest.approx([193. / 3, 240.6 / 3])
+    assert mean['change'] == pytest.approx(240.6 / 3 - 193. / 3)
+    assert mean['converged'] is False and '3 validations' in \
+        mean['criterion'] and mean['window'] == 3 and mean['every'] == 10
+    # a window missing a validation is not judged, and says where
+    gap = judge('position-prior', [v for v in vals if v['iter'] != 190],
+                100, 2., window=3, every=10)
+    assert gap['converged'] is None and 'iteration 190' in gap['criterion']
+    with pytest.raises(ValueError, match='spacing'):
+        judge('position-prior', vals, 100, 2., window=3)
+
+
+@pytest.mark.parametrize('values, word', [
+    (dict(max_iters=100, tail_iters=100, schedule='constant',
+          val_every=30), 'divide max_iters'),
+    (dict(max_iters=90, tail_iters=100, schedule='constant',
+          val_every=30), 'divide tail_iters'),
+    (dict(converge_window=3), 'needs val_every'),
+    (dict(max_iters=100, tail_iters=100, schedule='constant',
+          converge_window=3, val_every=50), 'overlap'),
+    (dict(converge_window=0), 'converge_window'),
+])
+def test_validation_window_settings_are_checked(values, word):
+    with pytest.raises(StudyError, match=word):
+        StudySettings(**values)
+
+
+def test_cell_options_validate_over_the_window(tmp_path):
+    s = _settings(tmp_path, schedule='constant', tail_iters=6,
+                  max_iters=6, converge_window=3, val_every=2)
+    cell = Cell('prior-shift', 'parsenet', 'zeros', 'erase', 4, 1, 0.75,
+                0.25, 20.0, True)
+    cfg = _cfg(cell, s, tmp_path)
+    # validations at 2, 4, 6 (the schedule's window) and on to 12
+    assert (cfg.train_cfg.val_begin, cfg.train_cfg.val_interval) == (2, 2)
+    hooks = {h['type']: h for h in cfg.custom_hooks}
+    assert {'ValidationHistoryHook', 'ValidationRNGHook'} <= set(hooks)
+    # the erasers are recalibrated before each of those validations
+    assert (hooks['PositionEraserHook']['interval'],
+            hooks['PositionEraserHook']['begin']) == (2, 2)
 
 
 def test_nonlinear_probe_is_accepted_only_if_it_reads_as_much():
@@ -677,6 +733,50 @@ def test_study_runs_resumes_and_records(tmp_path, monkeypatch, repo_root):
     # the same folder with other settings is refused, naming the key
     with pytest.raises(StudyError, match='max_iters'):
         study.run_study(cells, out, dict(settings, max_iters=3))
+
+
+def test_a_folder_from_before_the_window_settings_continues(tmp_path):
+    """A settings file written before converge_window / val_every existed
+    meant one validation at each end: the same settings continue it, a
+    window is refused, naming the keys."""
+    s = StudySettings(max_iters=100, tail_iters=100, schedule='constant')
+    old = {k: v for k, v in s.numbers_dict().items()
+           if k not in ('converge_window', 'val_every')}
+    with open(tmp_path / study.SETTINGS_FILE, 'w') as f:
+        json.dump(old, f)
+    study.check_same_settings(str(tmp_path), s)  # accepted
+    with open(tmp_path / study.SETTINGS_FILE, 'w') as f:
+        json.dump(old, f)
+    with pytest.raises(StudyError, match='converge_window, val_every'):
+        study.check_same_settings(str(tmp_path), s.replace(
+            converge_window=2, val_every=20))
+
+
+def test_a_windowed_cell_validates_and_judges_over_its_windows(tmp_path):
+    """A cell with a window of 2 validations 2 iterations apart validates
+    at 2, 4 (the schedule's window), 6 and 8 (the tail's); its verdict
+    reads the means of the recorded validations, and the report names the
+    spans."""
+    out = str(tmp_path / 'study')
+    settings = dict(max_iters=4, tail_iters=4, schedule='constant',
+                    converge_window=2, val_every=2, batch_size=2,
+                    img_size=32, num_train=4, num_val=2, probe_images=6,
+                    probe_epochs=1, threads=1, val_batch_size=2)
+    cells = block_cells(
+        [Cell('position-coded', 'parsenet', 'zeros', 'none', 0).condition],
+        [Arm('parsenet', 'zeros')], [0], [0])
+    run = study.run_study(cells, out, settings, log=lambda line: None)
+    r = run['results'][0]
+    assert [v['iter'] for v in r['validations']] == [2, 4, 6, 8]
+    pairs = {v['iter']: v['metrics']['mIoU_pairs'] for v in r['validations']}
+    conv = r['convergence']
+    assert conv['window_iters'] == [[2, 4], [6, 8]]
+    assert conv['values'] == pytest.approx([(pairs[2] + pairs[4]) / 2,
+                                            (pairs[6] + pairs[8]) / 2])
+    assert conv['converged'] == (abs((pairs[6] + pairs[8]) / 2 -
+                                     (pairs[2] + pairs[4]) / 2) < 2.0)
+    report = open(run['files']['markdown']).read()
+    assert '| 2-4 / 6-8 |' in report and 'last 2 validations' in report
 
 
 def test_cli_parses_signed_position_heads_and_workers(repo_root):

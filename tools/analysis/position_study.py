@@ -128,6 +128,12 @@ def parse_args(argv=None):
                    'the convergence test (needs --schedule constant)')
     s.add_argument('--schedule', choices=SCHEDULES)
     s.add_argument('--converge-tol', type=float)
+    s.add_argument('--converge-window', type=int,
+                   help='validations averaged at each end of the '
+                   'convergence test (needs --val-every)')
+    s.add_argument('--val-every', type=int,
+                   help='iterations between validations, from the first '
+                   'of the window through the tail (0: the two ends only)')
     s.add_argument('--batch-size', type=int)
     s.add_argument('--optimizer', choices=('adamw', 'sgd'))
     s.add_argument('--lr', type=float)

@@ -139,8 +139,12 @@ def cell_options(cell: Cell,
     (``padding_mode``, CoordConv at the stem for ``+coord``) and the FCN
     heads' (decode and auxiliary, as :class:`~possec.models.decode_heads.
     PadFCNHead`). The run validates at the end of the schedule and, when
-    ``settings.tail_iters``, again at the end of its constant-rate tail;
-    :class:`~possec.engine.hooks.ValidationHistoryHook` keeps both.
+    ``settings.tail_iters``, again at the end of its constant-rate tail
+    (with ``settings.val_every``, every that many iterations from the
+    first validation of the convergence test's window on);
+    :class:`~possec.engine.hooks.ValidationHistoryHook` keeps both, and
+    :class:`~possec.engine.hooks.ValidationRNGHook` keeps the validations
+    from changing the training.
 
     Args:
         cell (Cell): The cell.
@@ -195,9 +199,11 @@ def cell_options(cell: Cell,
             _delete_=True, type='OptimWrapper', clip_grad=None,
             optimizer=dict(optimizer, lr=s.lr, fused=True)),
         'param_scheduler': schedulers,
-        # validations at the end of the schedule and of the tail only
+        # validations at the end of the schedule and of the tail only, or
+        # every val_every iterations from the schedule's window on
         'train_cfg': dict(type='IterBasedTrainLoop', max_iters=total,
-                          val_interval=s.max_iters, val_begin=s.max_iters),
+                          val_interval=s.val_every or s.max_iters,
+                          val_begin=s.val_begin),
         'default_hooks.checkpoint': dict(type='CheckpointHook',
                                          by_epoch=False, interval=total + 1,
                                          save_last=False),
@@ -217,13 +223,20 @@ def cell_options(cell: Cell,
     if cell.pos == 'shift':
         for key, value in position_piece('shift').items():
             opts[f'model.{key}'] = value
-    hooks = [dict(type='ValidationHistoryHook')]
+    # validations leave the training's random streams as they found them:
+    # a cell trains the same whichever iterations it is validated at
+    hooks = [dict(type='ValidationHistoryHook'),
+             dict(type='ValidationRNGHook')]
     if cell.pos == 'erase':
         for key, value in position_piece('erase').items():
             opts[f'model.backbone.{key}'] = value
         # statistics recomputed before each validation
+        # (so for erasure cells the validations' iterations are part of
+        # the training: it goes on with the recalibrated statistics)
         hooks.append(dict(type='PositionEraserHook',
-                          interval=s.max_iters if s.tail_iters else None))
+                          interval=(s.val_every or s.max_iters)
+                          if s.tail_iters else None,
+                          begin=s.val_begin))
     if progress_every:
         hooks.append(dict(type='StudyProgressHook',
                           interval=int(progress_every), label=cell.label))

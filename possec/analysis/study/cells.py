@@ -194,7 +194,8 @@ def run_cell(cell: Cell, settings: StudySettings, work_dir: str,
     tail_curve = binned(tail, 10)
     convergence = judge(cell.layout, validations, s.max_iters,
                         s.converge_tol,
-                        tail_curve['loss'] if tail_curve else None)
+                        tail_curve['loss'] if tail_curve else None,
+                        window=s.converge_window, every=s.val_every)
     return dict(cell=cell._asdict(), name=cell.name, **record, probe=probe,
                 probe_nonlinear=nonlinear, validations=validations,
                 convergence=convergence, loss_curve=binned(losses, 30),

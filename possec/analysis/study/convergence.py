@@ -5,7 +5,11 @@ Criterion: the cell trains at a constant learning rate for the schedule's
 default); its key metric on the validation set (the look-alike pairs' mIoU
 where the layout has pairs, else mIoU) is measured at both ends, and the
 cell has converged when the two differ by less than ``converge_tol``
-points (default 2, the study's equivalence margin).
+points (default 2, the study's equivalence margin). With a window of k
+validations (``converge_window``, ``val_every`` iterations apart) each end
+reads the mean of the last k validations before it instead of one: one
+validation can land in a transient of the training (a loss spike), and
+the mean of k is the cell's level there rather than one moment of it.
 
 Why this one: the study reports differences in the key metric at
 convergence, so the natural test is whether that metric still moves when
@@ -23,6 +27,11 @@ from .stats import plateau
 #: The criterion, as the records and the report state it.
 CRITERION = ('constant learning rate; |key metric at the end of the tail '
              '- key metric at the end of the schedule| < tol points')
+#: The criterion with a window of validations at each end.
+CRITERION_WINDOW = ('constant learning rate; |mean key metric over the '
+                    'last {k} validations ({every} apart) to '
+                    'the end of the tail - the same to the end of the '
+                    'schedule| < tol points')
 #: Layouts without look-alike pairs (their key metric is mIoU).
 NO_PAIR_LAYOUTS = ('uniform', 'border-shift')
 
@@ -33,7 +42,8 @@ def key_metric(layout: str) -> str:
 
 
 def judge(layout: str, validations: Sequence[dict], schedule_iters: int,
-          tol: float, tail_losses: Optional[Sequence[float]] = None) -> dict:
+          tol: float, tail_losses: Optional[Sequence[float]] = None,
+          window: int = 1, every: int = 0) -> dict:
     """The convergence record of one cell.
 
     Args:
@@ -45,29 +55,57 @@ def judge(layout: str, validations: Sequence[dict], schedule_iters: int,
         tol (float): The largest change of a converged cell, in points.
         tail_losses (Sequence[float], optional): Binned training losses of
             the tail, for the plateau reading. Default: None.
+        window (int): Validations averaged at each end. Default: 1.
+        every (int): Iterations between the validations of a window
+            (needed when ``window`` > 1). Default: 0.
 
     Returns:
-        dict: ``converged`` (bool, or None when the run has no tail),
-        ``criterion``, ``key``, ``tol``, ``iters`` (schedule end, tail
-        end), ``values`` (the key metric there), ``change`` and
-        ``loss_plateau`` (:func:`.stats.plateau` of the tail, or None).
+        dict: ``converged`` (bool, or None when the run has no tail or a
+        window misses a validation), ``criterion``, ``key``, ``tol``,
+        ``iters`` (schedule end, tail end), ``values`` (the key metric
+        there: the window's mean), ``change`` and ``loss_plateau``
+        (:func:`.stats.plateau` of the tail, or None); with a window also
+        ``window`` (k), ``every``, ``window_iters`` and ``window_values``
+        (the validations each mean is over).
     """
     key = key_metric(layout)
-    out = dict(converged=None, criterion=CRITERION, key=key,
+    window = int(window)
+    if window > 1 and not every:
+        raise ValueError(f'a window of {window} validations needs their '
+                         f'spacing (every > 0), got every={every!r}')
+    criterion = (CRITERION if window == 1 else
+                 CRITERION_WINDOW.format(
+                     k=window, every=f'{int(every)} iteration'
+                     f'{"s" if int(every) != 1 else ""}'))
+    out = dict(converged=None, criterion=criterion, key=key,
                tol=float(tol), iters=None, values=None, change=None,
                loss_plateau=None)
-    at_end = [v for v in validations if v['iter'] == schedule_iters]
+    if window > 1:
+        out.update(window=window, every=int(every))
+    by_iter = {int(v['iter']): v for v in validations}
     last = validations[-1] if validations else None
-    if not at_end or last is None or last['iter'] <= schedule_iters:
+    if schedule_iters not in by_iter or last is None or \
+            last['iter'] <= schedule_iters:
         out['criterion'] = ('not measured: the run has no constant-rate '
                             'tail after its schedule (tail_iters 0)')
         return out
-    a, b = at_end[0]['metrics'].get(key), last['metrics'].get(key)
-    out['iters'] = [int(schedule_iters), int(last['iter'])]
-    out['values'] = [a, b]
-    if a is None or b is None:
-        out['criterion'] += f' (not judged: {key} missing)'
+    ends = [int(schedule_iters), int(last['iter'])]
+    out['iters'] = ends
+    spans = [[end - j * int(every) for j in range(window - 1, -1, -1)]
+             for end in ends]
+    values = [[(by_iter[i]['metrics'].get(key) if i in by_iter else None)
+               for i in span] for span in spans]
+    if window > 1:
+        out.update(window_iters=spans, window_values=values)
+    missing = [i for span, vals in zip(spans, values)
+               for i, v in zip(span, vals) if v is None]
+    if missing:
+        out['criterion'] += (f' (not judged: {key} missing at iteration'
+                             f'{"s" if len(missing) > 1 else ""} '
+                             f'{", ".join(map(str, missing))})')
         return out
+    a, b = (sum(vals) / len(vals) for vals in values)
+    out['values'] = [a, b]
     out['change'] = float(b - a)
     out['converged'] = bool(abs(b - a) < tol)
     if tail_losses is not None and len(tail_losses) >= 3 and \

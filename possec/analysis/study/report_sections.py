@@ -345,9 +345,10 @@ def convergence_section(records: Sequence[dict]) -> str:
 
 
 def _convergence_table(records: Sequence[dict]) -> str:
-    """Each cell's two validations of its key metric, their change and
-    the training loss's relative change (last third against the middle
-    third of the run), for records that carry them."""
+    """Each cell's two validations of its key metric (or the means of its
+    two windows of validations, with the iterations they span), their
+    change and the training loss's relative change (last third against
+    the middle third of the run), for records that carry them."""
     measured = [r for r in records
                 if len((r.get('convergence') or {}).get('values') or []) == 2]
     if not measured:
@@ -360,6 +361,8 @@ def _convergence_table(records: Sequence[dict]) -> str:
         conv = r['convergence']
         a, b = conv['values']
         iters = conv.get('iters') or ['?', '?']
+        if conv.get('window_iters'):  # the means' spans
+            iters = [f'{w[0]}-{w[-1]}' for w in conv['window_iters']]
         rel = (conv.get('loss_plateau') or {}).get('rel_change')
         lines.append(
             f"| {condition(r)} | {variant_name(arm(r))} | "

@@ -29,7 +29,8 @@ from .claims import ClaimBoard
 from .design import Cell
 from .provenance import check_same_code, code_version
 from .report import RESULTS_FILE, load_json, write_report  # noqa: F401
-from .settings import RUNTIME_FIELDS, StudyError, StudySettings
+from .settings import (LATER_FIELDS, RUNTIME_FIELDS, StudyError,
+                       StudySettings)
 
 RESULT_FILE = 'result.json'
 SETTINGS_FILE = 'study_settings.json'
@@ -47,7 +48,8 @@ def check_same_settings(out_dir: str, settings: StudySettings) -> None:
     path = osp.join(out_dir, SETTINGS_FILE)
     wanted = settings.numbers_dict()
     if osp.isfile(path):
-        found = {k: v for k, v in load_json(path).items()
+        found = {k: v for k, v in dict(LATER_FIELDS,
+                                       **load_json(path)).items()
                  if k not in RUNTIME_FIELDS}
         if found != wanted:
             diff = sorted(k for k in set(found) | set(wanted)

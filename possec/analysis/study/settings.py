@@ -28,10 +28,14 @@ DEVICES = ('cpu', 'cuda')
 #: (a study may continue with other values of these).
 RUNTIME_FIELDS = ('threads', 'num_workers', 'data_root', 'device',
                   'val_batch_size')
+#: Settings added after study folders existed, with the value a folder
+#: recorded without them ran with (a folder made before them continues).
+LATER_FIELDS = {'converge_window': 1, 'val_every': 0}
 _POSITIVE_INTS = ('max_iters', 'batch_size', 'img_size', 'num_train',
                   'num_val', 'probe_images', 'probe_epochs', 'probe_convs',
-                  'val_batch_size')
-_NON_NEGATIVE_INTS = ('tail_iters', 'nonlinear_probe_epochs', 'num_workers')
+                  'val_batch_size', 'converge_window')
+_NON_NEGATIVE_INTS = ('tail_iters', 'nonlinear_probe_epochs', 'num_workers',
+                      'val_every')
 
 
 class StudyError(UserError, ValueError):
@@ -61,6 +65,14 @@ class StudySettings:
             cell's key metric between the end of the schedule and the end
             of the tail for the cell to count as converged. Default: 2.0
             (the study's equivalence margin).
+        converge_window (int): Validations averaged at each end of the
+            convergence test (the last ``converge_window`` before the end
+            of the schedule and before the end of the tail, ``val_every``
+            apart); 1 reads one validation at each end. Default: 1.
+        val_every (int): Iterations between validations, from the first
+            validation of the schedule's window through the tail; 0
+            validates at the two ends only. Must divide ``max_iters`` and
+            ``tail_iters``. Default: 0.
         probe_images (int): Images of the position probe (>= 2).
             Default: 64.
         probe_epochs (int): Epochs of the linear probe. Default: 10.
@@ -92,6 +104,8 @@ class StudySettings:
     schedule: str = 'poly'
     tail_iters: int = 0
     converge_tol: float = 2.0
+    converge_window: int = 1
+    val_every: int = 0
     probe_images: int = 64
     probe_epochs: int = 10
     probe_lr: float = 0.01
@@ -136,6 +150,38 @@ class StudySettings:
                 f'(the convergence test is measured under a constant '
                 f'learning rate), got schedule={self.schedule!r}: set '
                 f'--schedule constant or --tail-iters 0')
+
+        self._check_validations()
+
+    def _check_validations(self) -> None:
+        """``val_every`` and ``converge_window`` fit the schedule."""
+        every, window = self.val_every, self.converge_window
+        for name, length in (('max_iters', self.max_iters),
+                             ('tail_iters', self.tail_iters)):
+            if every and length % every:
+                raise StudyError(
+                    f'val_every={every} must divide {name}={length} (the '
+                    f'convergence test reads validations at the end of the '
+                    f'schedule and of the tail): set --val-every to a '
+                    f'divisor of both, or --val-every 0 --converge-window 1')
+        if window > 1 and not every:
+            raise StudyError(
+                f'converge_window={window} needs val_every > 0 (the '
+                f'iterations between the validations it averages), got '
+                f'val_every=0: set --val-every or --converge-window 1')
+        if window > 1 and every and (window - 1) * every >= min(
+                self.max_iters, self.tail_iters or self.max_iters):
+            raise StudyError(
+                f'converge_window={window} validations {every} iterations '
+                f'apart span {(window - 1) * every} iterations, as long as '
+                f'the schedule ({self.max_iters}) or the tail '
+                f'({self.tail_iters}): the two windows would overlap; use '
+                f'a smaller window or val_every')
+
+    @property
+    def val_begin(self) -> int:
+        """The iteration of a cell's first validation."""
+        return self.max_iters - (self.converge_window - 1) * self.val_every
 
     @classmethod
     def from_dict(cls, values: Optional[dict] = None) -> 'StudySettings':
@@ -197,7 +243,10 @@ SHORT = StudySettings()
 #: The converged recipe (docs/position_study.md § Results at
 #: convergence: the shortest schedule measured against the criterion): a
 #: constant learning rate, the schedule doubled by its tail for the
-#: convergence test, the two-layer probe beside the linear one.
+#: convergence test judged on the mean of the last 3 validations (300
+#: iterations apart) at each end, the two-layer probe beside the linear
+#: one.
 CONVERGED = StudySettings(max_iters=4800, tail_iters=4800,
                           schedule='constant', lr=0.001,
-                          nonlinear_probe_epochs=40)
+                          nonlinear_probe_epochs=40, converge_window=3,
+                          val_every=300)

@@ -6,9 +6,10 @@ from .position_eraser_hook import PositionEraserHook
 from .run_summary_hook import RunSummaryHook
 from .study_progress_hook import StudyProgressHook
 from .validation_history_hook import ValidationHistoryHook
+from .validation_rng_hook import ValidationRNGHook
 
 __all__ = [
     'CheckpointProvenanceHook', 'FuseConvBNHook', 'IterTimes',
     'PositionEraserHook', 'RunSummaryHook', 'StudyProgressHook',
-    'ValidationHistoryHook'
+    'ValidationHistoryHook', 'ValidationRNGHook'
 ]

@@ -36,6 +36,8 @@ class PositionEraserHook(Hook):
             ``passes``. Default: None.
         interval (int, optional): Also recompute every this many
             iterations; None for the end of training only. Default: None.
+        begin (int): Recompute every ``interval`` iterations from this
+            iteration on (the count of iterations done). Default: 0.
     """
     # before CheckpointHook (VERY_LOW) at the same iteration
     priority = 'ABOVE_NORMAL'
@@ -43,7 +45,8 @@ class PositionEraserHook(Hook):
     def __init__(self,
                  passes: int = 2,
                  num_batches: Optional[int] = None,
-                 interval: Optional[int] = None):
+                 interval: Optional[int] = None,
+                 begin: int = 0):
         if not (isinstance(passes, int) and passes > 0):
             raise ValueError(f'passes must be a positive int, got '
                              f'{passes!r}')
@@ -53,6 +56,9 @@ class PositionEraserHook(Hook):
                                           and value > 0):
                 raise ValueError(f'{name} must be a positive int or None, '
                                  f'got {value!r}')
+        if not (isinstance(begin, int) and begin >= 0):
+            raise ValueError(f'begin must be an int >= 0, got {begin!r}')
+        self.begin = begin
         self.passes = passes
         self.num_batches = num_batches
         self.interval = interval
@@ -60,7 +66,7 @@ class PositionEraserHook(Hook):
     def after_train_iter(self, runner, batch_idx, data_batch=None,
                          outputs=None) -> None:
         if self.is_last_train_iter(runner) or (
-                self.interval
+                self.interval and runner.iter + 1 >= self.begin
                 and self.every_n_train_iters(runner, self.interval)):
             self.calibrate(runner)
 
