@@ -442,7 +442,7 @@ def test_convergence_criterion_on_planted_validations():
     assert rec['loss_plateau']['plateau'] is True
 
 
-def test_convergence_window_reads_the_mean_of_each_end():
+def test_convergence_window_reads_the_median_of_each_end():
     # a transient at the schedule's end: one validation 45 points low
     vals = [_val(i, v) for i, v in ((80, 79.), (90, 34.), (100, 80.),
                                     (110, 80.5), (120, 80.), (130, 79.5),
@@ -454,11 +454,19 @@ def test_convergence_window_reads_the_mean_of_each_end():
     mean = judge('position-prior', vals, 100, 2., window=3, every=10)
     assert mean['window_iters'] == [[80, 90, 100], [180, 190, 200]]
     assert mean['window_values'] == [[79., 34., 80.], [79.9, 80.5, 80.2]]
-    # the means, by hand: (79 + 34 + 80) / 3 and (79.9 + 80.5 + 80.2) / 3
-    assert mean['values'] == pytest.approx([193. / 3, 240.6 / 3])
-    assert mean['change'] == pytest.approx(240.6 / 3 - 193. / 3)
-    assert mean['converged'] is False and '3 validations' in \
-        mean['criterion'] and mean['window'] == 3 and mean['every'] == 10
+    # the medians, by hand: of (79, 34, 80) and of (79.9, 80.5, 80.2)
+    assert mean['values'] == [79., 80.2]
+    assert mean['change'] == pytest.approx(1.2)
+    assert mean['converged'] is True and 'median' in mean['criterion'] \
+        and '3 validations' in mean['criterion']
+    assert mean['window'] == 3 and mean['every'] == 10
+    # the transient read alone (window 1 at iteration 90) fails the cell
+    assert judge('position-prior', vals[:2] + vals[-1:], 90, 2.)[
+        'converged'] is False
+    # a level that still climbs fails with the window too
+    climbing = [_val(i, 60. + i / 10) for i in range(80, 210, 10)]
+    rising = judge('position-prior', climbing, 100, 2., window=3, every=10)
+    assert rising['values'] == [69., 79.] and rising['converged'] is False
     # a window missing a validation is not judged, and says where
     gap = judge('position-prior', [v for v in vals if v['iter'] != 190],
                 100, 2., window=3, every=10)
@@ -771,6 +779,7 @@ def test_a_windowed_cell_validates_and_judges_over_its_windows(tmp_path):
     pairs = {v['iter']: v['metrics']['mIoU_pairs'] for v in r['validations']}
     conv = r['convergence']
     assert conv['window_iters'] == [[2, 4], [6, 8]]
+    # the median of two validations is their mean
     assert conv['values'] == pytest.approx([(pairs[2] + pairs[4]) / 2,
                                             (pairs[6] + pairs[8]) / 2])
     assert conv['converged'] == (abs((pairs[6] + pairs[8]) / 2 -

@@ -129,7 +129,7 @@ def parse_args(argv=None):
     s.add_argument('--schedule', choices=SCHEDULES)
     s.add_argument('--converge-tol', type=float)
     s.add_argument('--converge-window', type=int,
-                   help='validations averaged at each end of the '
+                   help='validations whose median is each end of the '
                    'convergence test (needs --val-every)')
     s.add_argument('--val-every', type=int,
                    help='iterations between validations, from the first '

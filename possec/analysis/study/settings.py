@@ -65,10 +65,11 @@ class StudySettings:
             cell's key metric between the end of the schedule and the end
             of the tail for the cell to count as converged. Default: 2.0
             (the study's equivalence margin).
-        converge_window (int): Validations averaged at each end of the
-            convergence test (the last ``converge_window`` before the end
-            of the schedule and before the end of the tail, ``val_every``
-            apart); 1 reads one validation at each end. Default: 1.
+        converge_window (int): Validations whose median is each end of
+            the convergence test (the last ``converge_window`` before the
+            end of the schedule and before the end of the tail,
+            ``val_every`` apart); 1 reads one validation at each end.
+            Default: 1.
         val_every (int): Iterations between validations, from the first
             validation of the schedule's window through the tail; 0
             validates at the two ends only. Must divide ``max_iters`` and
@@ -243,7 +244,7 @@ SHORT = StudySettings()
 #: The converged recipe (docs/position_study.md § Results at
 #: convergence: the shortest schedule measured against the criterion): a
 #: constant learning rate, the schedule doubled by its tail for the
-#: convergence test judged on the mean of the last 3 validations (300
+#: convergence test judged on the median of the last 3 validations (300
 #: iterations apart) at each end, the two-layer probe beside the linear
 #: one.
 CONVERGED = StudySettings(max_iters=4800, tail_iters=4800,
