@@ -312,3 +312,42 @@ def test_primary_endpoint_names_the_units_it_leaves_out(tmp_path):
     line = [x for x in open(tmp_path / 'all' / 'study.md').read().splitlines()
             if x.startswith('- help endpoint (parsenet, tilt 10, P=1)')]
     assert line[0].endswith(f'Over {len(units)} units; none left out.')
+
+
+def test_windowed_cells_get_their_validation_curves(tmp_path):
+    """Cells validated more than twice (a windowed convergence test) get a
+    figure of the key metric at every validation with the judged windows;
+    cells validated twice (every committed study so far) get none."""
+    import matplotlib.image as mpimg
+    from possec.analysis.study.report import (report_from_results,
+                                              validation_curves)
+    from possec.analysis.study.results import load_results, write_results
+    data = load_results(FIXTURE)
+    assert not validation_curves(data['cells'])
+    cells = [c for c in data['cells'] if c['cell'].get('prior') == 1.0]
+    iters = [40, 50, 60, 70, 80, 90, 100, 110, 120]
+    for i, c in enumerate(cells):
+        values = [60. + i + (k % 2) for k in range(len(iters))]
+        c['validations'] = [dict(iter=it, metrics=dict(mIoU_pairs=v))
+                            for it, v in zip(iters, values)]
+        c['convergence'] = dict(
+            c['convergence'], key='mIoU_pairs', converged=i != 1,
+            window_iters=[[60, 70, 80], [100, 110, 120]])
+    curves = validation_curves(cells)
+    (layout, arms), = curves.items()
+    planted = {c['name']: c for c in cells}
+    seen = [run for runs in arms.values() for run in runs]
+    assert len(seen) == len(cells)
+    for run in seen:
+        assert run['iters'] == iters
+        assert run['windows'] == [(60, 80), (100, 120)]
+    assert sorted(run['values'][0] for run in seen) == sorted(
+        c['validations'][0]['metrics']['mIoU_pairs']
+        for c in planted.values())
+    path = write_results(str(tmp_path / 'windowed.json'), cells,
+                         data['settings'])
+    report_from_results(path, str(tmp_path / 'out'))
+    png = mpimg.imread(str(tmp_path / 'out' / 'study_validations.png'))
+    assert png.shape[0] > 100 and png.shape[1] > 100
+    text = open(tmp_path / 'out' / 'study.md').read()
+    assert 'study_validations.png' in text

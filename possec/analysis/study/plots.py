@@ -166,3 +166,42 @@ def plot_loss_curves(curves: dict, path: str,
         ax.grid(alpha=0.3)
     _legend(fig, axes)
     _save(fig, path)
+
+
+def plot_validation_curves(curves: dict, path: str) -> None:
+    """Each cell's key metric at every validation, a panel per condition:
+    a line per cell in its variant's colour (dotted where the cell did not
+    converge), the judged windows shaded. ``curves`` is ``{condition:
+    {key: [dict(iters, values, converged, windows), ...]}}``
+    (:func:`.report.validation_curves`)."""
+    fig, axes = _panels(len(curves))
+    for ax, layout in zip(axes, curves):
+        spans = set()
+        for key, cells in curves[layout].items():
+            style = _style(key)
+            failed = sum(c['converged'] is False for c in cells)
+            label = variant_name(key) + (
+                f' ({failed} not converged, dotted)' if failed else '')
+            for c in cells:
+                ax.plot(c['iters'], c['values'], color=style['color'],
+                        linestyle=':' if c['converged'] is False else '-',
+                        marker='.', markersize=3, linewidth=1.0,
+                        label=label)
+                label = None  # one legend entry per variant
+                spans.update(tuple(w) for w in c['windows'] or ())
+        for lo, hi in sorted(spans):
+            ax.axvspan(lo, hi, color='0.85', zorder=0, linewidth=0)
+        ax.set_xlabel('iteration', fontsize=8)
+        ax.set_ylabel('key metric (pairs mIoU, else mIoU)', fontsize=8)
+        ax.set_title(f'{layout}\nshaded: the windows judged', fontsize=9)
+        ax.grid(alpha=0.3)
+    # one variant per legend row: the labels are long
+    handles = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    fig.set_figheight(fig.get_figheight() + 0.2 * len(handles))
+    fig.tight_layout(rect=(0, min(0.6, 0.04 + 0.06 * len(handles)), 1, 1))
+    fig.legend(list(handles.values()), list(handles), loc='lower center',
+               ncol=1, fontsize=7, frameon=False)
+    _save(fig, path)

@@ -25,7 +25,8 @@ from .aggregate import (band_names, cell_values, contrasts, group,
 from .comparisons import design_rows, dose_curves
 from .design import CONTRASTS
 from .comparison_plots import plot_contrasts, plot_dose_response
-from .plots import plot_bands, plot_loss_curves, plot_spc
+from .plots import (plot_bands, plot_loss_curves, plot_spc,
+                    plot_validation_curves)
 from .report_sections import (comparison_table, contrast_table,
                               convergence_section, leak_section,
                               plateau_table, primary_section, reading,
@@ -166,6 +167,29 @@ def loss_curves(results: Sequence[dict]) -> dict:
     return out
 
 
+def validation_curves(results: Sequence[dict]) -> dict:
+    """``{condition: {variant key: [dict(iters, values, converged,
+    windows), ...]}}``: each cell's key metric at every validation, for
+    the cells validated more than twice (a windowed convergence test);
+    ``windows`` are the judged spans as ``(first, last)`` iterations."""
+    out = OrderedDict()
+    for r in results:
+        vals = r.get('validations') or []
+        conv = r.get('convergence') or {}
+        key = conv.get('key')
+        points = [(v['iter'], v['metrics'].get(key)) for v in vals
+                  if key and v['metrics'].get(key) is not None]
+        if len(points) < 3:
+            continue
+        out.setdefault(condition(r), OrderedDict()).setdefault(
+            arm(r), []).append(dict(
+                iters=[i for i, _ in points], values=[v for _, v in points],
+                converged=conv.get('converged'),
+                windows=[(w[0], w[-1]) for w in conv.get('window_iters')
+                         or ()]))
+    return out
+
+
 def write_report(results: Sequence[dict], out_dir: str, settings,
                  command: Optional[str] = None,
                  total: Optional[int] = None) -> Dict[str, str]:
@@ -220,6 +244,13 @@ def write_report(results: Sequence[dict], out_dir: str, settings,
             files['loss'] = osp.join(out_dir, 'study_loss.png')
             plot_loss_curves(losses, files['loss'], excluded)
             plots['training loss per variant'] = 'study_loss.png'
+        validations = validation_curves(results)
+        if validations:
+            files['validations'] = osp.join(out_dir,
+                                            'study_validations.png')
+            plot_validation_curves(validations, files['validations'])
+            plots['key metric at every validation, per cell'] = \
+                'study_validations.png'
     text = format_markdown(results, settings, command, total, plots, rows)
     with atomic_path(files['markdown']) as tmp:
         with open(tmp, 'w') as f:
