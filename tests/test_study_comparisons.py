@@ -154,8 +154,14 @@ def test_primary_endpoint_unit_by_unit():
                                'no (parsenet / circular / pos none')
     means = {d: np.mean([planted[u][0] - planted[u][1] for u in planted
                          if u[1] == d and planted[u][2]]) for d in (0, 1)}
+    # and the interval with each data seed's mean as one value, by scipy
+    centre = (means[0] + means[1]) / 2
+    low, high = sps.t.interval(0.95, 1, loc=centre, scale=np.std(
+        [means[0], means[1]], ddof=1) / np.sqrt(2))
     line = [x for x in text.splitlines() if 'by data seed' in x]
     assert line == [
         f'help endpoint (parsenet, tilt 10, P=1), mean difference by data '
         f'seed over the units in the interval (descriptive): d0 '
-        f'{means[0]:+.1f} (3 units); d1 {means[1]:+.1f} (2 units).']
+        f'{means[0]:+.1f} (3 units); d1 {means[1]:+.1f} (2 units). With '
+        f'each data seed\'s mean as one value (95% t interval, n = 2 data '
+        f'seeds): {centre:+.1f} [{low:+.1f}, {high:+.1f}].']

@@ -232,8 +232,15 @@ def endpoint_units_table(records: Sequence[dict]) -> str:
             continue
         parts = [f'd{d} {sum(v) / len(v):+.1f} ({len(v)} unit'
                  f'{"s" * (len(v) != 1)})' for d, v in sorted(seeds.items())]
+        means = [sum(v) / len(v) for _, v in sorted(seeds.items())]
+        over = interval(means)
+        spread = ('' if over['ci_low'] is None else
+                  f" [{over['ci_low']:+.1f}, {over['ci_high']:+.1f}]")
         lines += ['', f'{name}, mean difference by data seed over the units '
-                  f'in the interval (descriptive): ' + '; '.join(parts) + '.']
+                  f'in the interval (descriptive): ' + '; '.join(parts) +
+                  f'. With each data seed\'s mean as one value (95% t '
+                  f'interval, n = {len(means)} data seeds): '
+                  f"{over['mean']:+.1f}{spread}."]
     return '\n'.join(lines)
 
 
