@@ -58,7 +58,7 @@ def judge(layout: str, validations: Sequence[dict], schedule_iters: int,
         tol (float): The largest change of a converged cell, in points.
         tail_losses (Sequence[float], optional): Binned training losses of
             the tail, for the plateau reading. Default: None.
-        window (int): Validations averaged at each end. Default: 1.
+        window (int): Validations whose median is each end. Default: 1.
         every (int): Iterations between the validations of a window
             (needed when ``window`` > 1). Default: 0.
 
@@ -72,19 +72,17 @@ def judge(layout: str, validations: Sequence[dict], schedule_iters: int,
         (the validations each median is over).
     """
     key = key_metric(layout)
-    window = int(window)
+    window, every = int(window), int(every)
     if window > 1 and not every:
         raise ValueError(f'a window of {window} validations needs their '
                          f'spacing (every > 0), got every={every!r}')
-    criterion = (CRITERION if window == 1 else
-                 CRITERION_WINDOW.format(
-                     k=window, every=f'{int(every)} iteration'
-                     f'{"s" if int(every) != 1 else ""}'))
+    criterion = (CRITERION if window == 1 else CRITERION_WINDOW.format(
+        k=window, every=f'{every} iteration{"s" if every != 1 else ""}'))
     out = dict(converged=None, criterion=criterion, key=key,
                tol=float(tol), iters=None, values=None, change=None,
                loss_plateau=None)
     if window > 1:
-        out.update(window=window, every=int(every))
+        out.update(window=window, every=every)
     by_iter = {int(v['iter']): v for v in validations}
     last = validations[-1] if validations else None
     if schedule_iters not in by_iter or last is None or \
@@ -94,7 +92,7 @@ def judge(layout: str, validations: Sequence[dict], schedule_iters: int,
         return out
     ends = [int(schedule_iters), int(last['iter'])]
     out['iters'] = ends
-    spans = [[end - j * int(every) for j in range(window - 1, -1, -1)]
+    spans = [[end - j * every for j in range(window - 1, -1, -1)]
              for end in ends]
     values = [[(by_iter[i]['metrics'].get(key) if i in by_iter else None)
                for i in span] for span in spans]

@@ -118,14 +118,16 @@ def _style(key: tuple) -> dict:
                     pos, '-'), hollow=fcn)
 
 
-def _legend(fig, axes) -> None:
-    """One legend below the panels with every variant of any panel."""
+def _legend(fig, axes, ncol: Optional[int] = None) -> None:
+    """One legend below the panels with every variant of any panel, in
+    ``ncol`` columns (default: as many as fit the figure's width)."""
     handles = {}
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, handle)
     # as many columns as fit the figure's width (a label is ~2.2 inches)
-    ncol = max(1, min(3, len(handles), int(fig.get_figwidth() // 2.2)))
+    ncol = ncol or max(1, min(3, len(handles),
+                              int(fig.get_figwidth() // 2.2)))
     rows = -(-len(handles) // ncol)
     fig.tight_layout(rect=(0, min(0.6, 0.05 + 0.045 * rows), 1, 1))
     fig.legend(list(handles.values()), list(handles), loc='lower center',
@@ -195,13 +197,9 @@ def plot_validation_curves(curves: dict, path: str) -> None:
         ax.set_ylabel('key metric (pairs mIoU, else mIoU)', fontsize=8)
         ax.set_title(f'{layout}\nshaded: the windows judged', fontsize=9)
         ax.grid(alpha=0.3)
-    # one variant per legend row: the labels are long
-    handles = {}
-    for ax in axes:
-        for handle, label in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(label, handle)
-    fig.set_figheight(fig.get_figheight() + 0.2 * len(handles))
-    fig.tight_layout(rect=(0, min(0.6, 0.04 + 0.06 * len(handles)), 1, 1))
-    fig.legend(list(handles.values()), list(handles), loc='lower center',
-               ncol=1, fontsize=7, frameon=False)
+    # one variant per legend row (the labels are long), the figure taller
+    # by a row per variant
+    fig.set_figheight(fig.get_figheight() + 0.2 * len(
+        {k for layout in curves.values() for k in layout}))
+    _legend(fig, axes, ncol=1)
     _save(fig, path)
