@@ -230,9 +230,10 @@ def endpoint_units_table(records: Sequence[dict]) -> str:
     for name, seeds in by_seed.items():
         if len(seeds) < 2:
             continue
-        parts = [f'd{d} {sum(v) / len(v):+.1f} ({len(v)} unit'
-                 f'{"s" * (len(v) != 1)})' for d, v in sorted(seeds.items())]
-        means = [sum(v) / len(v) for _, v in sorted(seeds.items())]
+        diffs = sorted(seeds.items())
+        means = [sum(v) / len(v) for _, v in diffs]
+        parts = [f'd{d} {m:+.1f} ({len(v)} unit{"s" * (len(v) != 1)})'
+                 for (d, v), m in zip(diffs, means)]
         over = interval(means)
         spread = ('' if over['ci_low'] is None else
                   f" [{over['ci_low']:+.1f}, {over['ci_high']:+.1f}]")
@@ -352,8 +353,8 @@ def convergence_section(records: Sequence[dict]) -> str:
 
 
 def _convergence_table(records: Sequence[dict]) -> str:
-    """Each cell's two validations of its key metric (or the means of its
-    two windows of validations, with the iterations they span), their
+    """Each cell's two validations of its key metric (or the medians of
+    its two windows of validations, with the iterations they span), their
     change and the training loss's relative change (last third against
     the middle third of the run), for records that carry them."""
     measured = [r for r in records
@@ -368,7 +369,7 @@ def _convergence_table(records: Sequence[dict]) -> str:
         conv = r['convergence']
         a, b = conv['values']
         iters = conv.get('iters') or ['?', '?']
-        if conv.get('window_iters'):  # the means' spans
+        if conv.get('window_iters'):  # the medians' spans
             iters = [f'{w[0]}-{w[-1]}' for w in conv['window_iters']]
         rel = (conv.get('loss_plateau') or {}).get('rel_change')
         lines.append(

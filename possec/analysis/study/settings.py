@@ -151,7 +151,6 @@ class StudySettings:
                 f'(the convergence test is measured under a constant '
                 f'learning rate), got schedule={self.schedule!r}: set '
                 f'--schedule constant or --tail-iters 0')
-
         self._check_validations()
 
     def _check_validations(self) -> None:
@@ -168,7 +167,7 @@ class StudySettings:
         if window > 1 and not every:
             raise StudyError(
                 f'converge_window={window} needs val_every > 0 (the '
-                f'iterations between the validations it averages), got '
+                f'iterations between the validations of its median), got '
                 f'val_every=0: set --val-every or --converge-window 1')
         if window > 1 and every and (window - 1) * every >= min(
                 self.max_iters, self.tail_iters or self.max_iters):

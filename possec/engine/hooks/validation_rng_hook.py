@@ -19,9 +19,9 @@ class ValidationRNGHook(Hook):
     loader has a generator of its own), so each validation advances that
     generator by one draw, and every later dropout mask of the training is
     another. Two runs that differ only in their validation iterations then
-    leave the same trajectory at the first validation and train like two
-    seeds from there (``docs/position_study.md``, how much a cell's number
-    moves between runs).
+    leave the same trajectory at the first validation and train with other
+    dropout masks from there (``docs/position_study.md``, how much a cell's
+    number moves between runs).
 
     Saved and restored: torch's CPU generator, every CUDA device's generator
     when CUDA is initialised, numpy's global generator and Python's
