@@ -40,6 +40,15 @@ def _ckey(layout, prior, val_prior, tilt, periodic) -> tuple:
             periodic if isinstance(periodic, str) else bool(periodic))
 
 
+def _keyed(records: Sequence[dict]):
+    """Each record with its ``(condition key, arm)`` key, in order."""
+    for r in records:
+        c = cell_fields(r)
+        ck = _ckey(c['layout'], c['prior'], c['val_prior'], c['tilt'],
+                   c['periodic'])
+        yield (ck, arm(r)), r
+
+
 def _index(records: Sequence[dict]):
     """``{(condition key, arm): {unit: values}}`` of the converged (or
     unjudged) cells, the units left out per key, and the report's
@@ -47,12 +56,8 @@ def _index(records: Sequence[dict]):
     cells: Dict[tuple, Dict[object, dict]] = {}
     left_out: Dict[tuple, list] = {}
     names = {}
-    for r in records:
-        c = cell_fields(r)
-        ck = _ckey(c['layout'], c['prior'], c['val_prior'], c['tilt'],
-                   c['periodic'])
-        names[ck] = condition(r)
-        key = (ck, arm(r))
+    for key, r in _keyed(records):
+        names[key[0]] = condition(r)
         if converged(r) is False:
             left_out.setdefault(key, []).append(unit(r))
         else:
@@ -112,11 +117,8 @@ def endpoint_units(records: Sequence[dict]) -> List[dict]:
         failed the criterion).
     """
     by_arm: Dict[tuple, Dict[object, dict]] = {}
-    for r in records:
-        c = cell_fields(r)
-        ck = _ckey(c['layout'], c['prior'], c['val_prior'], c['tilt'],
-                   c['periodic'])
-        by_arm.setdefault((ck, arm(r)), OrderedDict())[unit(r)] = r
+    for key, r in _keyed(records):
+        by_arm.setdefault(key, OrderedDict())[unit(r)] = r
     out, seen = [], set()
     for comp in comparisons():
         cond = comp.condition
