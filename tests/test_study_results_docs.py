@@ -20,7 +20,8 @@ from tests.test_study_report import PNGS, _tool, pixel_hashes
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RESULTS = osp.join(REPO, 'docs', 'results')
 #: The committed runs: results file name -> report folder name.
-RUNS = ('position_study', 'position_study_1200', 'position_study_9600')
+RUNS = ('position_study', 'position_study_1200', 'position_study_9600',
+        'position_study_windowed')
 PAGE = osp.join(REPO, 'docs', 'position_study.md')
 SECTION = '## Results at convergence'
 
