@@ -21,6 +21,7 @@ import json
 import os.path as osp
 import sys
 
+import numpy as np
 import pytest
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -329,12 +330,13 @@ def test_windowed_cells_get_their_validation_curves(tmp_path):
     cells = [c for c in data['cells'] if c['cell'].get('prior') == 1.0]
     iters = [40, 50, 60, 70, 80, 90, 100, 110, 120]
     for i, c in enumerate(cells):
-        values = [60. + i + (k % 2) for k in range(len(iters))]
+        values = [60. + i + (k % 2) + 0.3 * k * (i + 1) * (-1) ** i
+                  for k in range(len(iters))]
         c['validations'] = [dict(iter=it, metrics=dict(mIoU_pairs=v))
                             for it, v in zip(iters, values)]
         c['convergence'] = dict(
             c['convergence'], key='mIoU_pairs', converged=i != 1,
-            window_iters=[[60, 70, 80], [100, 110, 120]])
+            iters=[80, 120], window_iters=[[60, 70, 80], [100, 110, 120]])
     curves = validation_curves(cells)
     (layout, arms), = curves.items()
     planted = {c['name']: c for c in cells}
@@ -353,3 +355,16 @@ def test_windowed_cells_get_their_validation_curves(tmp_path):
     assert png.shape[0] > 100 and png.shape[1] > 100
     text = open(tmp_path / 'out' / 'study.md').read()
     assert 'study_validations.png' in text
+    # and a row each in the validations table, read against numpy's
+    # least-squares fit of the planted values
+    rows = [line for line in text.splitlines()
+            if line.startswith('| ') and ' (40-120) | ' in line]
+    assert len(rows) == len(cells)
+    for c in cells:
+        values = [v['metrics']['mIoU_pairs'] for v in c['validations']]
+        slope = np.polyfit(iters, values, 1)[0]
+        span = c['convergence']['iters'][1] - c['convergence']['iters'][0]
+        expected = (f"| {min(values):.1f}-{max(values):.1f} | "
+                    f"{np.mean(values):.1f} ± {np.std(values, ddof=1):.1f} "
+                    f"| {slope * span:+.1f} [")
+        assert sum(expected in r for r in rows) >= 1, expected

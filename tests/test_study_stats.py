@@ -212,3 +212,37 @@ def test_plateau_bad_input():
     with pytest.raises(ValueError, match='strictly increasing'):
         stats.iterations_to_plateau([0, 10, 10], [1.0, 0.9, 0.8])
     assert math.isclose(stats.PLATEAU_FRACTION, 0.05)
+
+
+def test_linear_change_is_the_least_squares_line_by_formula():
+    """The change over a span is the ordinary least-squares slope times
+    the span, with the slope's t interval (n - 2 degrees of freedom) by
+    the textbook formula: numpy's polyfit and sums of squares, not
+    linregress."""
+    rng = np.random.default_rng(3)
+    x = np.arange(4200, 9601, 300, dtype=float)
+    y = 20 + 0.0006 * (x - x[0]) + rng.normal(0, 2.5, x.size)
+    got = stats.linear_change(x, y, span=4800)
+    slope, intercept = np.polyfit(x, y, 1)
+    resid = y - (slope * x + intercept)
+    se = math.sqrt(resid @ resid / (x.size - 2) /
+                   ((x - x.mean()) @ (x - x.mean())))
+    half = sps.t.ppf(0.95, x.size - 2) * se * 4800
+    assert got['n'] == 19
+    assert got['change'] == pytest.approx(slope * 4800, rel=1e-9)
+    assert got['ci_low'] == pytest.approx(slope * 4800 - half, rel=1e-9)
+    assert got['ci_high'] == pytest.approx(slope * 4800 + half, rel=1e-9)
+    t = slope / se
+    assert got['p'] == pytest.approx(2 * sps.t.sf(abs(t), x.size - 2),
+                                     rel=1e-7)
+    assert got['sd'] == pytest.approx(np.std(y, ddof=1))
+    assert (got['low'], got['high']) == (y.min(), y.max())
+    # a planted slope of +2.9 points over the span lies in the interval
+    assert got['ci_low'] < 0.0006 * 4800 < got['ci_high']
+
+
+def test_linear_change_refuses_too_few_points_in_one_line():
+    with pytest.raises(ValueError, match='3 or more'):
+        stats.linear_change([1, 2], [0.5, 0.7], span=1)
+    with pytest.raises(ValueError, match='finite'):
+        stats.linear_change([1, 2, 3], [0.5, float('nan'), 1], span=1)

@@ -30,7 +30,7 @@ from .plots import (plot_bands, plot_loss_curves, plot_spc,
 from .report_sections import (comparison_table, contrast_table,
                               convergence_section, leak_section,
                               plateau_table, primary_section, reading,
-                              units_text, variant_table)
+                              units_text, validation_points, variant_table)
 from .results import (arm, code_versions, condition, converged,
                       load_results, write_results)
 from .verdict import judge
@@ -174,11 +174,8 @@ def validation_curves(results: Sequence[dict]) -> dict:
     ``windows`` are the judged spans as ``(first, last)`` iterations."""
     out = OrderedDict()
     for r in results:
-        vals = r.get('validations') or []
         conv = r.get('convergence') or {}
-        key = conv.get('key')
-        points = [(v['iter'], v['metrics'].get(key)) for v in vals
-                  if key and v['metrics'].get(key) is not None]
+        points = validation_points(r)
         if len(points) < 3:
             continue
         out.setdefault(condition(r), OrderedDict()).setdefault(

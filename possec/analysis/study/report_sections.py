@@ -11,7 +11,7 @@ from .design import CONTRASTS, MARGINS, PRIMARY, variant_name
 from .leak import leak_rows
 from .results import (arm, cell_fields, condition, converged, unit,
                       unit_name)
-from .stats import PLATEAU_FRACTION, format_contrast, interval
+from .stats import PLATEAU_FRACTION, format_contrast, interval, linear_change
 from .verdict import MIOU_MARGIN, sentence
 
 NAMES = dict(CONTRAST_KEYS, mIoU_pairs='pairs mIoU', spc='probe SPC')
@@ -349,6 +349,54 @@ def convergence_section(records: Sequence[dict]) -> str:
     table = _convergence_table(records)
     if table:
         lines += ['', table]
+    table = _validations_table(records)
+    if table:
+        lines += ['', 'Every validation of the cells validated more than '
+                  'twice (descriptive, not a verdict): the range, mean and '
+                  'standard deviation (ddof 1) of the key metric over its '
+                  'validations, and how much a least-squares line through '
+                  'them changes between the two judged iterations '
+                  '(scipy.stats.linregress; 90% t interval; p for a slope '
+                  'of 0).', '', table]
+    return '\n'.join(lines)
+
+
+def validation_points(record: dict) -> list:
+    """``[(iteration, key metric), ...]`` of every validation of a cell
+    that has a value of its convergence key."""
+    key = (record.get('convergence') or {}).get('key')
+    return [(v['iter'], v['metrics'][key])
+            for v in record.get('validations') or ()
+            if key and v['metrics'].get(key) is not None]
+
+
+def _validations_table(records: Sequence[dict]) -> str:
+    """A row per cell validated three or more times: see
+    :func:`convergence_section`."""
+    rows = [(r, validation_points(r)) for r in records]
+    rows = [(r, pts) for r, pts in rows if len(pts) >= 3]
+    if not rows:
+        return ''
+    lines = ['| condition | arm | unit | key | validations | range | '
+             'mean ± sd | change of the line [90% CI] | p (slope 0) | '
+             'converged |', '|---|---|---|---|---|---|---|---|---|---|']
+    for r, pts in sorted(rows, key=lambda rp: (
+            condition(rp[0]), variant_name(arm(rp[0])), str(unit(rp[0])))):
+        conv = r['convergence']
+        ends = conv.get('iters') or [pts[0][0], pts[-1][0]]
+        fit = linear_change([i for i, _ in pts], [v for _, v in pts],
+                            span=ends[1] - ends[0])
+        verdict = {True: 'yes', False: '**no**'}.get(conv.get('converged'),
+                                                      'n/a')
+        lines.append(
+            f"| {condition(r)} | {variant_name(arm(r))} | "
+            f"{unit_name(unit(r))} | {NAMES.get(conv.get('key'), '?')} | "
+            f"{fit['n']} ({pts[0][0]}-{pts[-1][0]}) | "
+            f"{fit['low']:.1f}-{fit['high']:.1f} | "
+            f"{fit['mean']:.1f} ± {fit['sd']:.1f} | "
+            f"{fit['change']:+.1f} [{fit['ci_low']:+.1f}, "
+            f"{fit['ci_high']:+.1f}] over {ends[1] - ends[0]} | "
+            f"{fit['p']:.2g} | {verdict} |")
     return '\n'.join(lines)
 
 

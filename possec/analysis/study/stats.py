@@ -23,7 +23,8 @@ from scipy import stats as sps
 
 __all__ = [
     'METHODS', 'PLATEAU_FRACTION', 'paired_differences', 'interval',
-    'paired_contrast', 'format_contrast', 'plateau', 'iterations_to_plateau'
+    'paired_contrast', 'format_contrast', 'plateau', 'iterations_to_plateau',
+    'linear_change'
 ]
 
 #: Interval methods: ``'t'`` (Student's t on the differences) and
@@ -269,3 +270,45 @@ def iterations_to_plateau(iters: Sequence[int],
         if judged['plateau']:
             return dict(iteration=int(iters[i]), index=i, judged=judged)
     return dict(iteration=None, index=None, judged=plateau(losses, fraction))
+
+
+def linear_change(iters: Sequence[float], values: Sequence[float],
+                  span: float, confidence: float = 0.90) -> dict:
+    """How much a least-squares line through ``(iters, values)`` changes
+    over ``span`` iterations (``scipy.stats.linregress``): a descriptive
+    read of whether validations drift or scatter around a level.
+
+    Args:
+        iters (Sequence[float]): Iterations of the validations.
+        values (Sequence[float]): The metric at each.
+        span (float): Iterations over which the change is read (e.g. from
+            the end of the schedule to the end of the tail).
+        confidence (float): Level of the t interval of the change.
+            Default: 0.90 (the two one-sided 95% tests of an equivalence
+            test read this interval).
+
+    Returns:
+        dict: ``n``, ``change`` (slope x span), ``ci_low``, ``ci_high``
+        (Student's t with n - 2 degrees of freedom), ``p`` (two-sided,
+        slope 0), ``sd`` (sample standard deviation of the values, ddof
+        1), ``low`` and ``high`` (their range), ``mean``.
+    """
+    x = np.asarray(iters, dtype=np.float64).ravel()
+    y = np.asarray(values, dtype=np.float64).ravel()
+    if x.size != y.size or x.size < 3:
+        raise ValueError(f'need 3 or more (iteration, value) pairs of equal '
+                         f'length; got {x.size} iterations and {y.size} '
+                         f'values')
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise ValueError('iterations and values must be finite numbers')
+    if not 0 < confidence < 1:
+        raise ValueError(f'confidence must be in (0, 1), e.g. 0.9; got '
+                         f'{confidence!r}')
+    fit = sps.linregress(x, y)
+    half = float(sps.t.ppf((1 + confidence) / 2, x.size - 2)) * \
+        float(fit.stderr) * span
+    change = float(fit.slope) * span
+    return dict(n=int(x.size), change=change, ci_low=change - half,
+                ci_high=change + half, p=float(fit.pvalue),
+                sd=float(np.std(y, ddof=1)), low=float(y.min()),
+                high=float(y.max()), mean=float(y.mean()))
