@@ -380,8 +380,7 @@ def _validations_table(records: Sequence[dict]) -> str:
     lines = ['| condition | arm | unit | key | validations | range | '
              'mean ± sd | change of the line [90% CI] | p (slope 0) | '
              'converged |', '|---|---|---|---|---|---|---|---|---|---|']
-    for r, pts in sorted(rows, key=lambda rp: (
-            condition(rp[0]), variant_name(arm(rp[0])), str(unit(rp[0])))):
+    for r, pts in sorted(rows, key=lambda rp: _cell_order(rp[0])):
         conv = r['convergence']
         ends = conv.get('iters') or [pts[0][0], pts[-1][0]]
         fit = linear_change([i for i, _ in pts], [v for _, v in pts],
@@ -389,15 +388,27 @@ def _validations_table(records: Sequence[dict]) -> str:
         verdict = {True: 'yes', False: '**no**'}.get(conv.get('converged'),
                                                       'n/a')
         lines.append(
-            f"| {condition(r)} | {variant_name(arm(r))} | "
-            f"{unit_name(unit(r))} | {NAMES.get(conv.get('key'), '?')} | "
-            f"{fit['n']} ({pts[0][0]}-{pts[-1][0]}) | "
+            f"{_cell_columns(r)}{fit['n']} ({pts[0][0]}-{pts[-1][0]}) | "
             f"{fit['low']:.1f}-{fit['high']:.1f} | "
             f"{fit['mean']:.1f} ± {fit['sd']:.1f} | "
             f"{fit['change']:+.1f} [{fit['ci_low']:+.1f}, "
             f"{fit['ci_high']:+.1f}] over {ends[1] - ends[0]} | "
             f"{fit['p']:.2g} | {verdict} |")
     return '\n'.join(lines)
+
+
+def _cell_order(record: dict) -> tuple:
+    """Rows of the convergence tables: by condition, arm, unit."""
+    return (condition(record), variant_name(arm(record)),
+            str(unit(record)))
+
+
+def _cell_columns(record: dict) -> str:
+    """A convergence table row's first four cells (condition, arm, unit,
+    key) and the separator after them."""
+    key = (record.get('convergence') or {}).get('key')
+    return (f"| {condition(record)} | {variant_name(arm(record))} | "
+            f"{unit_name(unit(record))} | {NAMES.get(key, '?')} | ")
 
 
 def _convergence_table(records: Sequence[dict]) -> str:
@@ -412,8 +423,7 @@ def _convergence_table(records: Sequence[dict]) -> str:
     lines = ['| condition | arm | unit | key | at iteration | value | '
              'change | loss, last third vs middle | converged |',
              '|---|---|---|---|---|---|---|---|---|']
-    for r in sorted(measured, key=lambda r: (
-            condition(r), variant_name(arm(r)), str(unit(r)))):
+    for r in sorted(measured, key=_cell_order):
         conv = r['convergence']
         a, b = conv['values']
         iters = conv.get('iters') or ['?', '?']
@@ -421,9 +431,7 @@ def _convergence_table(records: Sequence[dict]) -> str:
             iters = [f'{w[0]}-{w[-1]}' for w in conv['window_iters']]
         rel = (conv.get('loss_plateau') or {}).get('rel_change')
         lines.append(
-            f"| {condition(r)} | {variant_name(arm(r))} | "
-            f"{unit_name(unit(r))} | {NAMES.get(conv.get('key'), '?')} | "
-            f"{iters[0]} / {iters[1]} | {a:.1f} / {b:.1f} | {b - a:+.1f} | "
+            f"{_cell_columns(r)}{iters[0]} / {iters[1]} | {a:.1f} / {b:.1f} | {b - a:+.1f} | "
             f"{'n/a' if rel is None else format(rel, '+.0%')} | "
             f"{'yes' if conv.get('converged') else '**no**'} |")
     return '\n'.join(lines)
