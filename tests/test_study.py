@@ -614,8 +614,28 @@ def test_collect_reports_every_cell_of_every_command(tmp_path):
     assert data['command'] == 'cmd --seeds 0\ncmd --seeds 1'
     assert data['settings']['max_iters'] == StudySettings().max_iters
     for cell in first + second:  # the same records as in the folder
-        assert json.load(open(osp.join(out, 'runs', cell.name,
-                                       'result.json'))) in data['cells']
+        record = json.load(open(osp.join(out, 'runs', cell.name,
+                                         'result.json')))
+        assert record in data['cells']
+        assert record['command'] == ('cmd --seeds 0' if cell in first
+                                     else 'cmd --seeds 1')
+    # a command recorded in the folder whose cells have not finished (a
+    # run still going) is not quoted
+    study.record_command(out, 'cmd --seeds 2')
+    again = str(tmp_path / 'again')
+    _tool().main(['--collect', out, '--out-dir', again])
+    data = json.load(open(osp.join(again, 'study_results.json')))
+    assert data['command'] == 'cmd --seeds 0\ncmd --seeds 1'
+    # records from before the field: every command of the folder
+    for cell in first:
+        path = osp.join(out, 'runs', cell.name, 'result.json')
+        record = json.load(open(path))
+        del record['command']
+        json.dump(record, open(path, 'w'))
+    older = str(tmp_path / 'older')
+    _tool().main(['--collect', out, '--out-dir', older])
+    data = json.load(open(osp.join(older, 'study_results.json')))
+    assert data['command'] == 'cmd --seeds 0\ncmd --seeds 1\ncmd --seeds 2'
 
 
 @pytest.mark.parametrize('make, word', [

@@ -233,9 +233,12 @@ def collect_folder(folder: str, out_dir: str) -> Dict[str, str]:
     folder, whichever command ran it (several commands may have run into
     one folder: other seeds, other doses), written into ``out_dir``.
 
-    The folder's settings come from its :data:`SETTINGS_FILE`; its
-    commands, quoted in the report, from its :data:`COMMANDS_FILE` (none
-    when the folder predates it).
+    The folder's settings come from its :data:`SETTINGS_FILE`; the
+    report quotes the commands of the finished cells (each record names
+    the command that ran it), in the order of the folder's
+    :data:`COMMANDS_FILE`, so a command whose cells are all still running
+    is not quoted. Where a record predates that field, every command of
+    the file is quoted (none when the folder predates the file).
 
     Args:
         folder (str): A study folder (``--out-dir`` of the study).
@@ -262,6 +265,10 @@ def collect_folder(folder: str, out_dir: str) -> Dict[str, str]:
     check_output_dir(out_dir, '--out-dir')
     os.makedirs(out_dir, exist_ok=True)
     commands = _read_commands(folder)
+    ran = [r.get('command') for r in records]
+    if None not in ran:
+        commands = [c for c in commands if c in ran] + sorted(
+            set(ran) - set(commands))
     return write_report(records, out_dir, load_json(settings_path),
                         '\n'.join(commands) if commands else None)
 
@@ -350,6 +357,8 @@ def work(cells: Sequence[Cell], out_dir: str, settings: StudySettings,
                          state['heads'])
         result.setdefault('code', code)
         result.setdefault('settings', settings.as_dict())
+        if command:  # --collect quotes the commands of the cells it holds
+            result.setdefault('command', command)
         dump_json(result, result_path)
         done = finished_results(cells, out_dir)
         log(progress_line(len(done), len(cells), cell, result) +
