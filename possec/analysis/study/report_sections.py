@@ -431,7 +431,8 @@ def _convergence_table(records: Sequence[dict]) -> str:
             iters = [f'{w[0]}-{w[-1]}' for w in conv['window_iters']]
         rel = (conv.get('loss_plateau') or {}).get('rel_change')
         lines.append(
-            f"{_cell_columns(r)}{iters[0]} / {iters[1]} | {a:.1f} / {b:.1f} | {b - a:+.1f} | "
+            f"{_cell_columns(r)}{iters[0]} / {iters[1]} | "
+            f"{a:.1f} / {b:.1f} | {b - a:+.1f} | "
             f"{'n/a' if rel is None else format(rel, '+.0%')} | "
             f"{'yes' if conv.get('converged') else '**no**'} |")
     return '\n'.join(lines)
