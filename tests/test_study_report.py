@@ -18,11 +18,13 @@ hashes with ``python tests/test_study_report.py /tmp/r``.
 import hashlib
 import importlib.util
 import json
+import math
 import os.path as osp
 import sys
 
 import numpy as np
 import pytest
+from scipy import stats as sps
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 FIXTURE = osp.join(REPO, 'tests', 'data', 'study_results_small.json')
@@ -336,7 +338,8 @@ def test_windowed_cells_get_their_validation_curves(tmp_path):
                             for it, v in zip(iters, values)]
         c['convergence'] = dict(
             c['convergence'], key='mIoU_pairs', converged=i != 1,
-            iters=[80, 120], window_iters=[[60, 70, 80], [100, 110, 120]])
+            iters=[80, 120], window_iters=[[60, 70, 80], [100, 110, 120]],
+            tol=2.0)
     curves = validation_curves(cells)
     (layout, arms), = curves.items()
     planted = {c['name']: c for c in cells}
@@ -360,6 +363,7 @@ def test_windowed_cells_get_their_validation_curves(tmp_path):
     rows = [line for line in text.splitlines()
             if line.startswith('| ') and ' (40-120) | ' in line]
     assert len(rows) == len(cells)
+    words = set()
     for c in cells:
         values = [v['metrics']['mIoU_pairs'] for v in c['validations']]
         slope = np.polyfit(iters, values, 1)[0]
@@ -368,3 +372,19 @@ def test_windowed_cells_get_their_validation_curves(tmp_path):
                     f"{np.mean(values):.1f} ± {np.std(values, ddof=1):.1f} "
                     f"| {slope * span:+.1f} [")
         assert sum(expected in r for r in rows) >= 1, expected
+        # the trend's TOST against the cell's tolerance, by the formula
+        tol = c['convergence']['tol']
+        fit_slope, fit_icpt = np.polyfit(iters, values, 1)
+        resid = np.asarray(values) - (fit_slope * np.asarray(iters) +
+                                      fit_icpt)
+        x = np.asarray(iters, dtype=float)
+        se = math.sqrt(resid @ resid / (x.size - 2) /
+                       ((x - x.mean()) @ (x - x.mean()))) * span
+        change = fit_slope * span
+        p = max(sps.t.sf((change + tol) / se, x.size - 2),
+                sps.t.cdf((change - tol) / se, x.size - 2))
+        word = 'shown' if p < 0.05 else 'not shown'
+        assert sum(f'| ±{tol:g}: {word} ({p:.2g}) |' in r
+                   for r in rows) >= 1, (word, p)
+        words.add(word)
+    assert words == {'shown', 'not shown'}  # the planted cells hit both

@@ -241,6 +241,42 @@ def test_linear_change_is_the_least_squares_line_by_formula():
     assert got['ci_low'] < 0.0006 * 4800 < got['ci_high']
 
 
+def test_linear_change_equivalence_is_two_one_sided_t_tests():
+    """TOST of the line's change against +-margin by the textbook
+    formula (polyfit's slope and standard error, one-sided t tests with
+    n - 2 degrees of freedom), and its duality with the 90% interval:
+    shown (p < 0.05) exactly when the interval lies inside the margin."""
+    rng = np.random.default_rng(5)
+    x = np.arange(4200, 9601, 300, dtype=float)
+    y = 70 + 0.0002 * (x - x[0]) + rng.normal(0, 1.0, x.size)
+    slope, intercept = np.polyfit(x, y, 1)
+    resid = y - (slope * x + intercept)
+    se = math.sqrt(resid @ resid / (x.size - 2) /
+                   ((x - x.mean()) @ (x - x.mean()))) * 4800
+    change = slope * 4800
+    for margin in (0.5, 1.0, 2.0, 3.0, 5.0):
+        got = stats.linear_change(x, y, span=4800, margin=margin)
+        lower = sps.t.sf((change + margin) / se, x.size - 2)
+        upper = sps.t.cdf((change - margin) / se, x.size - 2)
+        assert got['margin'] == margin
+        assert got['tost_p'] == pytest.approx(max(lower, upper), rel=1e-7)
+        inside = -margin < got['ci_low'] and got['ci_high'] < margin
+        assert (got['tost_p'] < 0.05) == inside
+    # the duality at the interval's edge: a margin a hair past the
+    # farther bound is shown, a hair short of it is not
+    edge = max(-got['ci_low'], got['ci_high'])
+    assert stats.linear_change(x, y, 4800, margin=edge * 1.001)[
+        'tost_p'] < 0.05
+    assert stats.linear_change(x, y, 4800, margin=edge * 0.999)[
+        'tost_p'] > 0.05
+    # a line that climbs 6 points over the span is not within +-2
+    steep = 70 + 6 / 4800 * (x - x[0]) + rng.normal(0, 0.3, x.size)
+    assert stats.linear_change(x, steep, 4800, margin=2)['tost_p'] > 0.5
+    assert 'tost_p' not in stats.linear_change(x, y, span=4800)
+    with pytest.raises(ValueError, match='margin must be > 0'):
+        stats.linear_change(x, y, span=4800, margin=0)
+
+
 def test_linear_change_refuses_too_few_points_in_one_line():
     with pytest.raises(ValueError, match='3 or more'):
         stats.linear_change([1, 2], [0.5, 0.7], span=1)

@@ -8,6 +8,7 @@ from possec.datasets.synthetic import POSITION_PAIRS
 from .aggregate import CONTRAST_KEYS, fmt, mean_sd
 from .comparisons import endpoint_units
 from .design import CONTRASTS, MARGINS, PRIMARY, variant_name
+from .inference import ALPHA
 from .leak import leak_rows
 from .results import (arm, cell_fields, condition, converged, unit,
                       unit_name)
@@ -357,7 +358,12 @@ def convergence_section(records: Sequence[dict]) -> str:
                   'validations, and how much a least-squares line through '
                   'them changes between the two judged iterations '
                   '(scipy.stats.linregress; 90% t interval; p for a slope '
-                  'of 0).', '', table]
+                  'of 0), and whether that change is shown to lie within '
+                  '± the convergence tolerance (two one-sided t tests at '
+                  '0.05, TOST: the 90% interval inside the margin). The '
+                  'TOST reading is the equivalence test a "has stopped '
+                  'moving" claim needs; the converged column is the '
+                  'declared criterion.', '', table]
     return '\n'.join(lines)
 
 
@@ -379,21 +385,27 @@ def _validations_table(records: Sequence[dict]) -> str:
         return ''
     lines = ['| condition | arm | unit | key | validations | range | '
              'mean ± sd | change of the line [90% CI] | p (slope 0) | '
-             'converged |', '|---|---|---|---|---|---|---|---|---|---|']
+             'line within ± tol (TOST p) | converged |',
+             '|---|---|---|---|---|---|---|---|---|---|---|']
     for r, pts in sorted(rows, key=lambda rp: _cell_order(rp[0])):
         conv = r['convergence']
         ends = conv.get('iters') or [pts[0][0], pts[-1][0]]
+        tol = conv.get('tol')
         fit = linear_change([i for i, _ in pts], [v for _, v in pts],
-                            span=ends[1] - ends[0])
+                            span=ends[1] - ends[0],
+                            margin=tol if tol and tol > 0 else None)
         verdict = {True: 'yes', False: '**no**'}.get(conv.get('converged'),
                                                       'n/a')
+        trend = 'n/a' if 'tost_p' not in fit else (
+            f"±{tol:g}: {'shown' if fit['tost_p'] < ALPHA else 'not shown'}"
+            f" ({fit['tost_p']:.2g})")
         lines.append(
             f"{_cell_columns(r)}{fit['n']} ({pts[0][0]}-{pts[-1][0]}) | "
             f"{fit['low']:.1f}-{fit['high']:.1f} | "
             f"{fit['mean']:.1f} ± {fit['sd']:.1f} | "
             f"{fit['change']:+.1f} [{fit['ci_low']:+.1f}, "
             f"{fit['ci_high']:+.1f}] over {ends[1] - ends[0]} | "
-            f"{fit['p']:.2g} | {verdict} |")
+            f"{fit['p']:.2g} | {trend} | {verdict} |")
     return '\n'.join(lines)
 
 

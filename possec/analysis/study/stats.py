@@ -273,7 +273,8 @@ def iterations_to_plateau(iters: Sequence[int],
 
 
 def linear_change(iters: Sequence[float], values: Sequence[float],
-                  span: float, confidence: float = 0.90) -> dict:
+                  span: float, confidence: float = 0.90,
+                  margin: Optional[float] = None) -> dict:
     """How much a least-squares line through ``(iters, values)`` changes
     over ``span`` iterations (``scipy.stats.linregress``): a descriptive
     read of whether validations drift or scatter around a level.
@@ -286,12 +287,20 @@ def linear_change(iters: Sequence[float], values: Sequence[float],
         confidence (float): Level of the t interval of the change.
             Default: 0.90 (the two one-sided 95% tests of an equivalence
             test read this interval).
+        margin (float, optional): An equivalence margin for the change,
+            in the values' units (e.g. the study's 2 points): adds the
+            two one-sided t tests (TOST) of ``change <= -margin`` and
+            ``change >= margin`` (n - 2 degrees of freedom). Default:
+            None (no test).
 
     Returns:
         dict: ``n``, ``change`` (slope x span), ``ci_low``, ``ci_high``
         (Student's t with n - 2 degrees of freedom), ``p`` (two-sided,
         slope 0), ``sd`` (sample standard deviation of the values, ddof
-        1), ``low`` and ``high`` (their range), ``mean``.
+        1), ``low`` and ``high`` (their range), ``mean``; with a
+        ``margin`` also ``margin`` and ``tost_p`` (the larger one-sided
+        p value: the change is shown to lie within ``+-margin`` when it
+        is below 0.05, which is the 90% interval lying inside).
     """
     x = np.asarray(iters, dtype=np.float64).ravel()
     y = np.asarray(values, dtype=np.float64).ravel()
@@ -304,11 +313,22 @@ def linear_change(iters: Sequence[float], values: Sequence[float],
     if not 0 < confidence < 1:
         raise ValueError(f'confidence must be in (0, 1), e.g. 0.9; got '
                          f'{confidence!r}')
+    if margin is not None and not margin > 0:
+        raise ValueError(f'the equivalence margin must be > 0, e.g. 2.0 '
+                         f'points; got {margin!r}')
     fit = sps.linregress(x, y)
-    half = float(sps.t.ppf((1 + confidence) / 2, x.size - 2)) * \
-        float(fit.stderr) * span
+    se, df = float(fit.stderr) * span, x.size - 2
+    half = float(sps.t.ppf((1 + confidence) / 2, df)) * se
     change = float(fit.slope) * span
-    return dict(n=int(x.size), change=change, ci_low=change - half,
-                ci_high=change + half, p=float(fit.pvalue),
-                sd=float(np.std(y, ddof=1)), low=float(y.min()),
-                high=float(y.max()), mean=float(y.mean()))
+    out = dict(n=int(x.size), change=change, ci_low=change - half,
+               ci_high=change + half, p=float(fit.pvalue),
+               sd=float(np.std(y, ddof=1)), low=float(y.min()),
+               high=float(y.max()), mean=float(y.mean()))
+    if margin is not None:
+        if se > 0:
+            tost_p = max(float(sps.t.sf((change + margin) / se, df)),
+                         float(sps.t.cdf((change - margin) / se, df)))
+        else:  # points on a line: the change is known exactly
+            tost_p = 0.0 if abs(change) < margin else 1.0
+        out.update(margin=float(margin), tost_p=tost_p)
+    return out
