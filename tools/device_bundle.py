@@ -22,11 +22,13 @@ import json
 import os
 import os.path as osp
 import platform
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name as _key
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -42,6 +44,10 @@ DEVICE_IMAGE = frozenset({
     'regex', 'rich', 'scipy', 'six', 'sympy', 'torch', 'tqdm',
     'typing-extensions', 'setuptools'
 })
+#: The device's Python, for the requirements' markers (``extra`` left
+#: empty: a requirement of an extra is not followed).
+DEVICE_PYTHON = dict(python_version='3.12', python_full_version='3.12.3',
+                     extra='')
 #: Requirements met on the device by another distribution of the image.
 SATISFIED_BY = {'opencv-python': 'opencv-python-headless'}
 #: The one distribution whose compiled part is replaced by a stand-in.
@@ -72,10 +78,6 @@ def __getattr__(name):
 '''
 
 
-def _key(name: str) -> str:
-    return re.sub(r'[-_.]+', '-', name).lower()
-
-
 def needed(root: str = 'possec') -> list:
     """The distributions ``root`` requires (transitively, extras left out)
     that the device image lacks, plus :data:`ALWAYS`; sorted names.
@@ -98,13 +100,10 @@ def needed(root: str = 'possec') -> list:
         except md.PackageNotFoundError:
             missing.append(name)
             continue
-        for req in dist.requires or ():
-            if 'extra ==' in req:
-                continue
-            marker = req.split(';', 1)[1] if ';' in req else ''
-            if 'python_version' in marker and not _marker_holds(marker):
-                continue
-            stack.append(re.match(r'[A-Za-z0-9_.\-]+', req).group(0))
+        for text in dist.requires or ():
+            req = Requirement(text)
+            if req.marker is None or req.marker.evaluate(DEVICE_PYTHON):
+                stack.append(req.name)
     if missing:
         raise SystemExit(f'device_bundle: possec needs {", ".join(missing)}'
                          f', which is not installed here; install possec '
@@ -112,20 +111,6 @@ def needed(root: str = 'possec') -> list:
     out = {k for k in seen if k not in DEVICE_IMAGE and
            SATISFIED_BY.get(k) not in DEVICE_IMAGE and k != _key(root)}
     return sorted(out | set(ALWAYS))
-
-
-def _marker_holds(marker: str) -> bool:
-    """Whether a ``python_version`` marker holds on the device's Python
-    (3.12; only the forms possec's requirements use)."""
-    m = re.search(r'python_version\s*([<>=!]+)\s*["\']([\d.]+)["\']',
-                  marker)
-    if not m:
-        return True
-    have = (3, 12)
-    want = tuple(int(x) for x in m.group(2).split('.'))
-    return {'<': have < want, '<=': have <= want, '>': have > want,
-            '>=': have >= want, '==': have == want,
-            '!=': have != want}.get(m.group(1), True)
 
 
 def pack(names, site: str) -> dict:

@@ -24,7 +24,7 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 from scipy import stats as sps
 
-from .stats import interval
+from .stats import interval, one_sided_tests
 
 __all__ = ['ALPHA', 'difference_test', 'holm', 'tost', 'dose_slope']
 
@@ -129,15 +129,12 @@ def tost(values: Sequence[float], margin: float,
     if n < 2:
         return out
     mean, sd = float(x.mean()), float(x.std(ddof=1))
+    se = sd / math.sqrt(n)
+    out['p_lower'], out['p_upper'] = one_sided_tests(mean, se, n - 1, margin)
     if sd == 0:
         inside = -margin < mean < margin
-        out.update(p_lower=0.0 if mean > -margin else 1.0,
-                   p_upper=0.0 if mean < margin else 1.0,
-                   ci_low=mean, ci_high=mean)
+        out.update(ci_low=mean, ci_high=mean)
     else:
-        se = sd / math.sqrt(n)
-        out['p_lower'] = float(sps.t.sf((mean + margin) / se, n - 1))
-        out['p_upper'] = float(sps.t.cdf((mean - margin) / se, n - 1))
         half = float(sps.t.ppf(1 - alpha, n - 1)) * se
         out['ci_low'], out['ci_high'] = mean - half, mean + half
         inside = None

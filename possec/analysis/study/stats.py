@@ -24,7 +24,7 @@ from scipy import stats as sps
 __all__ = [
     'METHODS', 'PLATEAU_FRACTION', 'paired_differences', 'interval',
     'paired_contrast', 'format_contrast', 'plateau', 'iterations_to_plateau',
-    'linear_change'
+    'linear_change', 'one_sided_tests'
 ]
 
 #: Interval methods: ``'t'`` (Student's t on the differences) and
@@ -325,10 +325,21 @@ def linear_change(iters: Sequence[float], values: Sequence[float],
                sd=float(np.std(y, ddof=1)), low=float(y.min()),
                high=float(y.max()), mean=float(y.mean()))
     if margin is not None:
-        if se > 0:
-            tost_p = max(float(sps.t.sf((change + margin) / se, df)),
-                         float(sps.t.cdf((change - margin) / se, df)))
-        else:  # points on a line: the change is known exactly
-            tost_p = 0.0 if abs(change) < margin else 1.0
-        out.update(margin=float(margin), tost_p=tost_p)
+        out.update(margin=float(margin),
+                   tost_p=max(one_sided_tests(change, se, df, margin)))
     return out
+
+
+def one_sided_tests(estimate: float, se: float, df: int,
+                    margin: float) -> tuple:
+    """The two one-sided t tests of an equivalence test (TOST) of
+    ``estimate`` against ``+-margin``: ``(p_lower, p_upper)``, with
+    ``p_lower = P(T_df >= (estimate + margin) / se)`` (the test of
+    ``<= -margin``) and ``p_upper = P(T_df <= (estimate - margin) / se)``
+    (of ``>= margin``). With ``se`` 0 the estimate is exact and each p is
+    0 or 1."""
+    if se > 0:
+        return (float(sps.t.sf((estimate + margin) / se, df)),
+                float(sps.t.cdf((estimate - margin) / se, df)))
+    return (0.0 if estimate > -margin else 1.0,
+            0.0 if estimate < margin else 1.0)
