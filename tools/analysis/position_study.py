@@ -20,6 +20,12 @@
     # commands ran into (other seeds, other doses)
     python tools/analysis/position_study.py \\
         --collect work_dirs/position_study --out-dir DIR
+    # keep each cell's last state, then extend the cells that failed the
+    # convergence test by 4800 iterations and judge them again
+    python tools/analysis/position_study.py --converged --keep-checkpoints \
+        --out-dir work_dirs/position_study
+    python tools/analysis/position_study.py --converged --keep-checkpoints \
+        --out-dir work_dirs/position_study --extend 4800
     # a Slurm array of 8 workers over one shared folder (needs submitit)
     python tools/analysis/position_study.py --converged --slurm 8 \\
         --out-dir /shared/position_study
@@ -47,7 +53,7 @@ from possec.apis.cli import run_cli
 
 _NOT_SETTINGS = ('out', 'workers', 'report', 'collect', 'converged',
                  'allow_mixed_code', 'slurm', 'slurm_partition',
-                 'slurm_time')
+                 'slurm_time', 'extend')
 
 
 def parse_args(argv=None):
@@ -85,6 +91,13 @@ def parse_args(argv=None):
     p.add_argument('--allow-mixed-code', action='store_true',
                    help='continue a folder whose cells were made by other '
                    'code (the report lists the versions)')
+    p.add_argument('--extend', type=int, metavar='ITERS',
+                   help='instead of running cells: continue every finished '
+                   'cell of the grid in --out-dir that failed the '
+                   'convergence test (and kept its state, '
+                   '--keep-checkpoints) by ITERS iterations, and judge it '
+                   'again between its previous end and the new one; run '
+                   'the command twice at once for two workers')
     p.add_argument('--slurm', type=int, metavar='TASKS',
                    help='submit TASKS Slurm array tasks (submitit), each a '
                    'worker over --out-dir, and return')
@@ -152,6 +165,11 @@ def parse_args(argv=None):
     s.add_argument('--nonlinear-probe-epochs', type=int,
                    help='epochs of the two-layer probe (0: none)')
     s.add_argument('--device', choices=DEVICES)
+    s.add_argument('--keep-checkpoints', dest='keep_checkpoint',
+                   action='store_true', default=None,
+                   help='save each cell\'s state at its last iteration '
+                   '(about 140 MB a ParseNet cell), so that --extend can '
+                   'continue it')
     s.add_argument('--threads', type=int,
                    help='torch threads per worker (1 is fastest on a busy '
                    'machine; --quick sets 1)')
@@ -194,6 +212,19 @@ def main(argv=None):
                              f'{a.workers!r}') from None
     command = shlex.join(['python', 'tools/analysis/position_study.py'] +
                          argv)
+
+    def log(line):
+        print(line, flush=True)
+
+    if a.extend is not None:
+        from possec.analysis.study.extend import extend_study
+        run = _continuable(extend_study, cells, a.out, settings, a.extend,
+                           command=command, log=log,
+                           allow_mixed_code=a.allow_mixed_code)
+        print(f"study: {len(run['ran'])} cell(s) extended here; report in "
+              f"{run['files']['markdown']}, results in "
+              f"{run['files']['results']}", flush=True)
+        return
     if a.slurm:
         from possec.analysis.study.launch import submit_slurm
         jobs = submit_slurm(cells, a.out, settings, a.slurm, command,
@@ -206,19 +237,23 @@ def main(argv=None):
         return
     print(f'study: {len(cells)} cells, {workers} worker(s), folder '
           f'{a.out}', flush=True)
-    try:
-        run = run_study(cells, a.out, settings, command=command,
-                        workers=workers,
-                        log=lambda line: print(line, flush=True),
-                        allow_mixed_code=a.allow_mixed_code)
-    except KeyboardInterrupt:
-        print('\ninterrupted; rerun the same command to continue',
-              file=sys.stderr, flush=True)
-        sys.exit(130)
+    run = _continuable(run_study, cells, a.out, settings, command=command,
+                       workers=workers, log=log,
+                       allow_mixed_code=a.allow_mixed_code)
     print(f"study: {len(run['results'])} of {len(cells)} cells finished; "
           f"report in {run['files']['markdown']}, results in "
           f"{run['files']['results']}", flush=True)
 
+
+def _continuable(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``; Ctrl-C says how to continue and exits with
+    130."""
+    try:
+        return fn(*args, **kwargs)
+    except KeyboardInterrupt:
+        print('\ninterrupted; rerun the same command to continue',
+              file=sys.stderr, flush=True)
+        sys.exit(130)
 
 if __name__ == '__main__':
     run_cli(main)

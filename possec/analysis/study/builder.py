@@ -204,9 +204,14 @@ def cell_options(cell: Cell,
         'train_cfg': dict(type='IterBasedTrainLoop', max_iters=total,
                           val_interval=s.val_every or s.max_iters,
                           val_begin=s.val_begin),
-        'default_hooks.checkpoint': dict(type='CheckpointHook',
-                                         by_epoch=False, interval=total + 1,
-                                         save_last=False),
+        # no checkpoint, or (keep_checkpoint) the state at the last
+        # iteration only: what .extend resumes an unconverged cell from
+        # (kept when an extension saves the next one: .extend removes it
+        # once the new record is on disk)
+        'default_hooks.checkpoint': dict(
+            type='CheckpointHook', by_epoch=False,
+            interval=total if s.keep_checkpoint else total + 1,
+            save_last=False, max_keep_ckpts=-1),
         'default_hooks.logger.interval': max(1, min(50, total // 4)),
         'val_evaluator': dict(type='BorderIoUMetric', iou_metrics=['mIoU'],
                               results_file=results_file),

@@ -152,13 +152,41 @@ def run_cell(cell: Cell, settings: StudySettings, work_dir: str,
         judge`), ``loss_curve``, ``code``, ``settings`` and ``time_s``.
     """
     s = check_settings(settings)
+    run = train_cell(cell, s, work_dir, images, heads)
+    losses = run.pop('losses')
+    tail = losses[s.max_iters:] if s.tail_iters else losses[:0]
+    tail_curve = binned(tail, 10)
+    convergence = judge(cell.layout, run['validations'], s.max_iters,
+                        s.converge_tol,
+                        tail_curve['loss'] if tail_curve else None,
+                        window=s.converge_window, every=s.val_every)
+    return dict(cell=cell._asdict(), name=cell.name, **run,
+                convergence=convergence, loss_curve=binned(losses, 30),
+                code=code_version(), settings=s.as_dict())
+
+
+def train_cell(cell: Cell, settings: StudySettings, work_dir: str,
+               images: torch.Tensor, heads: Optional[dict] = None,
+               resume: Optional[str] = None) -> dict:
+    """Train one cell for ``settings.total_iters`` iterations (from
+    ``resume``, a checkpoint of it, when given), then read its
+    validations and probe its backbone.
+
+    Returns:
+        dict: The record's ``metrics``, ``bands``, ``class_iou`` (at the
+        last validation), ``probe``, ``probe_nonlinear``,
+        ``validations`` (those of this run), ``time_s`` and ``losses``
+        (the training loss of every iteration the runner's message hub
+        holds).
+    """
+    s = check_settings(settings)
     results_file = osp.join(work_dir, 'metrics.json')
     opts = cell_options(cell, s, work_dir, results_file, heads,
                         progress_every=max(1, s.total_iters // 6))
     t0 = time.perf_counter()
     # the study prints its own progress: no run summary per cell
     runner = train(head_config(cell.head), work_dir=work_dir,
-                   cfg_options=opts, summary=False)
+                   cfg_options=opts, summary=False, resume=resume)
     t1 = time.perf_counter()
     losses = loss_values(runner)
     history = _history(runner)
@@ -190,16 +218,8 @@ def run_cell(cell: Cell, settings: StudySettings, work_dir: str,
     t3 = time.perf_counter()
     del runner, model
     gc.collect()
-    tail = losses[s.max_iters:] if s.tail_iters else losses[:0]
-    tail_curve = binned(tail, 10)
-    convergence = judge(cell.layout, validations, s.max_iters,
-                        s.converge_tol,
-                        tail_curve['loss'] if tail_curve else None,
-                        window=s.converge_window, every=s.val_every)
-    return dict(cell=cell._asdict(), name=cell.name, **record, probe=probe,
-                probe_nonlinear=nonlinear, validations=validations,
-                convergence=convergence, loss_curve=binned(losses, 30),
-                code=code_version(), settings=s.as_dict(),
+    return dict(**record, probe=probe, probe_nonlinear=nonlinear,
+                validations=validations, losses=losses,
                 time_s=dict(train=t1 - t0 - val_s, eval=val_s,
                             probe=t3 - t2, total=t3 - t0))
 

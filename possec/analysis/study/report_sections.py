@@ -347,6 +347,9 @@ def convergence_section(records: Sequence[dict]) -> str:
     if failed:
         lines += ['', 'Not converged: ' + ', '.join(
             sorted(r.get('name', '?') for r in failed)) + '.']
+    extended = _extended_text(records)
+    if extended:
+        lines += ['', extended]
     table = _convergence_table(records)
     if table:
         lines += ['', table]
@@ -363,8 +366,36 @@ def convergence_section(records: Sequence[dict]) -> str:
                   '0.05, TOST: the 90% interval inside the margin). The '
                   'TOST reading is the equivalence test a "has stopped '
                   'moving" claim needs; the converged column is the '
-                  'declared criterion.', '', table]
+                  'declared criterion.' + (
+                      ' An extended cell\'s row reads the validations of '
+                      'its last test (from its first judged window on).'
+                      if extended else ''), '', table]
     return '\n'.join(lines)
+
+
+def _extended_text(records: Sequence[dict]) -> str:
+    """``Extended from their saved state (...): cell (9600 -> 14400;
+    before: -6.2, not converged), ...`` or ''."""
+    items = []
+    for r in sorted(records, key=lambda r: r.get('name', '')):
+        steps = r.get('extensions') or []
+        if not steps:
+            continue
+        parts = []
+        for step in steps:
+            prev = step.get('previous') or {}
+            change = prev.get('change')
+            before = 'n/a' if change is None else f'{change:+.1f}'
+            verdict = ('converged' if prev.get('converged') else
+                       'not converged')
+            parts.append(f"{step['from_iter']} -> {step['to_iter']}; "
+                         f"before: {before}, {verdict}")
+        items.append(f"{r.get('name', '?')} ({'; '.join(parts)})")
+    if not items:
+        return ''
+    return ('Extended from their saved state (trained on at the same rate '
+            'and judged again, the previous end against the new one): ' +
+            ', '.join(items) + '.')
 
 
 def validation_points(record: dict) -> list:
@@ -376,10 +407,24 @@ def validation_points(record: dict) -> list:
             if key and v['metrics'].get(key) is not None]
 
 
+def judged_points(record: dict) -> list:
+    """:func:`validation_points`; for a cell extended from its saved
+    state (:mod:`.extend`) those of its last test only (from the first
+    validation of its first window, or its previous end, on), not those
+    of the run it extended."""
+    conv = record.get('convergence') or {}
+    start = None
+    if record.get('extensions') and conv.get('iters'):
+        windows = conv.get('window_iters')
+        start = windows[0][0] if windows else conv['iters'][0]
+    return [(i, v) for i, v in validation_points(record)
+            if start is None or i >= start]
+
+
 def _validations_table(records: Sequence[dict]) -> str:
     """A row per cell validated three or more times: see
     :func:`convergence_section`."""
-    rows = [(r, validation_points(r)) for r in records]
+    rows = [(r, judged_points(r)) for r in records]
     rows = [(r, pts) for r, pts in rows if len(pts) >= 3]
     if not rows:
         return ''

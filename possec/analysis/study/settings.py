@@ -27,7 +27,7 @@ DEVICES = ('cpu', 'cuda')
 #: Settings that change where or how fast a cell runs, not its numbers
 #: (a study may continue with other values of these).
 RUNTIME_FIELDS = ('threads', 'num_workers', 'data_root', 'device',
-                  'val_batch_size')
+                  'val_batch_size', 'keep_checkpoint')
 #: Settings added after study folders existed, with the value a folder
 #: recorded without them ran with (a folder made before them continues).
 LATER_FIELDS = {'converge_window': 1, 'val_every': 0}
@@ -94,6 +94,12 @@ class StudySettings:
             keeps torch's. Default: None.
         data_root (str, optional): Where the data trees are generated;
             None for ``<study folder>/data``. Default: None.
+        keep_checkpoint (bool): Save each cell's state at its last
+            iteration (``iter_<N>.pth`` in its work dir: weights,
+            optimizer and message hub; about 140 MB for ParseNet), so that
+            a cell that fails the convergence test can be extended
+            (:mod:`.extend`) and its model read by other tools.
+            Default: False.
     """
     max_iters: int = 300
     batch_size: int = 4
@@ -118,6 +124,7 @@ class StudySettings:
     num_workers: int = 0
     threads: Optional[int] = None
     data_root: Optional[str] = None
+    keep_checkpoint: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, 'probe_patterns',
@@ -140,6 +147,8 @@ class StudySettings:
         _need('threads', self.threads,
               lambda v: v is None or (_is_int(v) and v >= 1),
               'None or a positive int')
+        _need('keep_checkpoint', self.keep_checkpoint,
+              lambda v: isinstance(v, bool), 'True or False')
         _need('probe_images', self.probe_images, lambda v: v >= 2,
               '>= 2 (one image to train the readout, one held out)')
         _need('probe_patterns', self.probe_patterns,
