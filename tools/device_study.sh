@@ -13,7 +13,8 @@
 # it; finished cells are kept), every finished cell is collected, and $OUT
 # (default work_dirs/device_study) receives study_results.json, study.md,
 # study.log, bundle.json and cells.tar.gz (the study folder without its
-# data trees). Exit status: the study's, or 124 when the budget stopped it.
+# data trees and saved states). Exit status: the study's, or 124 when the
+# budget stopped it.
 set -u -o pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here" || exit 2
@@ -66,6 +67,8 @@ grep -E '^\[[0-9]+/[0-9]+\]|^study:' "$log" | tail -40
   --out-dir "$study.collected" >>"$log" 2>&1 \
   && cp "$study.collected/study_results.json" \
         "$study.collected/study.md" "$out/"
-[ -d "$study" ] && tar czf "$out/cells.tar.gz" --exclude=./data -C "$study" .
+# without data trees and saved states (--keep-checkpoints: ~140 MB a cell)
+[ -d "$study" ] && tar czf "$out/cells.tar.gz" --exclude=./data \
+  --exclude='*.pth' -C "$study" .
 ls -l "$out"
 exit $status
