@@ -2,6 +2,7 @@
 state (possec.analysis.study.extend, ``--keep-checkpoints`` and
 ``--extend`` of tools/analysis/position_study.py)."""
 import json
+import os
 import os.path as osp
 import statistics
 
@@ -142,6 +143,44 @@ def test_extension_continues_the_saved_state_and_judges_again(kept):
         with pytest.raises(StudyError, match='can be extended'):
             study_extend.extend_study(cells, out, SETTINGS, 4,
                                       log=lambda line: None)
+
+
+def test_extension_trains_what_one_longer_run_trains(kept, tmp_path):
+    """The extended cell (8 + 4 iterations, resumed) against one run of
+    12 iterations from scratch: the same weights, bit for bit (the data
+    order from mmengine's replay, the dropout masks and augmentations
+    from ResumeRNGHook), and the same validations."""
+    out, cells, _ = kept
+    ext = osp.join(out, 'runs', cells[0].name)
+    if not osp.isfile(osp.join(ext, 'iter_12.pth')):
+        pytest.skip('needs the extension of the test above')
+    longer = str(tmp_path / 'longer')
+    run = study.run_study(cells, longer, dict(SETTINGS, tail_iters=8,
+                                              keep_checkpoint=True),
+                          log=lambda line: None)
+    a = torch.load(osp.join(ext, 'iter_12.pth'), map_location='cpu',
+                   weights_only=True)['state_dict']
+    b = torch.load(osp.join(longer, 'runs', cells[0].name, 'iter_12.pth'),
+                   map_location='cpu', weights_only=True)['state_dict']
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    with open(osp.join(ext, 'result.json')) as f:
+        extended = json.load(f)
+    assert extended['validations'] == run['results'][0]['validations']
+
+
+def test_keeping_the_state_changes_no_number(kept, tmp_path):
+    """A cell run without --keep-checkpoints trains the same: the loss of
+    every iteration and every validation equal the kept run's."""
+    out, cells, before = kept
+    plain = str(tmp_path / 'plain')
+    r = study.run_study(cells, plain, SETTINGS,
+                        log=lambda line: None)['results'][0]
+    assert r['loss_curve'] == before['loss_curve']
+    assert r['validations'] == before['validations']
+    assert not any(name.endswith('.pth') for name in
+                   os.listdir(osp.join(plain, 'runs', cells[0].name)))
 
 
 def test_extension_refuses_bad_input_in_one_line(tmp_path, kept):

@@ -232,6 +232,8 @@ def cell_options(cell: Cell,
     # a cell trains the same whichever iterations it is validated at
     hooks = [dict(type='ValidationHistoryHook'),
              dict(type='ValidationRNGHook')]
+    if s.keep_checkpoint:  # an extension trains what one longer run would
+        hooks.append(dict(type='ResumeRNGHook'))
     if cell.pos == 'erase':
         for key, value in position_piece('erase').items():
             opts[f'model.backbone.{key}'] = value

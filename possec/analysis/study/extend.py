@@ -16,11 +16,14 @@ removed once the new record is on disk.
 
 An extended cell has trained longer than its folder's schedule: a unit
 may then compare cells of different lengths, each judged converged at
-its own. The continuation is not bit for bit what one run of N +
-``extra`` iterations would have trained: a resumed mmengine run seeds its
-random generators again, so the dropout masks after N differ from an
-uninterrupted run's (the data order does not: the loader is advanced past
-the N batches already seen).
+its own. The continuation trains what one uninterrupted run of N +
+``extra`` iterations would have: mmengine restores the weights, the
+optimizer and the data order (its loader replays the N batches already
+seen), and :class:`possec.engine.hooks.ResumeRNGHook` (in every cell
+that keeps its state) sets the random generators to their states at N
+after that replay, so that dropout masks and augmentations go on as
+they would have (``tests/test_study_extend.py``: the weights of an
+extended tiny cell equal those of one longer run, bit for bit, on CPU).
 
 :func:`extend_study` extends every unconverged cell of a grid in a study
 folder, each once, under claims as the study runs its cells

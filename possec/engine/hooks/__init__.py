@@ -3,6 +3,7 @@ from .checkpoint_provenance_hook import CheckpointProvenanceHook
 from .fuse_conv_bn_hook import FuseConvBNHook
 from .iter_times_hook import IterTimes
 from .position_eraser_hook import PositionEraserHook
+from .resume_rng_hook import ResumeRNGHook
 from .run_summary_hook import RunSummaryHook
 from .study_progress_hook import StudyProgressHook
 from .validation_history_hook import ValidationHistoryHook
@@ -10,6 +11,7 @@ from .validation_rng_hook import ValidationRNGHook
 
 __all__ = [
     'CheckpointProvenanceHook', 'FuseConvBNHook', 'IterTimes',
-    'PositionEraserHook', 'RunSummaryHook', 'StudyProgressHook',
+    'PositionEraserHook', 'ResumeRNGHook', 'RunSummaryHook',
+    'StudyProgressHook',
     'ValidationHistoryHook', 'ValidationRNGHook'
 ]

@@ -34,19 +34,42 @@ class ValidationRNGHook(Hook):
         self._saved = None
 
     def before_val(self, runner) -> None:
-        cuda = None
-        if torch.cuda.is_available() and torch.cuda.is_initialized():
-            cuda = torch.cuda.get_rng_state_all()
-        self._saved = (torch.get_rng_state(), cuda, np.random.get_state(),
-                       random.getstate())
+        self._saved = rng_states()
 
     def after_val(self, runner) -> None:
         if self._saved is None:
             return
-        cpu, cuda, numpy_state, python_state = self._saved
+        set_rng_states(self._saved)
         self._saved = None
-        torch.set_rng_state(cpu)
-        if cuda is not None:
-            torch.cuda.set_rng_state_all(cuda)
-        np.random.set_state(numpy_state)
-        random.setstate(python_state)
+
+
+def rng_states() -> dict:
+    """The global random states a training draws from: torch's CPU
+    generator, every CUDA device's when CUDA is initialised (else None),
+    numpy's global generator and Python's ``random``, in plain types
+    (tensors, ints, floats, lists), so that a checkpoint holding them
+    loads with ``torch.load(weights_only=True)``."""
+    cuda = None
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        cuda = torch.cuda.get_rng_state_all()
+    kind, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
+    version, internal, gauss_next = random.getstate()
+    return dict(torch=torch.get_rng_state(), cuda=cuda,
+                numpy=dict(kind=str(kind), keys=[int(k) for k in keys],
+                           pos=int(pos), has_gauss=int(has_gauss),
+                           cached=float(cached)),
+                python=dict(version=version, internal=list(internal),
+                            gauss_next=gauss_next))
+
+
+def set_rng_states(states: dict) -> None:
+    """Set the states :func:`rng_states` returned (CUDA's only when both
+    sides have them)."""
+    torch.set_rng_state(states['torch'])
+    if states.get('cuda') is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states['cuda'])
+    n = states['numpy']
+    np.random.set_state((n['kind'], np.asarray(n['keys'], dtype=np.uint32),
+                         n['pos'], n['has_gauss'], n['cached']))
+    p = states['python']
+    random.setstate((p['version'], tuple(p['internal']), p['gauss_next']))
