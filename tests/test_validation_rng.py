@@ -30,24 +30,28 @@ def test_hook_restores_every_generator_it_saved():
     assert _draws() == expected
 
 
-def _train_weights(tiny_voc, work_dir, val_interval, rng_hook):
+def _train_weights(tiny_voc, work_dir, val_interval):
     opts = tiny_overrides(tiny_voc, str(work_dir), max_iters=6,
                           interval=val_interval, input_size=(64, 64))
     opts['default_hooks.checkpoint.interval'] = 100  # no checkpoints
     opts['log_level'] = 'WARNING'
-    opts['custom_hooks'] = ([dict(type='ValidationRNGHook')]
-                            if rng_hook else [])
     runner = train(DEMO_FCN, cfg_options=opts, summary=False)
+    assert sum(isinstance(h, ValidationRNGHook) for h in runner.hooks) == 1
     model = getattr(runner.model, 'module', runner.model)
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def test_validations_do_not_change_the_training(tiny_voc, tmp_path):
+def test_validations_do_not_change_the_training(tiny_voc, tmp_path,
+                                                monkeypatch):
+    """possec.apis.train adds the hook to every run."""
     # the reference validates only after its last iteration, so nothing
     # it trains comes after a validation
-    ref = _train_weights(tiny_voc, tmp_path / 'end', 6, rng_hook=False)
-    kept = _train_weights(tiny_voc, tmp_path / 'hook', 2, rng_hook=True)
-    moved = _train_weights(tiny_voc, tmp_path / 'plain', 2, rng_hook=False)
+    ref = _train_weights(tiny_voc, tmp_path / 'end', 6)
+    kept = _train_weights(tiny_voc, tmp_path / 'hook', 2)
+    # the same run with the hook's save and restore switched off
+    monkeypatch.setattr(ValidationRNGHook, 'before_val',
+                        lambda self, runner: None)
+    moved = _train_weights(tiny_voc, tmp_path / 'plain', 2)
     assert ref.keys() == kept.keys() == moved.keys()
     # with the hook, validating at iterations 2 and 4 trains bit for bit
     # the same weights as not validating there

@@ -10,7 +10,8 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 from mmengine.utils import import_modules_from_strings
 
-from ..engine.hooks import RunSummaryHook
+from ..engine.hooks import (ResumeRNGHook, RunSummaryHook,
+                            ValidationRNGHook)
 from ..engine.hooks.checkpoint_provenance_hook import \
     CheckpointProvenanceHook
 from ..runtime.quiet import run_reporting
@@ -104,8 +105,12 @@ def build_runner(cfg: Config,
                  summary: bool = True) -> Runner:
     """Build the Runner, turning failures caused by the config into
     :class:`UserError` (see :mod:`possec.apis.explain`), with a
-    :class:`~possec.engine.hooks.CheckpointProvenanceHook` and, when
-    ``summary``, a :class:`~possec.engine.hooks.RunSummaryHook`."""
+    :class:`~possec.engine.hooks.CheckpointProvenanceHook`, a
+    :class:`~possec.engine.hooks.ValidationRNGHook` (when a run validates
+    does not change its training), a
+    :class:`~possec.engine.hooks.ResumeRNGHook` (with it, a ``--resume``
+    trains what the uninterrupted run would have) and, when ``summary``, a
+    :class:`~possec.engine.hooks.RunSummaryHook`."""
     _fresh_visualizer_name(cfg)
     with user_errors(cfg, cfg_options), run_reporting(cfg):
         if 'runner_type' in cfg:
@@ -120,6 +125,9 @@ def build_runner(cfg: Config,
                for h in runner.hooks):
         runner.register_hook(CheckpointProvenanceHook(cfg_options),
                              'VERY_LOW')
+    for hook in (ValidationRNGHook, ResumeRNGHook):
+        if not any(isinstance(h, hook) for h in runner.hooks):
+            runner.register_hook(hook(), 'LOWEST')
     return runner
 
 

@@ -230,10 +230,10 @@ def cell_options(cell: Cell,
             opts[f'model.{key}'] = value
     # validations leave the training's random streams as they found them:
     # a cell trains the same whichever iterations it is validated at
+    # (possec.apis.train adds ResumeRNGHook: an extension from a kept
+    # state trains what one longer run would)
     hooks = [dict(type='ValidationHistoryHook'),
              dict(type='ValidationRNGHook')]
-    if s.keep_checkpoint:  # an extension trains what one longer run would
-        hooks.append(dict(type='ResumeRNGHook'))
     if cell.pos == 'erase':
         for key, value in position_piece('erase').items():
             opts[f'model.backbone.{key}'] = value

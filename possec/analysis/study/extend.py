@@ -19,10 +19,10 @@ may then compare cells of different lengths, each judged converged at
 its own. The continuation trains what one uninterrupted run of N +
 ``extra`` iterations would have: mmengine restores the weights, the
 optimizer and the data order (its loader replays the N batches already
-seen), and :class:`possec.engine.hooks.ResumeRNGHook` (in every cell
-that keeps its state) sets the random generators to their states at N
-after that replay, so that dropout masks and augmentations go on as
-they would have (``tests/test_study_extend.py``: the weights of an
+seen), and :class:`possec.engine.hooks.ResumeRNGHook` (which
+:func:`possec.apis.train` adds to every run) sets the random generators
+to their states at N after that replay, so that dropout masks and
+augmentations go on as they would have (``tests/test_study_extend.py``: the weights of an
 extended tiny cell equal those of one longer run, bit for bit, on CPU).
 
 :func:`extend_study` extends every unconverged cell of a grid in a study
