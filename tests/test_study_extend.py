@@ -24,6 +24,10 @@ SETTINGS = dict(max_iters=4, tail_iters=4, schedule='constant',
                 threads=1, val_batch_size=2)
 
 
+def _collect_dir(out):
+    return osp.join(osp.dirname(out), 'collected')
+
+
 def _cells():
     return block_cells(
         [Cell('position-coded', 'parsenet', 'zeros', 'none', 0).condition],
@@ -138,6 +142,9 @@ def test_extension_continues_the_saved_state_and_judges_again(kept):
     assert ('Extended from their saved state' in report and
             f'{cells[0].name} (8 -> 12; before:' in report)
     assert '| 6-8 / 10-12 |' in report and '| 4 (6-12) |' in report
+    # --collect quotes the command that extended a cell
+    collected = study.collect_folder(out, _collect_dir(out))
+    assert 'extend it' in open(collected['markdown']).read()
     # nothing left to extend: one line
     if conv['converged']:
         with pytest.raises(StudyError, match='can be extended'):

@@ -266,7 +266,9 @@ def collect_folder(folder: str, out_dir: str) -> Dict[str, str]:
     os.makedirs(out_dir, exist_ok=True)
     commands = _read_commands(folder)
     ran = [r.get('command') for r in records]
-    if None not in ran:
+    if None not in ran:  # and the commands that extended cells
+        ran += [step['command'] for r in records
+                for step in r.get('extensions') or () if step.get('command')]
         commands = [c for c in commands if c in ran] + sorted(
             set(ran) - set(commands))
     return write_report(records, out_dir, load_json(settings_path),
