@@ -49,3 +49,31 @@ def test_a_resumed_run_trains_what_the_uninterrupted_run_trains(
     plain = resumed('c')
     assert any(not torch.equal(full[k], plain[k]) for k in full)
     assert osp.isfile(tmp_path / 'c' / 'iter_4.pth')
+
+
+def test_nothing_is_set_without_a_resume_or_across_ranks(monkeypatch):
+    """A run that did not resume (iteration 0), or a distributed one (the
+    checkpoint holds rank 0's states only), keeps its loader as it is."""
+    from possec.engine.hooks import resume_rng_hook
+
+    class Loop:
+        dataloader_iterator = iter(())
+
+    class Runner:
+        train_loop = Loop()
+        iter = 0
+
+    hook = ResumeRNGHook()
+    original = Loop.dataloader_iterator
+    for it, ranks in ((0, 1), (5, 2)):
+        Runner.iter = it
+        monkeypatch.setattr(resume_rng_hook, 'get_world_size',
+                            lambda: ranks)
+        hook.after_load_checkpoint(Runner, dict(rng_states={'torch': 0}))
+        hook.before_train(Runner)
+        assert Runner.train_loop.dataloader_iterator is original
+    # one rank, resumed at 5: the loader is wrapped
+    monkeypatch.setattr(resume_rng_hook, 'get_world_size', lambda: 1)
+    hook.after_load_checkpoint(Runner, dict(rng_states={'torch': 0}))
+    hook.before_train(Runner)
+    assert Runner.train_loop.dataloader_iterator is not original

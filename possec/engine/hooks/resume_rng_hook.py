@@ -1,5 +1,6 @@
 """A resumed run draws the random numbers the uninterrupted run would
 have drawn."""
+from mmengine.dist import get_world_size
 from mmengine.hooks import Hook
 from mmseg.registry import HOOKS
 
@@ -54,7 +55,10 @@ class ResumeRNGHook(Hook):
     iteration's ``after_train_iter`` hooks of higher priority); a
     validation at that iteration leaves them as they were only with
     :class:`.ValidationRNGHook`. A ``load_from`` without resume starts a
-    new training and sets nothing. Iteration-based loops only.
+    new training and sets nothing. Iteration-based loops only. In a
+    distributed run nothing is set: the checkpoint holds rank 0's states
+    only, and setting them on every rank would give all ranks the same
+    dropout masks.
     """
     priority = 'LOWEST'
 
@@ -70,8 +74,8 @@ class ResumeRNGHook(Hook):
     def before_train(self, runner) -> None:
         states, self._states = self._states, None
         loop = runner.train_loop
-        if states is None or runner.iter == 0 or not hasattr(
-                loop, 'dataloader_iterator'):
+        if states is None or runner.iter == 0 or get_world_size() > 1 or \
+                not hasattr(loop, 'dataloader_iterator'):
             return
         # IterBasedTrainLoop.run replays runner.iter batches next
         loop.dataloader_iterator = _RestoreAfter(loop.dataloader_iterator,
