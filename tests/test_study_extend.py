@@ -119,6 +119,9 @@ def test_extension_continues_the_saved_state_and_judges_again(kept):
     a = statistics.median([key[6], key[8]])
     b = statistics.median([key[10], key[12]])
     assert conv['iters'] == [8, 12]
+    assert conv['criterion'].endswith('extended from its saved state: the '
+                                      'end of the run it extended (8) in '
+                                      'the role of the schedule\'s end')
     assert conv['window_iters'] == [[6, 8], [10, 12]]
     assert conv['values'] == pytest.approx([a, b])
     assert conv['converged'] == (abs(b - a) < SETTINGS.get('converge_tol',

@@ -134,6 +134,9 @@ def extend_cell(record: dict, settings: StudySettings, work_dir: str,
     convergence = judge(cell.layout, validations, end, s.converge_tol,
                         tail_curve['loss'] if tail_curve else None,
                         window=s.converge_window, every=s.val_every)
+    convergence['criterion'] += (f'; extended from its saved state: the '
+                                 f'end of the run it extended ({end}) '
+                                 f'in the role of the schedule\'s end')
     out = dict(record, **run, validations=validations,
                convergence=convergence)
     if len(losses) >= end + extra:  # every iteration's loss is there
