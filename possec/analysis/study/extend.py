@@ -46,6 +46,8 @@ from .design import Cell
 from .progress import binned
 from .provenance import check_same_code, code_version
 from .report import write_report
+from .run import (RESULT_FILE, _folder_records, check_same_settings,
+                  finished_results, record_command)
 from .settings import StudyError, StudySettings
 
 __all__ = ['checkpoint_path', 'extend_cell', 'extend_study']
@@ -175,8 +177,6 @@ def extend_study(cells: Sequence[Cell],
         StudyError: One line, when the folder holds another study or
             none of the grid's cells can be extended.
     """
-    from .run import (RESULT_FILE, _folder_records, check_same_settings,
-                      finished_results, record_command)
     s = cell_runner.check_settings(settings)
     extra = _check_extra(extra, s)
     if s.data_root is None:

@@ -48,8 +48,8 @@ class ResumeRNGHook(Hook):
     checkpoint under :data:`KEY`, and on resume sets them after the
     replay, just before the first new batch is drawn: with a
     deterministic data pipeline and kernels the resumed run then trains
-    what the uninterrupted one trains (``tests/test_study_extend.py``
-    compares the weights).
+    what the uninterrupted one trains (``tests/test_resume_rng.py`` and
+    ``tests/test_study_extend.py`` compare the weights).
 
     The states are those when the checkpoint was written (after the
     iteration's ``after_train_iter`` hooks of higher priority); a
