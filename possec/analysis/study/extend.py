@@ -55,8 +55,12 @@ __all__ = ['checkpoint_path', 'extend_cell', 'extend_study']
 
 def checkpoint_path(record: dict, work_dir: str) -> str:
     """Where a cell's state at its last validated iteration is saved."""
-    return osp.join(work_dir, f'iter_{int(record["validations"][-1]["iter"])}'
-                              f'.pth')
+    return _state_file(work_dir, int(record['validations'][-1]['iter']))
+
+
+def _state_file(work_dir: str, iters: int) -> str:
+    """The checkpoint mmengine's CheckpointHook writes at ``iters``."""
+    return osp.join(work_dir, f'iter_{iters}.pth')
 
 
 def _check_extra(extra, settings: StudySettings) -> int:
@@ -223,7 +227,7 @@ def extend_study(cells: Sequence[Cell],
         work_dir = osp.join(out_dir, 'runs', cell.name)
         path = osp.join(work_dir, RESULT_FILE)
         record = finished_results([cell], out_dir)[cell.name]
-        old = osp.join(work_dir, f'iter_{end}.pth')
+        old = _state_file(work_dir, end)
         if int(record['validations'][-1]['iter']) != end:
             # extended by a run killed before it could mark the claim
             if osp.isfile(old):
