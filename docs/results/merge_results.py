@@ -3,7 +3,8 @@ that continued it elsewhere, as one report and results file.
 
 The folder must hold the same settings (checked equal) and no cell the
 file already holds; the records are taken as they are, and the commands
-quoted are the file's followed by those that ran the folder's cells.
+quoted are the file's followed by those that ran (or extended) the
+folder's cells.
 Used when the cells of training seed 2 of the help rerun ran on a fresh
 machine after the first folder was gone::
 
@@ -15,9 +16,9 @@ import os.path as osp
 import sys
 
 from possec.analysis.study.report import write_report
-from possec.analysis.study.results import load_results
+from possec.analysis.study.results import code_versions, load_results
 from possec.analysis.study.run import (SETTINGS_FILE, _folder_records,
-                                       _read_commands)
+                                       folder_commands)
 
 
 def main(committed: str, folder: str, out_dir: str) -> None:
@@ -35,13 +36,10 @@ def main(committed: str, folder: str, out_dir: str) -> None:
     if both:
         sys.exit(f'cells in both {committed} and {folder}: '
                  f'{", ".join(both)}')
-    codes = {json.dumps(r.get('code'), sort_keys=True)
-             for r in old['cells'] + new}
     print(f'{len(old["cells"])} records from {committed} + {len(new)} '
-          f'from {folder}; code versions: {len(codes)}')
-    ran = {r.get('command') for r in new}
-    commands = (old['command'] or '').split('\n') + [
-        c for c in _read_commands(folder) if c in ran]
+          f'from {folder}; ' + '; '.join(code_versions(old['cells'] + new)))
+    commands = (old['command'] or '').split('\n') + folder_commands(
+        folder, new)
     write_report(old['cells'] + new, out_dir, settings,
                  '\n'.join(c for c in commands if c))
 

@@ -264,6 +264,16 @@ def collect_folder(folder: str, out_dir: str) -> Dict[str, str]:
             f'runs/*/{RESULT_FILE}): run or continue the study first')
     check_output_dir(out_dir, '--out-dir')
     os.makedirs(out_dir, exist_ok=True)
+    commands = folder_commands(folder, records)
+    return write_report(records, out_dir, load_json(settings_path),
+                        '\n'.join(commands) if commands else None)
+
+
+def folder_commands(folder: str, records: Sequence[dict]) -> list:
+    """The command lines that ran (or extended) ``records``, in the order
+    of the folder's :data:`COMMANDS_FILE`; every command of the file when
+    a record predates the ``command`` field (none when the folder
+    predates the file)."""
     commands = _read_commands(folder)
     ran = [r.get('command') for r in records]
     if None not in ran:  # and the commands that extended cells
@@ -271,8 +281,7 @@ def collect_folder(folder: str, out_dir: str) -> Dict[str, str]:
                 for step in r.get('extensions') or () if step.get('command')]
         commands = [c for c in commands if c in ran] + sorted(
             set(ran) - set(commands))
-    return write_report(records, out_dir, load_json(settings_path),
-                        '\n'.join(commands) if commands else None)
+    return commands
 
 
 def finished_results(cells: Sequence[Cell], out_dir: str) -> Dict[str, dict]:
