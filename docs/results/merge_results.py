@@ -17,7 +17,7 @@ import sys
 
 from possec.analysis.study.report import write_report
 from possec.analysis.study.results import code_versions, load_results
-from possec.analysis.study.run import (SETTINGS_FILE, _folder_records,
+from possec.analysis.study.run import (SETTINGS_FILE, folder_records,
                                        folder_commands)
 
 
@@ -30,7 +30,7 @@ def main(committed: str, folder: str, out_dir: str) -> None:
     if differ:
         sys.exit(f'{folder} has other settings than {committed} '
                  f'({", ".join(differ)}): its cells cannot join them')
-    new = list(_folder_records(folder))
+    new = list(folder_records(folder))
     both = sorted({r['name'] for r in old['cells']} &
                   {r['name'] for r in new})
     if both:

@@ -46,8 +46,8 @@ from .design import Cell
 from .progress import binned
 from .provenance import check_same_code, code_version
 from .report import write_report
-from .run import (RESULT_FILE, _folder_records, check_same_settings,
-                  finished_results, record_command)
+from .run import (RESULT_FILE, check_same_settings, finished_results,
+                  folder_records, record_command)
 from .settings import StudyError, StudySettings
 
 __all__ = ['checkpoint_path', 'extend_cell', 'extend_study']
@@ -189,7 +189,7 @@ def extend_study(cells: Sequence[Cell],
     if not finished:
         raise StudyError(f'study folder {out_dir!r} holds no finished cell '
                          f'of this grid: run the study first, then extend')
-    check_same_code(_folder_records(out_dir), code_version(), out_dir,
+    check_same_code(folder_records(out_dir), code_version(), out_dir,
                     allow_mixed_code)
     check_same_settings(out_dir, s)
     targets = {}

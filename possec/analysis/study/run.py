@@ -162,7 +162,7 @@ def run_study(cells: Sequence[Cell],
     if settings.data_root is None:  # inside the study: nobody else's
         settings = settings.replace(data_root=osp.join(out_dir, 'data'))
     finished = finished_results(cells, out_dir)
-    check_same_code(_folder_records(out_dir), code_version(), out_dir,
+    check_same_code(folder_records(out_dir), code_version(), out_dir,
                     allow_mixed_code)
     check_same_settings(out_dir, settings)
     if command:
@@ -257,7 +257,7 @@ def collect_folder(folder: str, out_dir: str) -> Dict[str, str]:
         raise StudyError(
             f'{folder!r} is not a study folder (no {SETTINGS_FILE}): give '
             f'the --out-dir of a position study')
-    records = list(_folder_records(folder))
+    records = list(folder_records(folder))
     if not records:
         raise StudyError(
             f'study folder {folder!r} holds no finished cell (no '
@@ -294,7 +294,7 @@ def finished_results(cells: Sequence[Cell], out_dir: str) -> Dict[str, dict]:
     return out
 
 
-def _folder_records(out_dir: str):
+def folder_records(out_dir: str):
     """Every finished cell record in the folder, of this grid or not."""
     runs = osp.join(out_dir, 'runs')
     if not osp.isdir(runs):
