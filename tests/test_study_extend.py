@@ -15,6 +15,7 @@ from possec.analysis.study import run as study
 from possec.analysis.study.design import Arm, Cell
 from possec.analysis.study.selection import block_cells
 from possec.analysis.study.settings import StudyError, StudySettings
+from possec.fileio import dump_json
 
 from .test_study_report import _tool
 
@@ -148,11 +149,22 @@ def test_extension_continues_the_saved_state_and_judges_again(kept):
     # --collect quotes the command that extended a cell
     collected = study.collect_folder(out, _collect_dir(out))
     assert 'extend it' in open(collected['markdown']).read()
-    # nothing left to extend: one line
-    if conv['converged']:
+    # nothing left to extend, whether the extension passed or failed again
+    # (a cell is extended once): one line, record and state left as they are
+    path = osp.join(work, 'result.json')
+    for verdict in (conv['converged'], not conv['converged']):
+        record = dict(r, convergence=dict(conv, converged=verdict))
+        dump_json(record, path)
+        again = []
         with pytest.raises(StudyError, match='can be extended'):
             study_extend.extend_study(cells, out, SETTINGS, 4,
-                                      log=lambda line: None)
+                                      log=again.append)
+        assert any('extended once' in line for line in again) == (
+            not verdict)
+        with open(path) as f:
+            assert json.load(f) == record
+        assert osp.isfile(osp.join(work, 'iter_12.pth'))
+    dump_json(r, path)
 
 
 def test_extension_trains_what_one_longer_run_trains(kept, tmp_path):

@@ -96,8 +96,9 @@ def parse_args(argv=None):
                    'cell of the grid in --out-dir that failed the '
                    'convergence test (and kept its state, '
                    '--keep-checkpoints) by ITERS iterations, and judge it '
-                   'again between its previous end and the new one; run '
-                   'the command twice at once for two workers')
+                   'again between its previous end and the new one (once: '
+                   'a cell that fails again is left out); run the command '
+                   'twice at once for two workers')
     p.add_argument('--slurm', type=int, metavar='TASKS',
                    help='submit TASKS Slurm array tasks (submitit), each a '
                    'worker over --out-dir, and return')

@@ -22,8 +22,9 @@ optimizer and the data order (its loader replays the N batches already
 seen), and :class:`possec.engine.hooks.ResumeRNGHook` (which
 :func:`possec.apis.train` adds to every run) sets the random generators
 to their states at N after that replay, so that dropout masks and
-augmentations go on as they would have (``tests/test_study_extend.py``: the weights of an
-extended tiny cell equal those of one longer run, bit for bit, on CPU).
+augmentations go on as they would have (``tests/test_study_extend.py``:
+the weights of an extended tiny cell equal those of one longer run, bit
+for bit, on CPU).
 
 :func:`extend_study` extends every unconverged cell of a grid in a study
 folder, each once, under claims as the study runs its cells
@@ -167,11 +168,14 @@ def extend_study(cells: Sequence[Cell],
                  heartbeat: float = 10.0,
                  allow_mixed_code: bool = False) -> Dict[str, list]:
     """Extend every finished cell of ``cells`` in the study folder that
-    failed the convergence test by ``extra`` iterations (once per call),
-    then rewrite the folder's report and results file.
+    failed the convergence test by ``extra`` iterations, then rewrite the
+    folder's report and results file.
 
-    Cells that passed, that have not finished, or that kept no saved
-    state are named in a line each and left alone.
+    A cell is extended once: cells that passed, that have not finished,
+    that kept no saved state, or that failed again after an extension
+    are named in a line each (the last two) and left alone, so a second
+    call (say, for a cell that finished after the first) never extends
+    a cell twice.
 
     Returns:
         dict: ``results`` (every finished cell of the grid), ``files``
@@ -201,6 +205,10 @@ def extend_study(cells: Sequence[Cell],
                 f'first')
         elif conv.get('converged') is not False:
             continue  # converged, or not judged: nothing to extend
+        elif record.get('extensions'):
+            log(f'{cell.label}: not converged after its extension to '
+                f'{record["extensions"][-1]["to_iter"]}; a cell is '
+                f'extended once, so it is left out')
         elif not osp.isfile(checkpoint_path(
                 record, osp.join(out_dir, 'runs', cell.name))):
             log(f'{cell.label}: not converged, and no saved state to '
@@ -212,7 +220,7 @@ def extend_study(cells: Sequence[Cell],
         raise StudyError(
             f'no cell of this grid in {out_dir!r} can be extended: none '
             f'failed the convergence test with its state saved (cells run '
-            f'with --keep-checkpoints)')
+            f'with --keep-checkpoints) and without an extension already')
     if command:
         record_command(out_dir, command)
     threads = torch.get_num_threads()
