@@ -388,3 +388,20 @@ def test_windowed_cells_get_their_validation_curves(tmp_path):
                    for r in rows) >= 1, (word, p)
         words.add(word)
     assert words == {'shown', 'not shown'}  # the planted cells hit both
+
+
+def test_each_criterion_is_stated_once_on_its_own_line():
+    """An extended cell's criterion is the schedule's plus its extension:
+    the report lists the distinct criteria one per line, each once."""
+    from possec.analysis.study.report_sections import convergence_section
+    plain = 'median of 7 validations, margin 2'
+    extended = plain + '; extended from its saved state'
+    records = [dict(name=n, convergence=dict(criterion=c, converged=v))
+               for n, c, v in (('a', plain, True), ('b', extended, False),
+                               ('c', plain, True))]
+    lines = convergence_section(records).splitlines()
+    assert [ln for ln in lines if plain in ln] == [f'- {plain}',
+                                                    f'- {extended}']
+    one = convergence_section(records[:1]).splitlines()
+    assert f'Criterion: {plain}' in one and not any(
+        ln.startswith('- ') for ln in one)

@@ -21,7 +21,8 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RESULTS = osp.join(REPO, 'docs', 'results')
 #: The committed runs: results file name -> report folder name.
 RUNS = ('position_study', 'position_study_1200', 'position_study_9600',
-        'position_study_windowed', 'position_study_help_windowed')
+        'position_study_windowed', 'position_study_help_windowed',
+        'position_study_hurt_declared')
 PAGE = osp.join(REPO, 'docs', 'position_study.md')
 SECTION = '## Results at convergence'
 

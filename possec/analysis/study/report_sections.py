@@ -337,8 +337,11 @@ def convergence_section(records: Sequence[dict]) -> str:
     failed = [r for r in records if converged(r) is False]
     unknown = sum(converged(r) is None for r in records)
     lines = ['## Convergence', '']
-    if criteria:
-        lines += ['Criterion: ' + '; '.join(criteria), '']
+    if len(criteria) == 1:
+        lines += [f'Criterion: {criteria[0]}', '']
+    elif criteria:
+        lines += ['Criteria (each record states the one that judged it):',
+                  ''] + [f'- {c}' for c in criteria] + ['']
     lines.append(f'{len(records) - len(failed) - unknown} of {len(records)} '
                  f'cells converged, {len(failed)} did not (left out of '
                  f'every mean and effect, marked in every table and '
