@@ -171,11 +171,11 @@ def extend_study(cells: Sequence[Cell],
     failed the convergence test by ``extra`` iterations, then rewrite the
     folder's report and results file.
 
-    A cell is extended once: cells that passed, that have not finished,
-    that kept no saved state, or that failed again after an extension
-    are named in a line each (the last two) and left alone, so a second
-    call (say, for a cell that finished after the first) never extends
-    a cell twice.
+    A cell is extended once: cells that have not finished, that kept no
+    saved state, or that failed again after an extension are named in a
+    line each and left alone, as are (silently) cells that passed, so a
+    second call (say, for a cell that finished after the first) never
+    extends a cell twice.
 
     Returns:
         dict: ``results`` (every finished cell of the grid), ``files``
