@@ -180,3 +180,28 @@ def test_waiting_and_takeover_are_said(tmp_path):
     taken = [line for line in lines if line.startswith('taking over')]
     assert len(taken) == 1 and re.fullmatch(
         r'taking over v from A: no heartbeat for \d+ s', taken[0])
+
+
+def test_claim_made_while_another_worker_looks_wins(tmp_path):
+    """Worker A claims a unit just after worker B listed the folder and saw
+    it unclaimed: B must not get a claim of its own (it would create the
+    generation after A's and run the unit a second time)."""
+    from possec.analysis.study.claims import ClaimBoard
+    a = ClaimBoard(str(tmp_path), worker='A', stale_after=4.0,
+                   heartbeat=0.2)
+    b = ClaimBoard(str(tmp_path), worker='B', stale_after=4.0,
+                   heartbeat=0.2)
+    listing = b._generation
+    held = []
+
+    def listing_then_a_claims(name):
+        gen = listing(name)
+        if not held:  # A's claim lands right after B's first look
+            held.append(a.try_claim(name))
+        return gen
+
+    b._generation = listing_then_a_claims
+    assert b.try_claim('u') is None
+    assert held[0] is not None and held[0].gen == 0
+    assert sorted(os.listdir(tmp_path)) == ['u.claim.0']
+    assert a.mark_done(held[0])

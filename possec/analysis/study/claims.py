@@ -188,7 +188,11 @@ class ClaimBoard:
 
     def holder(self, name: str) -> Optional[Dict]:
         """The live claim of ``name``: dict(gen, age, worker), or None."""
-        gen = self._generation(_check_name(name))
+        return self._holder_at(name, self._generation(_check_name(name)))
+
+    def _holder_at(self, name: str, gen: int) -> Optional[Dict]:
+        """The claim of generation ``gen`` of ``name`` (None when there is
+        none: ``gen`` < 0, or its file was released)."""
         if gen < 0:
             return None
         path = self._claim_path(name, gen)
@@ -215,9 +219,13 @@ class ClaimBoard:
         _check_name(name)
         if self.is_done(name):
             return None
-        info = self.holder(name)
+        # One look at the folder decides which generation to create: a
+        # second listing could see a claim another worker made meanwhile
+        # and create the generation after it, running the unit twice.
+        seen = self._generation(name)
+        info = self._holder_at(name, seen)
         if info is None:
-            gen = self._generation(name) + 1
+            gen = seen + 1
         elif info['age'] > self.stale_after:
             gen = info['gen'] + 1
             self.log(f'taking over {name} from {info["worker"]}: no '
