@@ -165,3 +165,40 @@ def test_primary_endpoint_unit_by_unit():
         f'{means[0]:+.1f} (3 units); d1 {means[1]:+.1f} (2 units). With '
         f'each data seed\'s mean as one value (95% t interval, n = 2 data '
         f'seeds): {centre:+.1f} [{low:+.1f}, {high:+.1f}].']
+
+
+def test_contrast_figure_draws_unit_dots_only_beside_a_mean(monkeypatch):
+    """A row of one unit has no interval: its marker stays hollow (white)
+    and no grey unit dot is drawn into it; a row of three units gets its
+    three dots at the units' differences."""
+    from matplotlib.collections import PathCollection
+    from matplotlib.colors import to_rgba
+
+    from possec.analysis.study import comparison_plots
+    figures = []
+    monkeypatch.setattr(comparison_plots, '_save',
+                        lambda fig, path: figures.append(fig))
+    diffs = [-70.0, -65.0, -72.0]
+    t = sps.t.ppf(0.975, 2) * np.std(diffs, ddof=1) / np.sqrt(3)
+    rows = [dict(contrast='hurt', label='three units',
+                 judged=[('mIoU_pairs', 'differs')],
+                 stats=dict(mIoU_pairs=dict(
+                     mean=np.mean(diffs), ci_low=np.mean(diffs) - t,
+                     ci_high=np.mean(diffs) + t, diffs=diffs)),
+                 verdicts=dict(mIoU_pairs=dict(verdict='differs'))),
+            dict(contrast='context', label='one unit',
+                 judged=[('mIoU_pairs', 'not judged')],
+                 stats=dict(mIoU_pairs=dict(mean=-72.4, ci_low=None,
+                                            ci_high=None, diffs=[-72.4])),
+                 verdicts=dict(mIoU_pairs=dict(verdict='not judged')))]
+    comparison_plots.plot_contrasts(rows, 'unused.png')
+    ax = figures[0].axes[0]
+    dots = [c for c in ax.collections if isinstance(c, PathCollection)]
+    assert len(dots) == 1
+    np.testing.assert_allclose(sorted(dots[0].get_offsets()[:, 0]),
+                               sorted(diffs))
+    markers = {round(float(line.get_ydata()[0])): line
+               for line in ax.lines if line.get_marker() == 'o'}
+    # the first row is drawn at the top (y = 1), the one-unit row at y = 0
+    assert markers[0].get_markerfacecolor() == 'white'
+    assert to_rgba(markers[1].get_markerfacecolor()) == to_rgba('tab:red')

@@ -16,7 +16,7 @@ def plot_contrasts(rows: List[dict], path: str) -> None:
     or mIoU on a layout without pairs), named in its label with the
     number of non-converged cells left out. Filled: the verdict is
     "differs"; hollow: it is not, or there is no interval; grey dots:
-    the units."""
+    the units, where there are at least two (one unit is the mean)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -43,13 +43,18 @@ def plot_contrasts(rows: List[dict], path: str) -> None:
         ax.errorbar([st['mean']], [y], xerr=err, fmt='o', color=color,
                     mfc=color if verdict == 'differs' else 'white',
                     capsize=3, markersize=5)
-        ax.scatter(st.get('diffs', []), [y] * len(st.get('diffs', [])),
-                   s=8, color='gray', alpha=0.6, zorder=3)
+        diffs = st.get('diffs', [])
+        if len(diffs) > 1:
+            # one unit is the mean itself: its dot would fill the hollow
+            # marker grey and read as a verdict
+            ax.scatter(diffs, [y] * len(diffs), s=8, color='gray',
+                       alpha=0.6, zorder=3)
     ax.axvline(0, color='black', linewidth=0.8)
     ax.set_yticks(range(len(items)))
     ax.set_yticklabels(list(reversed(labels)), fontsize=7)
     ax.set_xlabel('Δ of the row\'s key column (variant - reference),\n'
-                  'mean and 95% t-interval; filled: differs; grey: units',
+                  'mean and 95% t-interval; filled: differs, hollow: '
+                  'not shown or no interval; grey: units',
                   fontsize=8)
     ax.grid(alpha=0.3, axis='x')
     # explicit margins: the labels' width is known, tight_layout clips them
