@@ -7,7 +7,9 @@ sections: the code versions, the units and statistics, convergence, the
 leak check of the position-free arms (:mod:`.leak`, in every report), the
 design's comparisons with their verdicts (:mod:`.comparisons`,
 :mod:`.verdict`), the dose-response curves, the generated reading (whose
-only words for a comparison are those of :func:`.verdict.sentence`), and
+only words for a comparison are those of :func:`.verdict.sentence`), the
+same comparisons on each cell's end-window median where cells were judged
+on windows (:mod:`.sensitivity`, descriptive), and
 per data condition the variants (mean ± sample standard deviation over
 units) with descriptive one-factor differences. Cells that did not
 converge are marked in every table and figure and left out of every
@@ -31,6 +33,7 @@ from .report_sections import (comparison_table, contrast_table,
                               convergence_section, leak_section,
                               plateau_table, primary_section, reading,
                               units_text, validation_points, variant_table)
+from .sensitivity import end_median_records, end_median_section
 from .results import (arm, code_versions, condition, converged,
                       load_results, write_results)
 from .verdict import judge
@@ -96,6 +99,9 @@ def format_markdown(results: Sequence[dict], settings: dict,
                       comparison_table(items), '']
         lines += ['## Reading (generated from the verdicts above)', '']
         lines += [f'- {s}' for s in reading(rows)] + ['']
+        medians = end_median_records(results)
+        if medians is not None:
+            lines += [end_median_section(rows, judged_rows(medians)), '']
     lines += [
         'Settings: ' + ', '.join(f'{k}={_value_text(v)}'
                                  for k, v in sorted(settings.items())), '',
