@@ -12,7 +12,7 @@ from .inference import ALPHA
 from .leak import leak_rows
 from .results import (arm, cell_fields, condition, converged, unit,
                       unit_name)
-from .stats import PLATEAU_FRACTION, format_contrast, interval, linear_change
+from .stats import PLATEAU_FRACTION, interval, linear_change, plain_contrast
 from .verdict import MIOU_MARGIN, sentence
 
 NAMES = dict(CONTRAST_KEYS, mIoU_pairs='pairs mIoU', spc='probe SPC')
@@ -71,14 +71,13 @@ def contrast_table(items: List[dict]) -> str:
                variant_name(item['reference']), str(len(item['seeds']))]
         for col, _ in CONTRAST_KEYS:
             diffs = item['deltas'][col]
-            row.append(format_contrast(interval(diffs), 2 if col == 'spc'
-                                       else 1).replace(' *', '')
-                       if diffs else 'n/a')
+            row.append(plain_contrast(interval(diffs), 2 if col == 'spc'
+                                      else 1) if diffs else 'n/a')
         lines.append(f'| {" | ".join(row)} |')
     return '\n'.join(lines)
 
 
-def _verdict_cell(v: dict) -> str:
+def verdict_cell(v: dict) -> str:
     word = v['verdict']
     if word == 'differs':
         return ('**differs** (CI)' if v['primary'] else
@@ -104,14 +103,12 @@ def comparison_table(rows: List[dict]) -> str:
         tost_p = v.get('tost_p_used')
         cells = [r['label'], 'yes' if v['primary'] else 'no', v['family'],
                  str(st.get('n', 0)),
-                 f"{NAMES.get(key, key)} {format_contrast(st)}".replace(
-                     ' *', ''),
+                 plain_contrast(st, name=NAMES.get(key, key)),
                  'n/a' if p is None else f'{p:.3g}',
                  'n/a' if tost_p is None else f'{tost_p:.3g}',
-                 _verdict_cell(v),
-                 format_contrast(s['stats'], 2).replace(' *', '')
-                 if s else 'n/a',
-                 _verdict_cell(s) if s else 'n/a',
+                 verdict_cell(v),
+                 plain_contrast(s['stats'], 2) if s else 'n/a',
+                 verdict_cell(s) if s else 'n/a',
                  ', '.join(unit_name(u) for u in r['not_converged']) or
                  'none']
         lines.append(f'| {" | ".join(cells)} |')

@@ -15,8 +15,8 @@ the declared value stays the one the study's verdicts use.
 """
 from typing import List, Optional, Sequence
 
-from .report_sections import NAMES, _verdict_cell
-from .stats import format_contrast
+from .report_sections import NAMES, verdict_cell
+from .stats import plain_contrast
 
 __all__ = ['end_median_records', 'end_median_section']
 
@@ -67,8 +67,6 @@ def end_median_section(rows: Sequence[dict],
         name = NAMES.get(key, key)
         lines.append('| ' + ' | '.join([
             r['label'], str(v['stats'].get('n', 0)),
-            f"{name} {format_contrast(v['stats'])}".replace(' *', ''),
-            _verdict_cell(v),
-            f"{name} {format_contrast(m['stats'])}".replace(' *', ''),
-            _verdict_cell(m)]) + ' |')
+            plain_contrast(v['stats'], name=name), verdict_cell(v),
+            plain_contrast(m['stats'], name=name), verdict_cell(m)]) + ' |')
     return '\n'.join(lines)

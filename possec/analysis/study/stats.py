@@ -23,8 +23,8 @@ from scipy import stats as sps
 
 __all__ = [
     'METHODS', 'PLATEAU_FRACTION', 'paired_differences', 'interval',
-    'paired_contrast', 'format_contrast', 'plateau', 'iterations_to_plateau',
-    'linear_change', 'one_sided_tests'
+    'paired_contrast', 'format_contrast', 'plain_contrast', 'plateau',
+    'iterations_to_plateau', 'linear_change', 'one_sided_tests'
 ]
 
 #: Interval methods: ``'t'`` (Student's t on the differences) and
@@ -196,6 +196,14 @@ def format_contrast(result: dict, digits: int = 1) -> str:
     star = ' *' if result['effect'] else ''
     return (f"{text} [{result['ci_low']:+.{digits}f}, "
             f"{result['ci_high']:+.{digits}f}]{star}")
+
+
+def plain_contrast(result: dict, digits: int = 1, name: str = '') -> str:
+    """:func:`format_contrast` without its ``*`` (for cells and sentences
+    that carry the verdict in words), after ``name`` where one is given:
+    ``pairs mIoU +27.0 [+22.0, +32.0]``."""
+    text = format_contrast(result, digits).replace(' *', '')
+    return f'{name} {text}' if name else text
 
 
 def plateau(losses: Sequence[float],

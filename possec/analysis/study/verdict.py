@@ -25,7 +25,7 @@ from typing import Dict, List, Optional, Sequence
 
 from .design import MARGINS
 from .inference import ALPHA, difference_test, holm, tost
-from .stats import format_contrast
+from .stats import plain_contrast
 
 __all__ = ['margin_of', 'judge', 'sentence', 'KEY_WORDS']
 
@@ -114,7 +114,7 @@ def sentence(v: dict, name: str, digits: int = 1) -> str:
     Holm p=0.012)``, ``... equivalent within ±2 (TOST p=0.031)`` or ``...
     not shown``."""
     st = v['stats']
-    text = f'{name} {format_contrast(st, digits)}'.replace(' *', '')
+    text = plain_contrast(st, digits, name)
     kind = 'primary' if v['primary'] else f"family '{v['family']}'"
     if v['verdict'] == 'not judged':
         return text + ' - not judged (needs at least 2 units)'
