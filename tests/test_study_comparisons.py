@@ -202,3 +202,37 @@ def test_contrast_figure_draws_unit_dots_only_beside_a_mean(monkeypatch):
     # the first row is drawn at the top (y = 1), the one-unit row at y = 0
     assert markers[0].get_markerfacecolor() == 'white'
     assert to_rgba(markers[1].get_markerfacecolor()) == to_rgba('tab:red')
+
+
+def test_dose_figure_counts_left_out_units_at_the_panel_foot(monkeypatch):
+    """A dose whose unit failed is counted by a grey cross at the foot of
+    the panel (axes coordinates), not at a difference of 0 on the data
+    scale, where it would read as a measured point."""
+    from possec.analysis.study import comparison_plots
+    figures = []
+    monkeypatch.setattr(comparison_plots, '_save',
+                        lambda fig, path: figures.append(fig))
+    records = []
+    for seed in range(3):
+        for p, z in ((0.5, 70.0), (0.9, 20.0)):
+            records += [_record('prior-shift', 'zeros', seed, z + seed,
+                                converged=not (p == 0.9 and seed == 2),
+                                prior=p, val_prior=round(1 - p, 2),
+                                tilt=10.0),
+                        _record('prior-shift', 'circular', seed, 80.0 - seed,
+                                prior=p, val_prior=round(1 - p, 2),
+                                tilt=10.0)]
+    curves = dose_curves(judge(design_rows(records)))
+    assert [p['not_converged'] != [] for p in curves[0]['points']] == [
+        False, True]
+    comparison_plots.plot_dose_response(curves, 'unused.png')
+    ax = figures[0].axes[0]
+    crosses = [line for line in ax.lines if line.get_marker() == 'x']
+    assert len(crosses) == 1
+    # x in data coordinates (the dose), y in axes coordinates (the foot)
+    assert crosses[0].get_transform() == ax.get_xaxis_transform()
+    assert list(crosses[0].get_xdata()) == [0.9]
+    assert list(crosses[0].get_ydata()) == [0]
+    notes = [t for t in ax.texts if t.get_text().endswith(' nc')]
+    assert [t.get_text() for t in notes] == ['1 nc']
+    assert notes[0].xycoords == ax.get_xaxis_transform()

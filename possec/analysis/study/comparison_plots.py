@@ -71,8 +71,9 @@ def plot_dose_response(curves: List[dict], path: str) -> None:
     its 95% interval, help solid and hurt dashed, a row per column (the
     curve's key column, then probe SPC), a panel per cue strength (tilt).
     Filled markers: the dose's verdict is "differs"; the shaded band is
-    the equivalence margin; grey crosses on the zero line count the
-    non-converged cells left out at that dose ("k nc").
+    the equivalence margin; grey crosses at the foot of the panel (not
+    on the zero line: they are no difference) count the units left out
+    at that dose as not converged ("k nc").
 
     Args:
         curves (list[dict]): :func:`.comparisons.dose_curves` of judged
@@ -123,13 +124,18 @@ def plot_dose_response(curves: List[dict], path: str) -> None:
                     ax.plot([x], [y], marker=marker, color=color,
                             markersize=5, mfc=color if v.get('verdict') ==
                             'differs' else 'white')
+                # counted at the panel's foot, not on the zero line,
+                # where a cross would read as a difference of 0
+                foot = ax.get_xaxis_transform()
                 for p in curve['points']:
                     if p['not_converged']:
                         ax.plot([p['dose']], [0], marker='x', color='gray',
-                                markersize=7)
+                                markersize=7, transform=foot,
+                                clip_on=False)
                         ax.annotate(f"{len(p['not_converged'])} nc",
-                                    (p['dose'], 0), fontsize=6,
-                                    color='gray', xytext=(3, 3),
+                                    (p['dose'], 0), xycoords=foot,
+                                    fontsize=6, color='gray',
+                                    xytext=(3, 3),
                                     textcoords='offset points')
             ax.set_xlabel('prior P (training)', fontsize=8)
             ax.set_ylabel(f'Δ {_COLUMN_NAMES.get(column, column)}',
