@@ -99,6 +99,9 @@ def plot_dose_response(curves: List[dict], path: str) -> None:
             margin = margin_of(column)
             ax.axhspan(-margin, margin, color='0.9', zorder=0)
             ax.axhline(0, color='black', linewidth=0.8)
+            # a dose's left-out units are counted at the panel's foot,
+            # not on the zero line, where a cross would read as a 0
+            foot = ax.get_xaxis_transform()
             for curve in [c for c in curves if c['tilt'] == tilt and
                           column in (c['key'], 'spc')]:
                 color = colors.get(curve['head'], 'tab:purple')
@@ -124,9 +127,6 @@ def plot_dose_response(curves: List[dict], path: str) -> None:
                     ax.plot([x], [y], marker=marker, color=color,
                             markersize=5, mfc=color if v.get('verdict') ==
                             'differs' else 'white')
-                # counted at the panel's foot, not on the zero line,
-                # where a cross would read as a difference of 0
-                foot = ax.get_xaxis_transform()
                 for p in curve['points']:
                     if p['not_converged']:
                         ax.plot([p['dose']], [0], marker='x', color='gray',
