@@ -236,3 +236,34 @@ def test_dose_figure_counts_left_out_units_at_the_panel_foot(monkeypatch):
     notes = [t for t in ax.texts if t.get_text().endswith(' nc')]
     assert [t.get_text() for t in notes] == ['1 nc']
     assert notes[0].xycoords == ax.get_xaxis_transform()
+
+
+def test_contrast_figure_wraps_long_labels_and_keeps_the_plot_wide(
+        monkeypatch):
+    """The report's comparison labels run to 150 characters: they wrap to
+    lines of at most 56 characters with every word kept, and the plot
+    keeps at least half of the figure's width."""
+    from possec.analysis.study import comparison_plots
+    figures = []
+    monkeypatch.setattr(comparison_plots, '_save',
+                        lambda fig, path: figures.append(fig))
+    label = ('(parsenet-noglobal - parsenet) of zeros / pos none - '
+             'circular / pos none (prior-shift P=0.9 Q=0.1 tilt=10 '
+             'periodic)')
+    rows = [dict(contrast='context', label=label,
+                 judged=[('mIoU_pairs', 'not shown')],
+                 not_converged=['a', 'b'],
+                 stats=dict(mIoU_pairs=dict(mean=5.0, ci_low=-16.3,
+                                            ci_high=26.3,
+                                            diffs=[-0.1, -2.4, 25.0])),
+                 verdicts=dict(mIoU_pairs=dict(verdict='not shown')))]
+    comparison_plots.plot_contrasts(rows, 'unused.png')
+    fig = figures[0]
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    [text] = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(text.split('\n')) > 1
+    assert max(len(line) for line in text.split('\n')) <= 56
+    assert ' '.join(text.split()) == (
+        f'context: {label} [Δ pairs mIoU] (2 not converged, left out)')
+    assert ax.get_position().width >= 0.5

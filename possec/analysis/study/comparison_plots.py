@@ -1,12 +1,17 @@
 """Figures of the study's comparisons: the differences of each row's key
 column with their 95% intervals, and the dose-response curves (matplotlib,
 Agg backend; saved without a software stamp by :func:`.plots._save`)."""
+import textwrap
 from typing import List
 
 from .plots import _save
 
 _COLUMN_NAMES = dict(mIoU='mIoU', mIoU_pairs='pairs mIoU',
                      spc='probe SPC')
+# a comparison's label wraps at this many characters; the plot is this
+# many inches wide beside the labels
+_LABEL_CHARS = 56
+_PLOT_WIDTH = 5.5
 
 
 def plot_contrasts(rows: List[dict], path: str) -> None:
@@ -14,9 +19,11 @@ def plot_contrasts(rows: List[dict], path: str) -> None:
     confidence intervals as error bars, one row per comparison, each on
     its own key column (the first column it is judged on: pairs mIoU,
     or mIoU on a layout without pairs), named in its label with the
-    number of non-converged cells left out. Filled: the verdict is
-    "differs"; hollow: it is not, or there is no interval; grey dots:
-    the units, where there are at least two (one unit is the mean)."""
+    number of non-converged cells left out (wrapped to lines of at most
+    ``_LABEL_CHARS`` characters, so that the plot keeps most of the
+    width). Filled: the verdict is "differs"; hollow: it is not, or
+    there is no interval; grey dots: the units, where there are at least
+    two (one unit is the mean)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -27,14 +34,23 @@ def plot_contrasts(rows: List[dict], path: str) -> None:
         if st.get('mean') is not None:
             verdict = r.get('verdicts', {}).get(column, {}).get('verdict')
             items.append((r, column, st, verdict))
-    labels = [f"{r['contrast']}: {r['label']} "
-              f"[Δ {_COLUMN_NAMES.get(c, c)}]" +
+    # the key column's name stays on one line (no-break spaces)
+    labels = [f"{r['contrast']}: {r['label']} " +
+              f"[Δ {_COLUMN_NAMES.get(c, c)}]".replace(' ', '\u00a0') +
               (f" ({len(r['not_converged'])} not converged, left out)"
                if r.get('not_converged') else '')
               for r, c, _, _ in items]
-    # room for the longest comparison label (~0.06 inch per character)
-    width = 5 + 0.055 * max([len(t) for t in labels] or [0])
-    fig, ax = plt.subplots(figsize=(width, 1.0 + 0.3 * max(1, len(items))))
+    # long labels wrap to a few lines, so that the plot, not the labels,
+    # takes most of the figure (~0.055 inch per character at size 7)
+    labels = ['\n'.join(textwrap.wrap(t, _LABEL_CHARS,
+                                       break_on_hyphens=False))
+              for t in labels]
+    label_width = 0.055 * max([len(line) for t in labels
+                               for line in t.split('\n')] or [0])
+    lines = max([t.count('\n') + 1 for t in labels] or [1])
+    width = label_width + _PLOT_WIDTH
+    fig, ax = plt.subplots(figsize=(
+        width, 1.0 + (0.15 + 0.13 * lines) * max(1, len(items))))
     for i, (row, column, st, verdict) in enumerate(items):
         y = len(items) - 1 - i
         lo, hi = st.get('ci_low'), st.get('ci_high')
@@ -59,7 +75,7 @@ def plot_contrasts(rows: List[dict], path: str) -> None:
     ax.grid(alpha=0.3, axis='x')
     # explicit margins: the labels' width is known, tight_layout clips them
     height = fig.get_figheight()
-    fig.subplots_adjust(left=(width - 5 + 0.2) / width, right=0.97,
+    fig.subplots_adjust(left=(label_width + 0.2) / width, right=0.97,
                         bottom=min(0.5, 0.75 / height),
                         top=1 - min(0.3, 0.15 / height))
     _save(fig, path)
