@@ -167,7 +167,17 @@ def test_primary_endpoint_unit_by_unit():
         f'seeds): {centre:+.1f} [{low:+.1f}, {high:+.1f}].']
 
 
-def test_contrast_figure_draws_unit_dots_only_beside_a_mean(monkeypatch):
+@pytest.fixture
+def figures(monkeypatch):
+    """The figures the study's comparison plots would save, kept open."""
+    from possec.analysis.study import comparison_plots
+    saved = []
+    monkeypatch.setattr(comparison_plots, '_save',
+                        lambda fig, path: saved.append(fig))
+    return saved
+
+
+def test_contrast_figure_draws_unit_dots_only_beside_a_mean(figures):
     """A row of one unit has no interval: its marker stays hollow (white)
     and no grey unit dot is drawn into it; a row of three units gets its
     three dots at the units' differences."""
@@ -175,9 +185,6 @@ def test_contrast_figure_draws_unit_dots_only_beside_a_mean(monkeypatch):
     from matplotlib.colors import to_rgba
 
     from possec.analysis.study import comparison_plots
-    figures = []
-    monkeypatch.setattr(comparison_plots, '_save',
-                        lambda fig, path: figures.append(fig))
     diffs = [-70.0, -65.0, -72.0]
     t = sps.t.ppf(0.975, 2) * np.std(diffs, ddof=1) / np.sqrt(3)
     rows = [dict(contrast='hurt', label='three units',
@@ -204,14 +211,11 @@ def test_contrast_figure_draws_unit_dots_only_beside_a_mean(monkeypatch):
     assert to_rgba(markers[1].get_markerfacecolor()) == to_rgba('tab:red')
 
 
-def test_dose_figure_counts_left_out_units_at_the_panel_foot(monkeypatch):
+def test_dose_figure_counts_left_out_units_at_the_panel_foot(figures):
     """A dose whose unit failed is counted by a grey cross at the foot of
     the panel (axes coordinates), not at a difference of 0 on the data
     scale, where it would read as a measured point."""
     from possec.analysis.study import comparison_plots
-    figures = []
-    monkeypatch.setattr(comparison_plots, '_save',
-                        lambda fig, path: figures.append(fig))
     records = []
     for seed in range(3):
         for p, z in ((0.5, 70.0), (0.9, 20.0)):
@@ -239,14 +243,11 @@ def test_dose_figure_counts_left_out_units_at_the_panel_foot(monkeypatch):
 
 
 def test_contrast_figure_wraps_long_labels_and_keeps_the_plot_wide(
-        monkeypatch):
+        figures):
     """The report's comparison labels run to 150 characters: they wrap to
     lines of at most 56 characters with every word kept, and the plot
     keeps at least half of the figure's width."""
     from possec.analysis.study import comparison_plots
-    figures = []
-    monkeypatch.setattr(comparison_plots, '_save',
-                        lambda fig, path: figures.append(fig))
     label = ('(parsenet-noglobal - parsenet) of zeros / pos none - '
              'circular / pos none (prior-shift P=0.9 Q=0.1 tilt=10 '
              'periodic)')

@@ -42,8 +42,7 @@ def plot_contrasts(rows: List[dict], path: str) -> None:
               for r, c, _, _ in items]
     # long labels wrap to a few lines, so that the plot, not the labels,
     # takes most of the figure (~0.055 inch per character at size 7)
-    labels = ['\n'.join(textwrap.wrap(t, _LABEL_CHARS,
-                                       break_on_hyphens=False))
+    labels = [textwrap.fill(t, _LABEL_CHARS, break_on_hyphens=False)
               for t in labels]
     label_width = 0.055 * max([len(line) for t in labels
                                for line in t.split('\n')] or [0])
