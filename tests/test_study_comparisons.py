@@ -268,3 +268,34 @@ def test_contrast_figure_wraps_long_labels_and_keeps_the_plot_wide(
     assert ' '.join(text.split()) == (
         f'context: {label} [Δ pairs mIoU] (2 not converged, left out)')
     assert ax.get_position().width >= 0.5
+
+
+def test_slope_row_names_the_doses_a_unit_lost():
+    """A unit whose cell failed at one dose enters the slope over its
+    other doses (scipy's least squares over those) and the comparison
+    table names it with the dose left out; a unit left with one
+    converged dose is out of the slope and named bare."""
+    from possec.analysis.study.report_sections import comparison_table
+    priors = (0.5, 0.75, 1.0)
+    gap = {0: (-1.0, -5.0, 5.0), 1: (-3.0, 2.0, 11.0), 2: (-6.0, 0.0, 8.0),
+           3: (1.0, 4.0, 9.0)}
+    failed = {(1, 0.75), (3, 0.75), (3, 1.0)}   # unit 3 keeps one dose
+    records = []
+    for seed, gaps in gap.items():
+        for p, g in zip(priors, gaps):
+            records += [
+                _record('position-prior', 'zeros', seed, 70.0 + g,
+                        prior=p, tilt=10.0,
+                        converged=(seed, p) not in failed),
+                _record('position-prior', 'circular', seed, 70.0,
+                        prior=p, tilt=10.0)]
+    rows = judge(design_rows(records))
+    slope, = [r for r in rows if r['kind'] == 'slope']
+    st = slope['stats']['mIoU_pairs']
+    expected = [sps.linregress(priors, gap[0]).slope,
+                sps.linregress((0.5, 1.0), (gap[1][0], gap[1][2])).slope,
+                sps.linregress(priors, gap[2]).slope]
+    assert st['slopes'] == pytest.approx(expected)
+    assert slope['doses_left_out'] == {(1, 0): [0.75]}
+    row = comparison_table([slope]).splitlines()[-1]
+    assert row.endswith('| s1/d0 at P=0.75, s3/d0 |')

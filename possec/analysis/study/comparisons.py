@@ -237,6 +237,14 @@ def _slopes(curves: Dict[tuple, List[dict]]) -> List[dict]:
                       margin=None)
             stats[col] = st
         label = points[0]['curve']
+        failed = sorted({u for p in points for u in p['not_converged']},
+                        key=str)
+        # a unit left out at some doses still enters the slope over its
+        # other (two or more) converged doses: name the doses it lost
+        entered = set(stats[key]['units'])
+        partly = {u: sorted(p['dose'] for p in points
+                            if u in p['not_converged'])
+                  for u in failed if u in entered}
         out.append(dict(
             kind='slope', contrast=contrast, layout=points[0]['layout'],
             condition=label, head=variant[0], variant=variant,
@@ -245,8 +253,7 @@ def _slopes(curves: Dict[tuple, List[dict]]) -> List[dict]:
             interaction=False, stats=stats,
             judged=[(key, primary, f'{family}, slopes'),
                     ('spc', False, f'{family}, slopes, SPC')],
-            not_converged=sorted({u for p in points
-                                  for u in p['not_converged']}, key=str)))
+            not_converged=failed, doses_left_out=partly))
     return out
 
 

@@ -109,10 +109,21 @@ def comparison_table(rows: List[dict]) -> str:
                  verdict_cell(v),
                  plain_contrast(s['stats'], 2) if s else 'n/a',
                  verdict_cell(s) if s else 'n/a',
-                 ', '.join(unit_name(u) for u in r['not_converged']) or
-                 'none']
+                 _left_out_cell(r)]
         lines.append(f'| {" | ".join(cells)} |')
     return '\n'.join(lines)
+
+
+def _left_out_cell(row: dict) -> str:
+    """``s1/d1, s0/d1 at P=0.75`` (a slope row's unit that still enters
+    the slope over its other doses is named with the doses left out),
+    or ``none``."""
+    partly = row.get('doses_left_out') or {}
+    names = [unit_name(u) + (' at P=' + ', '.join(f'{d:g}' for d in
+                                                 partly[u])
+                             if u in partly else '')
+             for u in row['not_converged']]
+    return ', '.join(names) or 'none'
 
 
 def reading(rows: List[dict]) -> List[str]:
