@@ -115,14 +115,16 @@ def comparison_table(rows: List[dict]) -> str:
 
 
 def _left_out_cell(row: dict) -> str:
-    """``s1/d1, s0/d1 at P=0.75`` (a slope row's unit that still enters
+    """``s0/d1 at P=0.75, s1/d1`` (a slope row's unit that still enters
     the slope over its other doses is named with the doses left out),
     or ``none``."""
     partly = row.get('doses_left_out') or {}
-    names = [unit_name(u) + (' at P=' + ', '.join(f'{d:g}' for d in
-                                                 partly[u])
-                             if u in partly else '')
-             for u in row['not_converged']]
+    names = []
+    for u in row['not_converged']:
+        name = unit_name(u)
+        if u in partly:
+            name += ' at P=' + ', '.join(f'{d:g}' for d in partly[u])
+        names.append(name)
     return ', '.join(names) or 'none'
 
 
