@@ -299,3 +299,7 @@ def test_slope_row_names_the_doses_a_unit_lost():
     assert slope['doses_left_out'] == {(1, 0): [0.75]}
     row = comparison_table([slope]).splitlines()[-1]
     assert row.endswith('| s1/d0 at P=0.75, s3/d0 |')
+    # two doses of one unit left out: joined by "and", not read as units
+    slope['doses_left_out'] = {(1, 0): [0.75, 0.9]}
+    row = comparison_table([slope]).splitlines()[-1]
+    assert row.endswith('| s1/d0 at P=0.75 and 0.9, s3/d0 |')

@@ -115,15 +115,16 @@ def comparison_table(rows: List[dict]) -> str:
 
 
 def _left_out_cell(row: dict) -> str:
-    """``s0/d1 at P=0.75, s1/d1`` (a slope row's unit that still enters
-    the slope over its other doses is named with the doses left out),
-    or ``none``."""
+    """``s0/d1 at P=0.75 and 0.9, s1/d1`` (a slope row's unit that still
+    enters the slope over its other doses is named with the doses left
+    out, joined by "and" so that they do not read as units), or
+    ``none``."""
     partly = row.get('doses_left_out') or {}
     names = []
     for u in row['not_converged']:
         name = unit_name(u)
         if u in partly:
-            name += ' at P=' + ', '.join(f'{d:g}' for d in partly[u])
+            name += ' at P=' + ' and '.join(f'{d:g}' for d in partly[u])
         names.append(name)
     return ', '.join(names) or 'none'
 
