@@ -406,3 +406,27 @@ def test_each_criterion_is_stated_once_on_its_own_line():
     one = convergence_section(records[:1]).splitlines()
     assert f'Criterion: {plain}' in one and not any(
         ln.startswith('- ') for ln in one)
+
+
+def test_validation_curves_tell_heads_apart(monkeypatch):
+    """ParseNet with and without its global branch share a padding's
+    colour; the figure draws the second dash-dotted with hollow markers,
+    and an unconverged cell dotted whichever its head."""
+    from possec.analysis.study import plots
+    saved = []
+    monkeypatch.setattr(plots, '_save', lambda fig, path: saved.append(fig))
+    run = dict(iters=[10, 20, 30], values=[50., 51., 52.], windows=[],
+               converged=True)
+    curves = {'prior-shift P=0.9': {
+        ('parsenet', 'zeros', 'none'): [run],
+        ('parsenet-noglobal', 'zeros', 'none'): [
+            run, dict(run, values=[40., 41., 42.], converged=False)]}}
+    plots.plot_validation_curves(curves, 'unused.png')
+    (fig,) = saved
+    from matplotlib.colors import to_rgba
+    lines = {(ln.get_ydata()[0], ln.get_linestyle(),
+              to_rgba(ln.get_markerfacecolor()) == (1.0, 1.0, 1.0, 1.0))
+             for ln in fig.axes[0].get_lines()}
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+    assert lines == {(50., '-', False), (50., '-.', True), (40., ':', True)}

@@ -172,9 +172,11 @@ def plot_loss_curves(curves: dict, path: str,
 
 def plot_validation_curves(curves: dict, path: str) -> None:
     """Each cell's key metric at every validation, a panel per condition:
-    a line per cell in its variant's colour (dotted where the cell did not
-    converge), the judged windows shaded. ``curves`` is ``{condition:
-    {key: [dict(iters, values, converged, windows), ...]}}``
+    a line per cell in its variant's colour and line style, as in the
+    other figures (heads other than ParseNet with hollow markers, and
+    dash-dotted where no position factor is added), dotted wherever the
+    cell did not converge; the judged windows shaded. ``curves`` is
+    ``{condition: {key: [dict(iters, values, converged, windows), ...]}}``
     (:func:`.report.validation_curves`)."""
     fig, axes = _panels(len(curves))
     for ax, layout in zip(axes, curves):
@@ -184,11 +186,14 @@ def plot_validation_curves(curves: dict, path: str) -> None:
             failed = sum(c['converged'] is False for c in cells)
             label = variant_name(key) + (
                 f' ({failed} not converged, dotted)' if failed else '')
+            # dotted is kept for cells that did not converge
+            line = '-' if style['linestyle'] == ':' else style['linestyle']
             for c in cells:
                 ax.plot(c['iters'], c['values'], color=style['color'],
-                        linestyle=':' if c['converged'] is False else '-',
-                        marker='.', markersize=3, linewidth=1.0,
-                        label=label)
+                        linestyle=':' if c['converged'] is False else line,
+                        marker='o', markersize=2.5, linewidth=1.0,
+                        markerfacecolor='white' if style['hollow']
+                        else style['color'], label=label)
                 label = None  # one legend entry per variant
                 spans.update(tuple(w) for w in c['windows'] or ())
         for lo, hi in sorted(spans):
