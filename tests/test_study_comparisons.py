@@ -303,3 +303,19 @@ def test_slope_row_names_the_doses_a_unit_lost():
     slope['doses_left_out'] = {(1, 0): [0.75, 0.9]}
     row = comparison_table([slope]).splitlines()[-1]
     assert row.endswith('| s1/d0 at P=0.75 and 0.9, s3/d0 |')
+    # the primary line groups the units by the doses their slopes were
+    # fitted over, each with its slope (scipy's, above), and names the
+    # units in no slope with the doses they did and did not converge
+    # at; a unit run at one dose only (planted: s4, converged) among them
+    from possec.analysis.study.report_sections import primary_section
+    records += [_record('position-prior', padding, 4, 70.0, prior=0.5,
+                        tilt=10.0) for padding in ('zeros', 'circular')]
+    rows = judge(design_rows(records))
+    line, = [x for x in primary_section(rows, records).splitlines()
+             if x.startswith('- help slope')]
+    assert line.endswith(
+        f" Over 3 units, each unit's slope over its own converged doses: "
+        f"s0/d0 {expected[0]:+.1f}, s2/d0 {expected[2]:+.1f} (P=0.5, 0.75 "
+        f"and 1); s1/d0 {expected[1]:+.1f} (P=0.5 and 1). In no slope "
+        f"(fewer than two converged doses): s3/d0 (converged at P=0.5; "
+        f"not converged at P=0.75 and 1), s4/d0 (converged at P=0.5).")

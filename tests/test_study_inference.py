@@ -100,6 +100,8 @@ def test_dose_slope_against_per_unit_least_squares():
     # a unit with one dose has no slope and is left out
     one = inference.dose_slope({0: {0.5: 1.0, 1.0: 3.0}, 1: {0.5: 2.0}})
     assert one['units'] == [0] and one['slopes'] == pytest.approx([4.0])
+    assert one['unit_doses'] == [[0.5, 1.0]]
+    assert got['unit_doses'] == [doses] * len(per_unit)
 
 
 @pytest.mark.parametrize('f', [0.5, 0.3, 0.62, 0.9])

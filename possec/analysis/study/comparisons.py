@@ -245,6 +245,16 @@ def _slopes(curves: Dict[tuple, List[dict]]) -> List[dict]:
         partly = {u: sorted(p['dose'] for p in points
                             if u in p['not_converged'])
                   for u in failed if u in entered}
+        # and a unit with fewer than two converged doses enters no slope:
+        # the doses it converged at and those it did not
+        outside = {}
+        for p in points:
+            for u in p['stats'][key]['seeds']:
+                if u not in entered:
+                    outside.setdefault(u, ([], []))[0].append(p['dose'])
+            for u in p['not_converged']:
+                if u not in entered:
+                    outside.setdefault(u, ([], []))[1].append(p['dose'])
         out.append(dict(
             kind='slope', contrast=contrast, layout=points[0]['layout'],
             condition=label, head=variant[0], variant=variant,
@@ -253,7 +263,9 @@ def _slopes(curves: Dict[tuple, List[dict]]) -> List[dict]:
             interaction=False, stats=stats,
             judged=[(key, primary, f'{family}, slopes'),
                     ('spc', False, f'{family}, slopes, SPC')],
-            not_converged=failed, doses_left_out=partly))
+            not_converged=failed, doses_left_out=partly,
+            units_outside={u: (sorted(a), sorted(b))
+                           for u, (a, b) in outside.items()}))
     return out
 
 

@@ -165,10 +165,11 @@ def dose_slope(per_unit: Mapping[object, Mapping[float, float]],
 
     Returns:
         dict: The keys of :func:`.stats.interval` for the slope (``mean``
-        is the slope, per unit of dose), ``p``, ``units`` and ``slopes``
-        (per unit, in the same order) and ``doses`` (every dose seen).
+        is the slope, per unit of dose), ``p``, ``units``, ``slopes`` and
+        ``unit_doses`` (per unit, in the same order: its slope and the
+        doses it was fitted over) and ``doses`` (every dose seen).
     """
-    units, slopes, doses = [], [], set()
+    units, slopes, unit_doses, doses = [], [], [], set()
     for u in sorted(per_unit, key=_unit_key):
         points = {float(x): float(d) for x, d in per_unit[u].items()
                   if d is not None and math.isfinite(float(d))}
@@ -180,9 +181,10 @@ def dose_slope(per_unit: Mapping[object, Mapping[float, float]],
         xc = x - x.mean()
         slopes.append(float((xc * (y - y.mean())).sum() / (xc * xc).sum()))
         units.append(u)
+        unit_doses.append([float(v) for v in x])
     out = interval(slopes, confidence=confidence)
     out.update(p=difference_test(slopes)['p'], units=units, slopes=slopes,
-               doses=sorted(doses))
+               unit_doses=unit_doses, doses=sorted(doses))
     return out
 
 

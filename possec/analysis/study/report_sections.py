@@ -2,7 +2,7 @@
 and comparison tables, the generated reading, the leak check, convergence
 and the statement of units and statistics. Each returns markdown text."""
 from collections import OrderedDict
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from possec.datasets.synthetic import POSITION_PAIRS
 from .aggregate import CONTRAST_KEYS, fmt, mean_sd
@@ -260,7 +260,12 @@ def endpoint_units_table(records: Sequence[dict]) -> str:
 def _units_note(row: dict) -> str:
     """`` Over 3 units; left out as not converged: s0/d1 (parsenet /
     circular / pos none), ...`` for a primary row: which units its
-    interval leaves out, and whose cell failed the criterion."""
+    interval leaves out, and whose cell failed the criterion. For a
+    slope, each unit's slope grouped by the doses it was fitted over
+    (units at different doses average slopes over different ranges of
+    the prior), and the units with fewer than two converged doses."""
+    if row['kind'] == 'slope':
+        return _slope_units_note(row)
     if row['kind'] != 'comparison':
         return ''
     n = row['stats'][row['judged'][0][0]].get('n', 0)
@@ -272,6 +277,42 @@ def _units_note(row: dict) -> str:
                             else '')
             for u in row['not_converged']]
     return text + '; left out as not converged: ' + ', '.join(left) + '.'
+
+
+def _doses(doses) -> str:
+    """``P=0.5, 0.75 and 0.9``."""
+    text = [f'{d:g}' for d in doses]
+    return 'P=' + (', '.join(text[:-1]) + ' and ' + text[-1]
+                   if len(text) > 1 else text[0])
+
+
+def _slope_units_note(row: dict) -> str:
+    """`` Over 5 units, each unit's slope over its own converged doses:
+    s0/d1 -164.1, s1/d1 -155.1 (P=0.5, 0.75 and 0.9); s1/d0 -280.0
+    (P=0.75 and 0.9). In no slope (fewer than two converged doses): s0/d0
+    (converged at P=0.75; not at P=0.9).``"""
+    st = row['stats'][row['judged'][0][0]]
+    groups: Dict[tuple, List[str]] = {}
+    for u, b, doses in zip(st['units'], st['slopes'],
+                           st.get('unit_doses') or [()] * len(st['units'])):
+        groups.setdefault(tuple(doses), []).append(f'{unit_name(u)} '
+                                                   f'{b:+.1f}')
+    n = len(st['units'])
+    text = (f' Over {n} unit{"s" * (n != 1)}, each unit\'s slope over its '
+            'own converged doses: ' + '; '.join(
+                ', '.join(names) + (f' ({_doses(doses)})' if doses else '')
+                for doses, names in groups.items()) + '.')
+    outside = row.get('units_outside') or {}
+    if outside:
+        parts = []
+        for u in sorted(outside, key=lambda u: unit_name(u)):
+            ok, failed = outside[u]
+            said = ([f'converged at {_doses(ok)}'] if ok else []) + (
+                [f'not converged at {_doses(failed)}'] if failed else [])
+            parts.append(f'{unit_name(u)} ({"; ".join(said)})')
+        text += (' In no slope (fewer than two converged doses): '
+                 + ', '.join(parts) + '.')
+    return text
 
 
 def _endpoint_cells(p: dict, records: Sequence[dict]) -> str:
