@@ -239,22 +239,21 @@ def _slopes(curves: Dict[tuple, List[dict]]) -> List[dict]:
         label = points[0]['curve']
         failed = sorted({u for p in points for u in p['not_converged']},
                         key=str)
-        # a unit left out at some doses still enters the slope over its
-        # other (two or more) converged doses: name the doses it lost
+        # each unit's converged doses and those it failed at: a unit left
+        # out at some doses still enters the slope over its other (two or
+        # more) converged doses, and is named with the doses it lost; one
+        # with fewer than two converged doses enters no slope
         entered = set(stats[key]['units'])
-        partly = {u: sorted(p['dose'] for p in points
-                            if u in p['not_converged'])
-                  for u in failed if u in entered}
-        # and a unit with fewer than two converged doses enters no slope:
-        # the doses it converged at and those it did not
-        outside = {}
+        doses: Dict[object, tuple] = {}
         for p in points:
             for u in p['stats'][key]['seeds']:
-                if u not in entered:
-                    outside.setdefault(u, ([], []))[0].append(p['dose'])
+                doses.setdefault(u, ([], []))[0].append(p['dose'])
             for u in p['not_converged']:
-                if u not in entered:
-                    outside.setdefault(u, ([], []))[1].append(p['dose'])
+                doses.setdefault(u, ([], []))[1].append(p['dose'])
+        partly = {u: sorted(lost) for u, (_, lost) in doses.items()
+                  if u in entered and lost}
+        outside = {u: (sorted(ok), sorted(lost))
+                   for u, (ok, lost) in doses.items() if u not in entered}
         out.append(dict(
             kind='slope', contrast=contrast, layout=points[0]['layout'],
             condition=label, head=variant[0], variant=variant,
@@ -264,8 +263,7 @@ def _slopes(curves: Dict[tuple, List[dict]]) -> List[dict]:
             judged=[(key, primary, f'{family}, slopes'),
                     ('spc', False, f'{family}, slopes, SPC')],
             not_converged=failed, doses_left_out=partly,
-            units_outside={u: (sorted(a), sorted(b))
-                           for u, (a, b) in outside.items()}))
+            units_outside=outside))
     return out
 
 

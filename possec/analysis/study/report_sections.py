@@ -293,19 +293,18 @@ def _slope_units_note(row: dict) -> str:
     (converged at P=0.75; not at P=0.9).``"""
     st = row['stats'][row['judged'][0][0]]
     groups: Dict[tuple, List[str]] = {}
-    for u, b, doses in zip(st['units'], st['slopes'],
-                           st.get('unit_doses') or [()] * len(st['units'])):
+    for u, b, doses in zip(st['units'], st['slopes'], st['unit_doses']):
         groups.setdefault(tuple(doses), []).append(f'{unit_name(u)} '
                                                    f'{b:+.1f}')
     n = len(st['units'])
     text = (f' Over {n} unit{"s" * (n != 1)}, each unit\'s slope over its '
             'own converged doses: ' + '; '.join(
-                ', '.join(names) + (f' ({_doses(doses)})' if doses else '')
+                f'{", ".join(names)} ({_doses(doses)})'
                 for doses, names in groups.items()) + '.')
     outside = row.get('units_outside') or {}
     if outside:
         parts = []
-        for u in sorted(outside, key=lambda u: unit_name(u)):
+        for u in sorted(outside, key=unit_name):
             ok, failed = outside[u]
             said = ([f'converged at {_doses(ok)}'] if ok else []) + (
                 [f'not converged at {_doses(failed)}'] if failed else [])
