@@ -430,3 +430,36 @@ def test_validation_curves_tell_heads_apart(monkeypatch):
     import matplotlib.pyplot as plt
     plt.close(fig)
     assert lines == {(50., '-', False), (50., '-.', True), (40., ':', True)}
+
+
+def test_validation_curves_draw_position_minus_one_apart(monkeypatch):
+    """The position -1 variant's own line is dotted, which this figure
+    keeps for cells that did not converge: its converged cells draw a
+    line neither solid nor dotted nor any other variant's, and its
+    unconverged cells stay dotted."""
+    from possec.analysis.study import plots
+    import matplotlib.pyplot as plt
+    saved = []
+    run = dict(iters=[10, 20, 30], values=[50., 51., 52.], windows=[],
+               converged=True)
+    curves = {'position-prior P=1': {
+        ('parsenet', 'zeros', '-1'): [
+            run, dict(run, values=[40., 41., 42.], converged=False)],
+        ('parsenet', 'zeros', '+1'): [dict(run, values=[60., 61., 62.])],
+        ('parsenet', 'zeros', 'none'): [dict(run, values=[70., 71., 72.])]}}
+    monkeypatch.setattr(plots, '_save', lambda fig, path: saved.append(fig))
+    plots.plot_validation_curves(curves, 'unused.png')
+    (fig,) = saved
+    # matplotlib's own dash patterns for solid and dotted, as reference
+    ref, ax = plt.subplots()
+    solid, = ax.plot([0, 1], linestyle='-')
+    dotted, = ax.plot([0, 1], linestyle=':')
+    patterns = {ln.get_ydata()[0]: ln._unscaled_dash_pattern
+                for ln in fig.axes[0].get_lines()}
+    reference = (solid._unscaled_dash_pattern,
+                 dotted._unscaled_dash_pattern)
+    plt.close(fig)
+    plt.close(ref)
+    assert patterns[40.] == reference[1]  # not converged: dotted
+    assert patterns[50.] not in reference
+    assert len({patterns[50.], patterns[60.], patterns[70.]}) == 3

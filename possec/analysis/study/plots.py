@@ -102,6 +102,9 @@ _MARKERS = {'none': 'o', '+1': '^', '-1': 'v', 'remove': 'X', 'shift': 'P',
             'erase': 'D'}
 _LINES = {'none': '-', '+1': '--', '-1': ':', 'remove': (0, (5, 1, 1, 1)),
           'shift': (0, (1, 1)), 'erase': (0, (3, 1))}
+# the validations figure's line for a converged cell of a variant whose
+# own line is dotted there (dotted marks the cells that did not converge)
+_DOTTED_CONVERGED = (0, (4, 1, 1, 1, 1, 1))
 
 
 def _style(key: tuple) -> dict:
@@ -175,7 +178,8 @@ def plot_validation_curves(curves: dict, path: str) -> None:
     a line per cell in its variant's colour and line style, as in the
     other figures (heads other than ParseNet with hollow markers, and
     dash-dotted where no position factor is added), dotted wherever the
-    cell did not converge; the judged windows shaded. ``curves`` is
+    cell did not converge (a converged cell of the position -1 variant,
+    dotted elsewhere, draws dash-dot-dot); the judged windows shaded. ``curves`` is
     ``{condition: {key: [dict(iters, values, converged, windows), ...]}}``
     (:func:`.report.validation_curves`)."""
     fig, axes = _panels(len(curves))
@@ -186,8 +190,10 @@ def plot_validation_curves(curves: dict, path: str) -> None:
             failed = sum(c['converged'] is False for c in cells)
             label = variant_name(key) + (
                 f' ({failed} not converged, dotted)' if failed else '')
-            # dotted is kept for cells that did not converge
-            line = '-' if style['linestyle'] == ':' else style['linestyle']
+            # dotted is kept for cells that did not converge: a variant
+            # whose own line is dotted (position -1) draws dash-dot-dot
+            line = (_DOTTED_CONVERGED if style['linestyle'] == ':'
+                    else style['linestyle'])
             for c in cells:
                 ax.plot(c['iters'], c['values'], color=style['color'],
                         linestyle=':' if c['converged'] is False else line,
