@@ -463,3 +463,24 @@ def test_validation_curves_draw_position_minus_one_apart(monkeypatch):
     assert patterns[40.] == reference[1]  # not converged: dotted
     assert patterns[50.] not in reference
     assert len({patterns[50.], patterns[60.], patterns[70.]}) == 3
+
+
+def test_validation_legend_names_each_variant_once(monkeypatch):
+    """A variant with an unconverged cell in one panel only has one
+    legend entry, which counts that cell; before, the panels labelled it
+    differently and the legend listed it twice."""
+    from possec.analysis.study import plots
+    import matplotlib.pyplot as plt
+    saved = []
+    monkeypatch.setattr(plots, '_save', lambda fig, path: saved.append(fig))
+    run = dict(iters=[10, 20, 30], values=[50., 51., 52.], windows=[],
+               converged=True)
+    key = ('parsenet', 'zeros', 'none')
+    curves = {'P=0.5': {key: [run]},
+              'P=0.9': {key: [run, dict(run, converged=False)]}}
+    plots.plot_validation_curves(curves, 'unused.png')
+    (fig,) = saved
+    texts = [t.get_text() for legend in fig.legends
+             for t in legend.get_texts()]
+    plt.close(fig)
+    assert texts == ['parsenet / zeros / pos none (1 not converged, dotted)']

@@ -183,13 +183,20 @@ def plot_validation_curves(curves: dict, path: str) -> None:
     ``{condition: {key: [dict(iters, values, converged, windows), ...]}}``
     (:func:`.report.validation_curves`)."""
     fig, axes = _panels(len(curves))
+    # a variant's label counts its unconverged cells over every panel, so
+    # that the legend (one entry per label) names each variant once
+    failed = {}
+    for layout in curves.values():
+        for key, cells in layout.items():
+            failed[key] = failed.get(key, 0) + sum(
+                c['converged'] is False for c in cells)
     for ax, layout in zip(axes, curves):
         spans = set()
         for key, cells in curves[layout].items():
             style = _style(key)
-            failed = sum(c['converged'] is False for c in cells)
             label = variant_name(key) + (
-                f' ({failed} not converged, dotted)' if failed else '')
+                f' ({failed[key]} not converged, dotted)'
+                if failed[key] else '')
             # dotted is kept for cells that did not converge: a variant
             # whose own line is dotted (position -1) draws dash-dot-dot
             line = (_DOTTED_CONVERGED if style['linestyle'] == ':'
