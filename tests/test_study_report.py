@@ -433,10 +433,9 @@ def test_validation_curves_tell_heads_apart(monkeypatch):
 
 
 def test_validation_curves_draw_position_minus_one_apart(monkeypatch):
-    """The position -1 variant's own line is dotted, which this figure
-    keeps for cells that did not converge: its converged cells draw a
-    line neither solid nor dotted nor any other variant's, and its
-    unconverged cells stay dotted."""
+    """This figure keeps dotted for cells that did not converge: the
+    position -1 variant's converged cells draw a line neither solid nor
+    dotted nor any other variant's, and its unconverged cells dotted."""
     from possec.analysis.study import plots
     import matplotlib.pyplot as plt
     saved = []
@@ -484,3 +483,27 @@ def test_validation_legend_names_each_variant_once(monkeypatch):
              for t in legend.get_texts()]
     plt.close(fig)
     assert texts == ['parsenet / zeros / pos none (1 not converged, dotted)']
+
+
+def test_loss_and_band_legends_name_each_variant_once(monkeypatch):
+    """The loss and band figures name a variant once in their legend,
+    counting its unconverged cells over every panel, when those cells
+    sit in one panel only (before, it was listed twice)."""
+    from possec.analysis.study import plots
+    import matplotlib.pyplot as plt
+    saved = []
+    monkeypatch.setattr(plots, '_save', lambda fig, path: saved.append(fig))
+    key = ('parsenet', 'zeros', 'none')
+    excluded = {'P=0.9': {key: [(0, 0)]}}
+    plots.plot_loss_curves(
+        {'P=0.5': {key: [([10, 20], [1.0, 0.5])]},
+         'P=0.9': {key: [([10, 20], [1.0, 0.4])]}}, 'unused.png', excluded)
+    seeds = {0: dict(band0=50., band1=60.)}
+    plots.plot_bands({'P=0.5': {key: seeds}, 'P=0.9': {key: seeds}},
+                     ['0-0.1', '0.1-0.2'], 'unused.png', excluded)
+    texts = [[t.get_text() for legend in fig.legends
+              for t in legend.get_texts()] for fig in saved]
+    for fig in saved:
+        plt.close(fig)
+    want = ['parsenet / zeros / pos none (1 not converged, left out)']
+    assert texts == [want, want]

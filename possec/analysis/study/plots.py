@@ -14,8 +14,11 @@ from .design import variant_name
 
 
 def _nc_label(key: tuple, excluded: Optional[dict]) -> str:
-    """The variant's name, with ``(k not converged, left out)``."""
-    k = len((excluded or {}).get(key, ()))
+    """The variant's name, with ``(k not converged, left out)``: ``k``
+    over every condition of ``excluded`` (:func:`.aggregate.not_converged`),
+    so that the figure's one legend, an entry per label, names each
+    variant once whichever panels its unconverged cells are in."""
+    k = sum(len(by_arm.get(key, ())) for by_arm in (excluded or {}).values())
     return variant_name(key) + (f' ({k} not converged, left out)'
                                 if k else '')
 
@@ -27,14 +30,13 @@ def plot_bands(grouped: dict, band_names: List[str], path: str,
     fig, axes = _panels(len(grouped))
     x = list(range(len(band_names)))
     for ax, layout in zip(axes, grouped):
-        nc = (excluded or {}).get(layout)
         for key, seeds in grouped[layout].items():
             stats = [mean_sd([s.get(f'band{i}') for s in seeds.values()])
                      for i in x]
             means = [m if m is not None else float('nan') for m, _ in stats]
             errs = [sd or 0. for _, sd in stats]
             style = _style(key)
-            ax.errorbar(x, means, yerr=errs, label=_nc_label(key, nc),
+            ax.errorbar(x, means, yerr=errs, label=_nc_label(key, excluded),
                         color=style['color'], linestyle=style['linestyle'],
                         marker=style['marker'], capsize=2, linewidth=1.2,
                         markersize=4)
@@ -100,11 +102,11 @@ _COLORS = dict(zeros='tab:blue', circular='tab:orange', reflect='tab:green',
 _COORD_COLORS = dict(circular='tab:olive', zeros='tab:cyan')
 _MARKERS = {'none': 'o', '+1': '^', '-1': 'v', 'remove': 'X', 'shift': 'P',
             'erase': 'D'}
-_LINES = {'none': '-', '+1': '--', '-1': ':', 'remove': (0, (5, 1, 1, 1)),
-          'shift': (0, (1, 1)), 'erase': (0, (3, 1))}
-# the validations figure's line for a converged cell of a variant whose
-# own line is dotted there (dotted marks the cells that did not converge)
-_DOTTED_CONVERGED = (0, (4, 1, 1, 1, 1, 1))
+# no variant draws matplotlib's dotted ':', which the validations figure
+# keeps for the cells that did not converge (position -1: dash-dot-dot)
+_LINES = {'none': '-', '+1': '--', '-1': (0, (4, 1, 1, 1, 1, 1)),
+          'remove': (0, (5, 1, 1, 1)), 'shift': (0, (1, 1)),
+          'erase': (0, (3, 1))}
 
 
 def _style(key: tuple) -> dict:
@@ -153,14 +155,13 @@ def plot_loss_curves(curves: dict, path: str,
     :func:`.aggregate.not_converged` (named in the legend)."""
     fig, axes = _panels(len(curves))
     for ax, layout in zip(axes, curves):
-        nc = (excluded or {}).get(layout)
         for key, runs in curves[layout].items():
             style = _style(key)
             n = min(len(loss) for _, loss in runs)
             iters = runs[0][0][:n]
             mean = [sum(loss[i] for _, loss in runs) / len(runs)
                     for i in range(n)]
-            ax.plot(iters, mean, label=_nc_label(key, nc),
+            ax.plot(iters, mean, label=_nc_label(key, excluded),
                     color=style['color'], linestyle=style['linestyle'],
                     linewidth=1.2)
         ax.set_yscale('log')
@@ -178,8 +179,7 @@ def plot_validation_curves(curves: dict, path: str) -> None:
     a line per cell in its variant's colour and line style, as in the
     other figures (heads other than ParseNet with hollow markers, and
     dash-dotted where no position factor is added), dotted wherever the
-    cell did not converge (a converged cell of the position -1 variant,
-    dotted elsewhere, draws dash-dot-dot); the judged windows shaded. ``curves`` is
+    cell did not converge; the judged windows shaded. ``curves`` is
     ``{condition: {key: [dict(iters, values, converged, windows), ...]}}``
     (:func:`.report.validation_curves`)."""
     fig, axes = _panels(len(curves))
@@ -197,13 +197,10 @@ def plot_validation_curves(curves: dict, path: str) -> None:
             label = variant_name(key) + (
                 f' ({failed[key]} not converged, dotted)'
                 if failed[key] else '')
-            # dotted is kept for cells that did not converge: a variant
-            # whose own line is dotted (position -1) draws dash-dot-dot
-            line = (_DOTTED_CONVERGED if style['linestyle'] == ':'
-                    else style['linestyle'])
             for c in cells:
                 ax.plot(c['iters'], c['values'], color=style['color'],
-                        linestyle=':' if c['converged'] is False else line,
+                        linestyle=':' if c['converged'] is False
+                        else style['linestyle'],
                         marker='o', markersize=2.5, linewidth=1.0,
                         markerfacecolor='white' if style['hollow']
                         else style['color'], label=label)
