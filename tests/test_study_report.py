@@ -507,3 +507,28 @@ def test_loss_and_band_legends_name_each_variant_once(monkeypatch):
         plt.close(fig)
     want = ['parsenet / zeros / pos none (1 not converged, left out)']
     assert texts == [want, want]
+
+
+def test_no_variant_line_is_dots_only():
+    """Dotted marks an unconverged cell in the validations figure, so
+    every position factor of the design (and FCN's dash-dot) must draw a
+    line with a dash at least three times a dot of matplotlib's ':'
+    (before, 'shift' drew (1, 1): dots only)."""
+    from possec.analysis.study import plots
+    from possec.analysis.study.design import POSITION
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots()
+    dot = max(ax.plot([0, 1], linestyle=':')[0]._unscaled_dash_pattern[1][
+        ::2])
+    patterns = {}
+    for head in ('parsenet', 'fcn'):
+        for pos in POSITION:
+            style = plots._style((head, 'zeros', pos))
+            line, = ax.plot([0, 1], linestyle=style['linestyle'])
+            offset, seq = line._unscaled_dash_pattern
+            patterns[head, pos] = tuple(seq) if seq else None
+            if seq:  # None: solid
+                assert max(seq[::2]) >= 3 * dot, (head, pos, seq)
+    plt.close(fig)
+    parsenet = [patterns['parsenet', pos] for pos in POSITION]
+    assert len(set(parsenet)) == len(parsenet), patterns

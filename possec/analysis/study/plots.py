@@ -102,10 +102,11 @@ _COLORS = dict(zeros='tab:blue', circular='tab:orange', reflect='tab:green',
 _COORD_COLORS = dict(circular='tab:olive', zeros='tab:cyan')
 _MARKERS = {'none': 'o', '+1': '^', '-1': 'v', 'remove': 'X', 'shift': 'P',
             'erase': 'D'}
-# no variant draws matplotlib's dotted ':', which the validations figure
-# keeps for the cells that did not converge (position -1: dash-dot-dot)
+# no variant draws a line of dots only (matplotlib's ':' or the like),
+# which the validations figure keeps for the cells that did not converge
+# (position -1: dash-dot-dot; shift: long dashes)
 _LINES = {'none': '-', '+1': '--', '-1': (0, (4, 1, 1, 1, 1, 1)),
-          'remove': (0, (5, 1, 1, 1)), 'shift': (0, (1, 1)),
+          'remove': (0, (5, 1, 1, 1)), 'shift': (0, (8, 2)),
           'erase': (0, (3, 1))}
 
 
