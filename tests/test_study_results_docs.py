@@ -83,6 +83,12 @@ def test_docs_tables_are_rows_of_the_reports(regenerated, page_name,
             if line.startswith('| ') and not line.startswith('| ---')]
     assert rows, 'the results section has no table'
     assert [r for r in rows if r not in report_rows] == []
+    # and no table is a header without rows (a quote that lost its rows)
+    lines = section.splitlines() + ['']
+    empty = [lines[i - 1] for i in range(1, len(lines))
+             if lines[i - 1].startswith('|---') and
+             not lines[i].startswith('| ')]
+    assert empty == [], f'{page_name}: a table with no rows'
     # so is every primary comparison's line it quotes
     primary = [line for line in section.splitlines()
                if line.startswith(('- help ', '- hurt ')) and
