@@ -74,30 +74,28 @@ def test_docs_tables_are_rows_of_the_reports(regenerated, page_name,
                                              quotes_primary):
     page = open(osp.join(REPO, 'docs', page_name), encoding='utf-8').read()
     assert SECTION in page
-    section = page.split(SECTION, 1)[1].split('\n## ', 1)[0]
+    lines = page.split(SECTION, 1)[1].split('\n## ', 1)[0].splitlines()
     report_rows = set()
     for folder in regenerated.values():
         with open(osp.join(folder, 'study.md'), encoding='utf-8') as f:
             report_rows.update(f.read().splitlines())
-    rows = [line for line in section.splitlines()
+    rows = [line for line in lines
             if line.startswith('| ') and not line.startswith('| ---')]
     assert rows, 'the results section has no table'
     assert [r for r in rows if r not in report_rows] == []
     # and no table is a header without rows (a quote that lost its rows)
-    lines = section.splitlines() + ['']
-    empty = [lines[i - 1] for i in range(1, len(lines))
-             if lines[i - 1].startswith('|---') and
-             not lines[i].startswith('| ')]
+    empty = [line for line, after in zip(lines, lines[1:] + [''])
+             if line.startswith('|---') and not after.startswith('| ')]
     assert empty == [], f'{page_name}: a table with no rows'
     # so is every primary comparison's line it quotes
-    primary = [line for line in section.splitlines()
+    primary = [line for line in lines
                if line.startswith(('- help ', '- hurt ')) and
                '(parsenet, tilt' in line]
     if quotes_primary:
         assert primary, f'{page_name} quotes no primary comparison'
     assert [p for p in primary if p not in report_rows] == []
     # every figure it shows is a committed report's
-    for line in section.splitlines():
+    for line in lines:
         if line.startswith('![') and 'results/' in line:
             path = line.split('](', 1)[1].rstrip(')')
             assert osp.isfile(osp.join(REPO, 'docs', path)), path
