@@ -532,3 +532,58 @@ def test_no_variant_line_is_dots_only():
     plt.close(fig)
     parsenet = [patterns['parsenet', pos] for pos in POSITION]
     assert len(set(parsenet)) == len(parsenet), patterns
+
+
+def test_two_layer_probe_section_applies_its_rule_to_converged_cells():
+    """The report's two-layer probe section: the acceptance rule's mean
+    paired difference (two-layer minus linear mean SPC on zero padding
+    without a position mechanism) equals numpy's over the converged
+    cells, an unconverged cell is left out, and the verdict follows the
+    sign."""
+    from possec.analysis.study.report_sections import \
+        nonlinear_probe_section
+    with open(FIXTURE) as f:
+        records = json.load(f)['cells']
+    rng = np.random.default_rng(0)
+    plain = []
+    for r in records:
+        r['probe_nonlinear'] = dict(
+            spc={p: float(rng.uniform(-0.2, 0.9)) for p in 'HVG'},
+            epochs=40, saturated=bool(rng.integers(2)))
+        c = r['cell']
+        if c['padding'] == 'zeros' and c['pos'] == 'none':
+            plain.append(r)
+    assert len(plain) >= 3
+    outlier = plain[0]
+    outlier['convergence'] = dict(outlier['convergence'], converged=False)
+    outlier['probe_nonlinear']['spc'] = dict(H=9.0, V=9.0, G=9.0)
+    kept = plain[1:]
+    diffs = [np.mean(list(r['probe_nonlinear']['spc'].values())) -
+             np.mean(list(r['probe']['spc'].values())) for r in kept]
+    text = nonlinear_probe_section(records)
+    line = [x for x in text.splitlines()
+            if x.startswith('Zero padding without')][0]
+    assert f'{len(kept)} cells' in line
+    assert f'{np.mean(diffs):+.3f}' in line
+    assert f'from {min(diffs):+.3f} to {max(diffs):+.3f}' in line
+    saturated = sum(r['probe_nonlinear']['saturated'] for r in kept)
+    assert f'{saturated} of {len(kept)} two-layer' in line
+    assert ('**accepted**' in line) == (np.mean(diffs) >= 0)
+    # the arm's row: the two-layer H column is the mean over its cells
+    cond = [x for x in text.splitlines()
+            if '| parsenet / zeros / pos none |' in x]
+    assert cond
+    h = np.mean([r['probe_nonlinear']['spc']['H'] for r in kept
+                 if r['cell']['layout'] == kept[0]['cell']['layout']])
+    assert any(f'| {h:.2f} |' in x for x in cond)
+    # flipping every two-layer readout below the linear one rejects it
+    for r in kept:
+        r['probe_nonlinear']['spc'] = {
+            p: v - 2.0 for p, v in r['probe']['spc'].items()}
+    line = [x for x in nonlinear_probe_section(records).splitlines()
+            if x.startswith('Zero padding without')][0]
+    assert '**not accepted**' in line and '-2.000' in line
+    # records without a two-layer readout: no section
+    for r in records:
+        r.pop('probe_nonlinear')
+    assert nonlinear_probe_section(records) == ''

@@ -31,6 +31,7 @@ from .plots import (plot_bands, plot_loss_curves, plot_spc,
                     plot_validation_curves)
 from .report_sections import (comparison_table, contrast_table,
                               convergence_section, leak_section,
+                              nonlinear_probe_section,
                               plateau_table, primary_section, reading,
                               units_text, validation_points, variant_table)
 from .sensitivity import end_median_records, end_median_section
@@ -86,6 +87,9 @@ def format_markdown(results: Sequence[dict], settings: dict,
               '.', '', units_text(results), '',
               convergence_section(results), '', leak_section(results), '',
               primary_section(rows, results), '']
+    nonlinear = nonlinear_probe_section(results)
+    if nonlinear:
+        lines += [nonlinear, '']
     if rows:
         lines += ['## Comparisons', '']
         for name in list(CONTRASTS) + sorted(

@@ -380,6 +380,73 @@ def leak_section(records: Sequence[dict]) -> str:
     return '\n'.join(lines)
 
 
+def nonlinear_probe_section(records: Sequence[dict]) -> str:
+    """The two-layer probe beside the linear one, over the cells that
+    converged or have no verdict: its acceptance rule
+    (:func:`.cells.nonlinear_probe_check`) and both readouts' SPC per
+    arm. Empty when no such cell has a two-layer readout."""
+    from .cells import nonlinear_probe_check
+    kept = [r for r in records
+            if r.get('probe_nonlinear') and converged(r) is not False]
+    if not kept:
+        return ''
+    epochs = sorted({str(r['probe_nonlinear'].get('epochs'))
+                     for r in kept})
+    lines = ['## Two-layer probe', '',
+             f'A two-layer readout ({" / ".join(epochs)} epochs) beside '
+             'the linear one, on the same frozen backbones and images. It '
+             'is accepted only where, on zero padding without a position '
+             'mechanism, it reads at least what the linear readout reads '
+             '(mean SPC over patterns, paired by cell, mean paired '
+             'difference >= 0): a readout that reads less is '
+             'under-trained, not evidence of less position. Over the '
+             'cells that converged or have no verdict; descriptive, not '
+             'judged.', '']
+    check = nonlinear_probe_check(kept)
+    if check['accepted'] is None:
+        lines += ['No zero-padded cell without a position mechanism: the '
+                  'rule has nothing to judge.', '']
+    else:
+        diffs = list(check['differences'].values())
+        lines += [
+            f"Zero padding without a position mechanism, {check['n']} "
+            f"cell{'' if check['n'] == 1 else 's'}: two-layer minus linear "
+            f"mean SPC "
+            f"{check['mean_difference']:+.3f} (from {min(diffs):+.3f} to "
+            f"{max(diffs):+.3f}); {check['saturated']} of {check['n']} "
+            f"two-layer readouts reached their loss plateau. The two-layer "
+            f"probe is **{'accepted' if check['accepted'] else 'not accepted'}"
+            f"**.", '']
+    found = {p for r in kept for key in ('probe', 'probe_nonlinear')
+             for p in ((r.get(key) or {}).get('spc') or {})}
+    patterns = [p for p in 'HVG' if p in found] + sorted(found - set('HVG'))
+    groups = OrderedDict()
+    for r in kept:
+        groups.setdefault((condition(r), arm(r)), []).append(r)
+
+    def mean_of(items, key, pattern):
+        v = [((r.get(key) or {}).get('spc') or {}).get(pattern)
+             for r in items]
+        v = [x for x in v if x is not None]
+        return f'{sum(v) / len(v):.2f}' if v else 'n/a'
+
+    lines += ['| data | arm | cells | ' +
+              ' | '.join(f'linear SPC {p}' for p in patterns) + ' | ' +
+              ' | '.join(f'two-layer SPC {p}' for p in patterns) +
+              ' | two-layer at its plateau |',
+              '|' + '---|' * (4 + 2 * len(patterns))]
+    for (cond, key), items in groups.items():
+        plateau = sum(bool(r['probe_nonlinear'].get('saturated'))
+                      for r in items)
+        lines.append(
+            f'| {cond} | {variant_name(key)} | {len(items)} | ' +
+            ' | '.join(mean_of(items, 'probe', p) for p in patterns) +
+            ' | ' +
+            ' | '.join(mean_of(items, 'probe_nonlinear', p)
+                       for p in patterns) + f' | {plateau} of {len(items)} |')
+    return '\n'.join(lines)
+
+
 def convergence_section(records: Sequence[dict]) -> str:
     """The criterion(s) the records state and the cells that did not
     converge (left out of every effect)."""
