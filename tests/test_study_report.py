@@ -560,7 +560,7 @@ def test_two_layer_probe_section_applies_its_rule_to_converged_cells():
     kept = plain[1:]
     diffs = [np.mean(list(r['probe_nonlinear']['spc'].values())) -
              np.mean(list(r['probe']['spc'].values())) for r in kept]
-    text = nonlinear_probe_section(records)
+    text = nonlinear_probe_section(records, 'HVG')
     line = [x for x in text.splitlines()
             if x.startswith('Zero padding without')][0]
     assert f'{len(kept)} cells' in line
@@ -580,10 +580,10 @@ def test_two_layer_probe_section_applies_its_rule_to_converged_cells():
     for r in kept:
         r['probe_nonlinear']['spc'] = {
             p: v - 2.0 for p, v in r['probe']['spc'].items()}
-    line = [x for x in nonlinear_probe_section(records).splitlines()
+    line = [x for x in nonlinear_probe_section(records, 'HVG').splitlines()
             if x.startswith('Zero padding without')][0]
     assert '**not accepted**' in line and '-2.000' in line
     # records without a two-layer readout: no section
     for r in records:
         r.pop('probe_nonlinear')
-    assert nonlinear_probe_section(records) == ''
+    assert nonlinear_probe_section(records, 'HVG') == ''

@@ -87,7 +87,7 @@ def format_markdown(results: Sequence[dict], settings: dict,
               '.', '', units_text(results), '',
               convergence_section(results), '', leak_section(results), '',
               primary_section(rows, results), '']
-    nonlinear = nonlinear_probe_section(results)
+    nonlinear = nonlinear_probe_section(results, patterns)
     if nonlinear:
         lines += [nonlinear, '']
     if rows:

@@ -380,11 +380,13 @@ def leak_section(records: Sequence[dict]) -> str:
     return '\n'.join(lines)
 
 
-def nonlinear_probe_section(records: Sequence[dict]) -> str:
+def nonlinear_probe_section(records: Sequence[dict],
+                            patterns: Sequence[str]) -> str:
     """The two-layer probe beside the linear one, over the cells that
     converged or have no verdict: its acceptance rule
     (:func:`.cells.nonlinear_probe_check`) and both readouts' SPC per
-    arm. Empty when no such cell has a two-layer readout."""
+    arm, a column per probe pattern of ``patterns`` (the report's).
+    Empty when no such cell has a two-layer readout."""
     from .cells import nonlinear_probe_check
     kept = [r for r in records
             if r.get('probe_nonlinear') and converged(r) is not False]
@@ -417,18 +419,14 @@ def nonlinear_probe_section(records: Sequence[dict]) -> str:
             f"two-layer readouts reached their loss plateau. The two-layer "
             f"probe is **{'accepted' if check['accepted'] else 'not accepted'}"
             f"**.", '']
-    found = {p for r in kept for key in ('probe', 'probe_nonlinear')
-             for p in ((r.get(key) or {}).get('spc') or {})}
-    patterns = [p for p in 'HVG' if p in found] + sorted(found - set('HVG'))
     groups = OrderedDict()
     for r in kept:
         groups.setdefault((condition(r), arm(r)), []).append(r)
 
     def mean_of(items, key, pattern):
-        v = [((r.get(key) or {}).get('spc') or {}).get(pattern)
-             for r in items]
-        v = [x for x in v if x is not None]
-        return f'{sum(v) / len(v):.2f}' if v else 'n/a'
+        mean, _ = mean_sd([((r.get(key) or {}).get('spc') or {}).get(pattern)
+                           for r in items])
+        return fmt(mean, None, 2)
 
     lines += ['| data | arm | cells | ' +
               ' | '.join(f'linear SPC {p}' for p in patterns) + ' | ' +
