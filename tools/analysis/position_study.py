@@ -53,7 +53,7 @@ from possec.apis.cli import run_cli
 
 _NOT_SETTINGS = ('out', 'workers', 'report', 'collect', 'converged',
                  'allow_mixed_code', 'slurm', 'slurm_partition',
-                 'slurm_time', 'extend')
+                 'slurm_time', 'extend', 'reprobe', 'reprobe_epochs')
 
 
 def parse_args(argv=None):
@@ -75,6 +75,17 @@ def parse_args(argv=None):
                       help='only write the report and results file of '
                       'every finished cell of a study folder, whichever '
                       'command ran it, into --out-dir; trains nothing')
+    only.add_argument('--reprobe', nargs='+', metavar='STUDY_DIR',
+                      help='only train the two-layer probe again, for each '
+                      'budget of --reprobe-epochs, on the kept state of '
+                      'every finished cell of these study folders (run '
+                      'with --keep-checkpoints; --heads, --paddings and '
+                      '--pos-heads choose cells), and judge its acceptance '
+                      'rule at each budget; writes reprobe.json/.md/.png '
+                      'into --out-dir (rerun to continue); trains no cell')
+    p.add_argument('--reprobe-epochs', nargs='+', type=int,
+                   default=[40, 160, 640], metavar='EPOCHS',
+                   help='budgets of --reprobe (default: 40 160 640)')
     p.add_argument('--quick', action='store_true',
                    help='the primary endpoints of help and hurt, seed 0: 4 '
                    'cells, 2 workers of 1 thread: ' +
@@ -180,8 +191,32 @@ def parse_args(argv=None):
 def report_only(results: str, out_dir: str) -> None:
     """``--report``: the report and figures of a results file."""
     from possec.analysis.study.report import report_from_results
-    files = report_from_results(results, out_dir)
+    from possec.analysis.study.reprobe import is_reprobe_file, reprobe_report
+    if is_reprobe_file(results):
+        files = reprobe_report(results, out_dir)
+    else:
+        files = report_from_results(results, out_dir)
     print(f"report in {files['markdown']}", flush=True)
+
+
+def reprobe(a: argparse.Namespace, argv: list) -> None:
+    """``--reprobe``: the two-layer probe at longer budgets on kept
+    cells (:mod:`possec.analysis.study.reprobe`)."""
+    from possec.analysis.study.reprobe import reprobe_folders
+    wanted = dict(head=a.heads, padding=a.paddings, pos=a.pos_heads)
+
+    def keep(record):
+        cell = record['cell']
+        return all(not values or cell.get(key) in values
+                   for key, values in wanted.items())
+
+    command = shlex.join(['python', 'tools/analysis/position_study.py'] +
+                         argv)
+    files = reprobe_folders(a.reprobe, a.out, a.reprobe_epochs, keep=keep,
+                            command=command,
+                            log=lambda line: print(line, flush=True))
+    print(f"reprobe: report in {files['markdown']}, results in "
+          f"{files['results']}", flush=True)
 
 
 def main(argv=None):
@@ -195,6 +230,9 @@ def main(argv=None):
         files = collect_folder(a.collect, a.out)
         print(f"report in {files['markdown']}, results in "
               f"{files['results']}", flush=True)
+        return
+    if a.reprobe:
+        reprobe(a, argv)
         return
     options = {k: v for k, v in vars(a).items() if k not in _NOT_SETTINGS}
     options['periodic'] = bool(options['periodic'])

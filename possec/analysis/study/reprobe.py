@@ -1,0 +1,361 @@
+"""The two-layer probe again, at longer budgets, on kept cells.
+
+The study reads each trained backbone with the linear probe and, with
+``nonlinear_probe_epochs``, a two-layer readout; the two-layer readout is
+accepted only where it reads at least what the linear one reads on zero
+padding (:func:`.cells.nonlinear_probe_check`). A readout that reads less
+may be under-trained (then more epochs close the gap) or may fit its 51
+training images too closely (then they do not). :func:`reprobe_folders`
+tells the two apart without training a cell again: for every finished
+cell of a study folder that kept its state (``--keep-checkpoints``) it
+rebuilds the segmentor from the config its run dumped and the state at its
+last validated iteration, reads the backbone with the linear probe again
+(which must equal the record's: the check that the backbone is the one
+the record read) and trains the two-layer readout for each budget of
+``epochs``, with the record's seed, images, learning rate and thread
+count. The rule is then judged at each budget.
+
+Each (cell, budget) is written to ``cells/`` as it finishes, so that a
+killed run continues where it stopped; ``reprobe.json`` (the results),
+``reprobe.md`` and ``reprobe.png`` are rewritten at the end, and
+:func:`reprobe_report` writes the last two again from ``reprobe.json``
+alone (``position_study.py --report`` does it for such a file).
+"""
+import glob
+import os.path as osp
+import time
+from collections import OrderedDict
+from typing import Callable, Dict, List, Optional, Sequence
+
+import torch
+
+from possec.fileio import atomic_path, dump_json
+from ..common.figures import new_figure
+from .aggregate import fmt, mean_sd
+from .cells import (_mean_spc, nonlinear_probe_check, probe_backbone,
+                    study_probe_images)
+from .design import variant_name
+from .extend import checkpoint_path
+from .provenance import code_version
+from .report import load_json
+from .results import arm, condition, converged
+from .run import folder_records
+from .settings import StudyError, StudySettings
+from .stats import interval
+
+__all__ = ['is_reprobe_file', 'load_reprobe', 'reprobe_folders',
+           'reprobe_report', 'REPROBE_FORMAT']
+
+REPROBE_FORMAT = 'possec-study-reprobe'
+REPROBE_VERSION = 1
+_SAME = 1e-6
+
+
+def _check_epochs(epochs: Sequence[int]) -> List[int]:
+    if isinstance(epochs, int):
+        epochs = [epochs]
+    out = []
+    for e in epochs:
+        if isinstance(e, bool) or not isinstance(e, int) or e < 3:
+            raise StudyError(f'reprobe epochs must be integers >= 3 (the '
+                             f'plateau test needs three thirds), got {e!r}')
+        out.append(e)
+    if not out or len(set(out)) != len(out):
+        raise StudyError(f'reprobe epochs must be distinct and at least '
+                         f'one, got {list(epochs)!r}')
+    return sorted(out)
+
+
+def _kept_cells(folders: Sequence[str], keep: Callable[[dict], bool]
+                ) -> List[tuple]:
+    """``(folder, record, work_dir, checkpoint, config)`` of every
+    finished cell that kept its last state."""
+    found = []
+    for folder in folders:
+        if not osp.isdir(osp.join(folder, 'runs')):
+            raise StudyError(f'{folder} is not a study folder (no runs/ in '
+                             f'it): give the --out-dir of a study run with '
+                             f'--keep-checkpoints')
+        for record in folder_records(folder):
+            if not keep(record):
+                continue
+            work = osp.join(folder, 'runs', record['name'])
+            ckpt = checkpoint_path(record, work)
+            if not osp.isfile(ckpt):
+                continue
+            configs = sorted(glob.glob(osp.join(work, '*.py')))
+            if len(configs) != 1:
+                raise StudyError(
+                    f'{work} holds {len(configs)} config files, expected '
+                    f'the one its run dumped; remove the others')
+            found.append((folder, record, work, ckpt, configs[0]))
+    if not found:
+        raise StudyError(f'no finished cell with a kept state in '
+                         f'{", ".join(folders)} (and the filters): run the '
+                         f'study with --keep-checkpoints')
+    return found
+
+
+def _same(a: Optional[dict], b: Optional[dict]) -> Optional[float]:
+    """Largest |SPC difference| of two probes over their shared patterns
+    (None if either is missing)."""
+    if not a or not b:
+        return None
+    pa, pb = a.get('spc') or {}, b.get('spc') or {}
+    keys = [k for k in pa if k in pb and pa[k] is not None
+            and pb[k] is not None]
+    return max(abs(pa[k] - pb[k]) for k in keys) if keys else None
+
+
+def reprobe_folders(folders: Sequence[str], out_dir: str,
+                    epochs: Sequence[int],
+                    keep: Optional[Callable[[dict], bool]] = None,
+                    command: Optional[str] = None,
+                    log: Callable[[str], None] = print) -> Dict[str, str]:
+    """Train the two-layer probe at each budget of ``epochs`` on every
+    kept cell of ``folders`` (see the module's text) and write the
+    results and report into ``out_dir``.
+
+    Args:
+        folders (Sequence[str]): Study folders (``--out-dir`` of runs with
+            ``--keep-checkpoints``).
+        out_dir (str): Where ``cells/``, ``reprobe.json``, ``reprobe.md``
+            and ``reprobe.png`` go; rerun with the same folder to continue.
+        epochs (Sequence[int]): Budgets of the two-layer readout.
+        keep (callable, optional): Which records to read. Default: all.
+        command (str, optional): The command, recorded.
+        log (callable): Progress lines. Default: print.
+
+    Returns:
+        dict: Name -> path of every file written.
+    """
+    budgets = _check_epochs(epochs)
+    cells = _kept_cells(list(folders), keep or (lambda record: True))
+    done_dir = osp.join(out_dir, 'cells')
+    total, t_start, ran = len(cells) * len(budgets), time.perf_counter(), 0
+    log(f'reprobe: {len(cells)} kept cell(s) x {len(budgets)} budget(s) '
+        f'({", ".join(map(str, budgets))} epochs) into {out_dir}')
+    entries = []
+    for index, (folder, record, work, ckpt, config) in enumerate(cells):
+        key = f'{osp.basename(osp.normpath(folder))}__{record["name"]}'
+        path = osp.join(done_dir, key + '.json')
+        entry = load_json(path) if osp.isfile(path) else None
+        if entry is None or entry.get('checkpoint') != ckpt:
+            entry = dict(name=record['name'], folder=folder, key=key,
+                         checkpoint=ckpt, cell=record['cell'],
+                         convergence=record.get('convergence'),
+                         code=record.get('code'),
+                         probe=record.get('probe'),
+                         probe_nonlinear=record.get('probe_nonlinear'),
+                         rerun=None, readouts={})
+        todo = [e for e in budgets if str(e) not in entry['readouts']]
+        if todo or entry['rerun'] is None:
+            entry = _probe_cell(entry, record, config, ckpt, todo, path,
+                                log, index, len(cells))
+            ran += len(todo)
+            rate = (time.perf_counter() - t_start) / max(ran, 1)
+            left = sum(str(e) not in entry['readouts'] for e in budgets)
+            remaining = (len(cells) - index - 1) * len(budgets) + left
+            log(f'reprobe: {index + 1}/{len(cells)} cells, about '
+                f'{rate * remaining / 60:.0f} min left at this rate '
+                f'({total} readouts in all)')
+        entries.append(entry)
+    data = dict(format=REPROBE_FORMAT, version=REPROBE_VERSION,
+                command=command, code=code_version(), epochs=budgets,
+                folders=list(folders), cells=entries)
+    results = osp.join(out_dir, 'reprobe.json')
+    dump_json(data, results)
+    files = reprobe_report(results, out_dir)
+    files['results'] = results
+    return files
+
+
+def _probe_cell(entry: dict, record: dict, config: str, ckpt: str,
+                todo: Sequence[int], path: str, log, index: int,
+                count: int) -> dict:
+    from ..common.models import load_segmentor
+    s = StudySettings.from_dict(record['settings'])
+    threads = torch.get_num_threads()
+    if s.threads:
+        torch.set_num_threads(s.threads)
+    try:
+        model = load_segmentor(config, ckpt)
+        prep = model.cfg.model.get('data_preprocessor', {})
+        mean, std = prep.get('mean'), prep.get('std')
+        images = study_probe_images(s)
+        seed = record['cell']['seed']
+        if entry['rerun'] is None:
+            linear = probe_backbone(model.backbone, images, s, seed, mean,
+                                    std)
+            entry['rerun'] = dict(
+                probe=linear, linear_difference=_same(linear,
+                                                      record.get('probe')))
+            dump_json(entry, path)
+        for e in todo:
+            t0 = time.perf_counter()
+            entry['readouts'][str(e)] = probe_backbone(
+                model.backbone, images, s, seed, mean, std, convs=2,
+                epochs=e)
+            dump_json(entry, path)
+            r = entry['readouts'][str(e)]
+            log(f'[{index + 1}/{count}] {entry["key"]}: two-layer {e} '
+                f'epochs, mean SPC {_mean_spc(r):+.3f} (linear '
+                f'{_mean_spc(entry["probe"]):+.3f}), at its plateau: '
+                f'{r["saturated"]}, {time.perf_counter() - t0:.0f} s')
+    finally:
+        torch.set_num_threads(threads)
+    return entry
+
+
+def is_reprobe_file(path: str) -> bool:
+    """Whether ``path`` is a readable JSON file of this format."""
+    try:
+        data = load_json(path)
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get('format') == REPROBE_FORMAT
+
+
+def load_reprobe(path: str) -> dict:
+    """A ``reprobe.json``, checked (one line on a file that is not one)."""
+    data = load_json(path)
+    if not isinstance(data, dict) or data.get('format') != REPROBE_FORMAT:
+        raise StudyError(f'{path} is not a reprobe results file (format '
+                         f'{REPROBE_FORMAT!r}); make one with '
+                         f'position_study.py --reprobe')
+    if data.get('version') != REPROBE_VERSION:
+        raise StudyError(f'{path} is reprobe version '
+                         f'{data.get("version")!r}; this code reads version '
+                         f'{REPROBE_VERSION}')
+    return data
+
+
+def _as_records(entries: Sequence[dict], budget: int) -> List[dict]:
+    """The entries as study records whose two-layer readout is the one at
+    ``budget`` (those that have it)."""
+    return [dict(e, probe_nonlinear=e['readouts'][str(budget)])
+            for e in entries if str(budget) in e['readouts']]
+
+
+def rule_rows(data: dict) -> List[dict]:
+    """The acceptance rule at each budget, over the cells that converged
+    or have no verdict: ``epochs``, :func:`.cells.nonlinear_probe_check`'s
+    numbers and the t interval of the paired differences."""
+    kept = [e for e in data['cells'] if converged(e) is not False]
+    rows = []
+    for budget in data['epochs']:
+        check = nonlinear_probe_check(_as_records(kept, budget))
+        diffs = list(check['differences'].values())
+        ci = interval(diffs) if len(diffs) > 1 else None
+        rows.append(dict(epochs=budget, **check, interval=ci))
+    return rows
+
+
+def reprobe_report(path: str, out_dir: str) -> Dict[str, str]:
+    """``reprobe.md`` and ``reprobe.png`` of a ``reprobe.json``."""
+    data = load_reprobe(path)
+    entries, budgets = data['cells'], data['epochs']
+    lines = ['# The two-layer probe at longer budgets', '',
+             f'Kept states of {len(entries)} cell(s) from '
+             f'{len(data["folders"])} study folder(s), read again with the '
+             f'linear probe and with a two-layer readout trained for '
+             f'{", ".join(map(str, budgets))} epochs (the study\'s rule: '
+             f'accepted where, on zero padding without a position mechanism, '
+             f'it reads at least what the linear readout reads; mean SPC '
+             f'over patterns, paired by cell). Over the cells that converged '
+             f'or have no verdict; descriptive, not judged.', '']
+    if data.get('command'):
+        lines += [f'Command: `{data["command"]}`', '']
+    diffs = [e['rerun']['linear_difference'] for e in entries
+             if e.get('rerun') and e['rerun'].get('linear_difference')
+             is not None]
+    same = sum(d <= _SAME for d in diffs)
+    lines += [f'Check: the linear probe read again equals the record\'s on '
+              f'{same} of {len(diffs)} cell(s) (largest |SPC difference| '
+              f'{max(diffs) if diffs else float("nan"):.2g}).']
+    old = [(e, e['readouts'][str(e['probe_nonlinear']['epochs'])])
+           for e in entries if e.get('probe_nonlinear')
+           and str(e['probe_nonlinear'].get('epochs')) in e['readouts']]
+    if old:
+        again = sum((_same(r, e['probe_nonlinear']) or 0.) <= _SAME
+                    for e, r in old)
+        lines[-1] += (f' The two-layer readout at the record\'s own budget '
+                      f'equals the record\'s on {again} of {len(old)}.')
+    lines += ['', '## The rule at each budget', '',
+              '| epochs | cells | two-layer - linear mean SPC | 95% CI (t) '
+              '| range | at its plateau | two-layer probe |',
+              '|---|---|---|---|---|---|---|']
+    for row in rule_rows(data):
+        if row['accepted'] is None:
+            lines.append(f"| {row['epochs']} | 0 | | | | | no cell to "
+                         f"judge |")
+            continue
+        d = list(row['differences'].values())
+        ci = row['interval']
+        ci_text = (f"[{ci['ci_low']:+.3f}, {ci['ci_high']:+.3f}]"
+                   if ci and ci['ci_low'] is not None else '')
+        lines.append(
+            f"| {row['epochs']} | {row['n']} | "
+            f"{row['mean_difference']:+.3f} | {ci_text} | "
+            f"{min(d):+.3f} to {max(d):+.3f} | {row['saturated']} of "
+            f"{row['n']} | "
+            f"{'accepted' if row['accepted'] else 'not accepted'} |")
+    lines += ['', '## Mean SPC over patterns per arm', '',
+              '| data | arm | cells | linear | ' +
+              ' | '.join(f'two-layer {b}' for b in budgets) + ' |',
+              '|' + '---|' * (4 + len(budgets))]
+    groups = OrderedDict()
+    for e in entries:
+        if converged(e) is not False:
+            groups.setdefault((condition(e), arm(e)), []).append(e)
+    for (cond, key), items in groups.items():
+        cols = []
+        for b in budgets:
+            vals = [_mean_spc(e['readouts'].get(str(b))) for e in items]
+            mean, _ = mean_sd([v for v in vals if v is not None])
+            plateau = sum(bool((e['readouts'].get(str(b)) or {})
+                               .get('saturated')) for e in items)
+            cols.append(f'{fmt(mean, None, 2)} ({plateau} at plateau)')
+        lin, _ = mean_sd([_mean_spc(e['probe']) for e in items])
+        lines.append(f'| {cond} | {variant_name(key)} | {len(items)} | '
+                     f'{fmt(lin, None, 2)} | ' + ' | '.join(cols) + ' |')
+    lines += ['', '![two-layer minus linear SPC against the budget]'
+              '(reprobe.png)', '']
+    md = osp.join(out_dir, 'reprobe.md')
+    with atomic_path(md) as tmp:
+        with open(tmp, 'w') as f:
+            f.write('\n'.join(lines))
+    png = osp.join(out_dir, 'reprobe.png')
+    fig = _figure(entries, budgets)
+    with atomic_path(png) as tmp:
+        fig.savefig(tmp, format='png', dpi=110)
+    return dict(markdown=md, figure=png)
+
+
+def _figure(entries: Sequence[dict], budgets: Sequence[int]):
+    """Two-layer minus linear mean SPC against the budget, one line per
+    cell, a panel per padding."""
+    paddings = sorted({arm(e)[1] for e in entries})
+    fig, axes = new_figure(1, len(paddings), size=3.6)
+    for ax, padding in zip(axes[0], paddings):
+        for e in entries:
+            if arm(e)[1] != padding or converged(e) is False:
+                continue
+            xs = [b for b in budgets if str(b) in e['readouts']]
+            lin = _mean_spc(e['probe'])
+            ys = [_mean_spc(e['readouts'][str(b)]) - lin for b in xs]
+            sat = [bool(e['readouts'][str(b)].get('saturated'))
+                   for b in xs]
+            ax.plot(xs, ys, color='0.6', lw=0.8, zorder=1)
+            ax.scatter(xs, ys, s=14, zorder=2,
+                       c=['tab:blue' if s else 'tab:orange' for s in sat])
+        ax.axhline(0, color='k', lw=0.8)
+        ax.set_xscale('log')
+        ax.set_xticks(list(budgets))
+        ax.set_xticklabels([str(b) for b in budgets])
+        ax.set_xlabel('two-layer readout epochs')
+        ax.set_title(f'{padding} padding', fontsize=10)
+    axes[0][0].set_ylabel('two-layer - linear mean SPC')
+    fig.suptitle('blue: at its loss plateau, orange: not', fontsize=9)
+    return fig
+
