@@ -549,7 +549,10 @@ def test_two_layer_probe_section_applies_its_rule_to_converged_cells():
     for r in records:
         r['probe_nonlinear'] = dict(
             spc={p: float(rng.uniform(-0.2, 0.9)) for p in 'HVG'},
-            epochs=40, saturated=bool(rng.integers(2)))
+            epochs=40, saturated=bool(rng.integers(2)),
+            final_loss=float(rng.uniform(0.05, 0.3)))
+        r['probe'] = dict(r['probe'], final_loss=float(rng.uniform(0.05,
+                                                                   0.3)))
         c = r['cell']
         if c['padding'] == 'zeros' and c['pos'] == 'none':
             plain.append(r)
@@ -569,6 +572,12 @@ def test_two_layer_probe_section_applies_its_rule_to_converged_cells():
     saturated = sum(r['probe_nonlinear']['saturated'] for r in kept)
     assert f'{saturated} of {len(kept)} two-layer' in line
     assert ('**accepted**' in line) == (np.mean(diffs) >= 0)
+    # the training losses of the same cells, two-layer against linear
+    two = [r['probe_nonlinear']['final_loss'] for r in kept]
+    one = [r['probe']['final_loss'] for r in kept]
+    above = int(np.sum(np.array(two) > np.array(one)))
+    assert (f"above the linear readout's in {above} of {len(kept)} (mean "
+            f"{np.mean(two):.3f} against {np.mean(one):.3f})") in line
     # the arm's row: the two-layer H column is the mean over its cells
     cond = [x for x in text.splitlines()
             if '| parsenet / zeros / pos none |' in x]

@@ -26,6 +26,11 @@
         --out-dir work_dirs/position_study
     python tools/analysis/position_study.py --converged --keep-checkpoints \
         --out-dir work_dirs/position_study --extend 4800
+    # the two-layer probe again at 40, 160 and 640 epochs on the kept
+    # zero-padded cells of a folder, its acceptance rule at each budget
+    python tools/analysis/position_study.py \\
+        --reprobe work_dirs/position_study --paddings zeros \\
+        --pos-heads none --out-dir work_dirs/position_study_reprobe
     # a Slurm array of 8 workers over one shared folder (needs submitit)
     python tools/analysis/position_study.py --converged --slurm 8 \\
         --out-dir /shared/position_study

@@ -15,7 +15,7 @@ import copy
 import gc
 import os.path as osp
 import time
-from typing import Optional, Union
+from typing import Optional, Sequence, Union
 
 import torch
 
@@ -262,3 +262,20 @@ def nonlinear_probe_check(records) -> dict:
     return dict(accepted=bool(mean >= 0), n=len(diffs),
                 mean_difference=mean, differences=diffs,
                 saturated=saturated)
+
+
+def train_losses(records: Sequence[dict]) -> dict:
+    """The readouts' last training losses over ``records``: ``loss``
+    and ``linear_loss`` (means) and ``above`` (how many two-layer losses
+    are above the linear one of their cell): a two-layer readout that
+    fits its training images less well than the linear one is
+    under-trained; one that fits them better yet reads less on held-out
+    images is over-fitted."""
+    pairs = [(r['probe_nonlinear'].get('final_loss'),
+              (r.get('probe') or {}).get('final_loss')) for r in records]
+    pairs = [(a, b) for a, b in pairs if a is not None and b is not None]
+    if not pairs:
+        return dict(loss=None, linear_loss=None, above=None)
+    return dict(loss=sum(a for a, _ in pairs) / len(pairs),
+                linear_loss=sum(b for _, b in pairs) / len(pairs),
+                above=sum(a > b for a, b in pairs))

@@ -387,7 +387,7 @@ def nonlinear_probe_section(records: Sequence[dict],
     (:func:`.cells.nonlinear_probe_check`) and both readouts' SPC per
     arm, a column per probe pattern of ``patterns`` (the report's).
     Empty when no such cell has a two-layer readout."""
-    from .cells import nonlinear_probe_check
+    from .cells import nonlinear_probe_check, train_losses
     kept = [r for r in records
             if r.get('probe_nonlinear') and converged(r) is not False]
     if not kept:
@@ -418,7 +418,18 @@ def nonlinear_probe_section(records: Sequence[dict],
             f"{max(diffs):+.3f}); {check['saturated']} of {check['n']} "
             f"two-layer readouts reached their loss plateau. The two-layer "
             f"probe is **{'accepted' if check['accepted'] else 'not accepted'}"
-            f"**.", '']
+            f"**."]
+        judged = [r for r in kept if r.get('name') in check['differences']]
+        losses = train_losses(judged)
+        if losses['loss'] is not None:
+            lines[-1] += (
+                f" Its last training loss is above the linear readout's in "
+                f"{losses['above']} of {check['n']} (mean "
+                f"{losses['loss']:.3f} against {losses['linear_loss']:.3f}): "
+                f"a readout that fits its training images less well than "
+                f"the linear one is under-trained; one that fits them "
+                f"better yet reads less on held-out images is over-fitted.")
+        lines.append('')
     groups = OrderedDict()
     for r in kept:
         groups.setdefault((condition(r), arm(r)), []).append(r)

@@ -33,7 +33,7 @@ from possec.fileio import atomic_path, dump_json
 from ..common.figures import new_figure
 from .aggregate import fmt, mean_sd
 from .cells import (_mean_spc, nonlinear_probe_check, probe_backbone,
-                    study_probe_images)
+                    study_probe_images, train_losses)
 from .design import variant_name
 from .extend import checkpoint_path
 from .provenance import code_version
@@ -244,11 +244,21 @@ def rule_rows(data: dict) -> List[dict]:
     kept = [e for e in data['cells'] if converged(e) is not False]
     rows = []
     for budget in data['epochs']:
-        check = nonlinear_probe_check(_as_records(kept, budget))
+        records = _as_records(kept, budget)
+        check = nonlinear_probe_check(records)
         diffs = list(check['differences'].values())
         ci = interval(diffs) if len(diffs) > 1 else None
-        rows.append(dict(epochs=budget, **check, interval=ci))
+        judged = [r for r in records if r['name'] in check['differences']]
+        rows.append(dict(epochs=budget, **check, interval=ci,
+                         **train_losses(judged)))
     return rows
+
+
+def _loss_text(row: dict) -> str:
+    if row['loss'] is None:
+        return ''
+    return (f"{row['loss']:.3f} / {row['linear_loss']:.3f} "
+            f"({row['above']} of {row['n']})")
 
 
 def reprobe_report(path: str, out_dir: str) -> Dict[str, str]:
@@ -283,11 +293,12 @@ def reprobe_report(path: str, out_dir: str) -> Dict[str, str]:
                       f'equals the record\'s on {again} of {len(old)}.')
     lines += ['', '## The rule at each budget', '',
               '| epochs | cells | two-layer - linear mean SPC | 95% CI (t) '
-              '| range | at its plateau | two-layer probe |',
-              '|---|---|---|---|---|---|---|']
+              '| range | at its plateau | training loss, two-layer / '
+              'linear (two-layer above) | two-layer probe |',
+              '|---|---|---|---|---|---|---|---|']
     for row in rule_rows(data):
         if row['accepted'] is None:
-            lines.append(f"| {row['epochs']} | 0 | | | | | no cell to "
+            lines.append(f"| {row['epochs']} | 0 | | | | | | no cell to "
                          f"judge |")
             continue
         d = list(row['differences'].values())
@@ -298,7 +309,7 @@ def reprobe_report(path: str, out_dir: str) -> Dict[str, str]:
             f"| {row['epochs']} | {row['n']} | "
             f"{row['mean_difference']:+.3f} | {ci_text} | "
             f"{min(d):+.3f} to {max(d):+.3f} | {row['saturated']} of "
-            f"{row['n']} | "
+            f"{row['n']} | {_loss_text(row)} | "
             f"{'accepted' if row['accepted'] else 'not accepted'} |")
     lines += ['', '## Mean SPC over patterns per arm', '',
               '| data | arm | cells | linear | ' +

@@ -1,0 +1,190 @@
+"""The two-layer probe again at longer budgets on kept study cells
+(possec.analysis.study.reprobe, ``--reprobe`` of
+tools/analysis/position_study.py)."""
+import json
+import os
+import os.path as osp
+import shutil
+
+import pytest
+from scipy import stats
+
+from possec.analysis.study import reprobe as study_reprobe
+from possec.analysis.study import run as study
+from possec.analysis.study.design import Arm, Cell
+from possec.analysis.study.selection import block_cells
+from possec.analysis.study.settings import StudyError
+
+from .test_study_report import _tool
+
+SETTINGS = dict(max_iters=4, tail_iters=0, schedule='constant',
+                batch_size=2, img_size=32, num_train=4, num_val=2,
+                probe_images=6, probe_epochs=1, nonlinear_probe_epochs=3,
+                threads=1, val_batch_size=2, keep_checkpoint=True)
+
+
+def _mean(probe):
+    values = list(probe['spc'].values())
+    return sum(values) / len(values)
+
+
+@pytest.fixture(scope='module')
+def kept(tmp_path_factory):
+    """A tiny study folder: zero and circular padding, seeds 0 and 1,
+    each cell's last state kept, probed at training time by the linear
+    readout and by a two-layer one of 3 epochs."""
+    out = str(tmp_path_factory.mktemp('reprobe') / 'study')
+    cells = block_cells(
+        [Cell('position-coded', 'parsenet', 'zeros', 'none', 0).condition],
+        [Arm('parsenet', 'zeros'), Arm('parsenet', 'circular')], [0, 1],
+        [0])
+    study.run_study(cells, out, SETTINGS, log=lambda line: None)
+    records = {r['name']: r for r in study.folder_records(out)}
+    return out, records
+
+
+@pytest.fixture(scope='module')
+def reprobed(kept, tmp_path_factory):
+    out, records = kept
+    dest = str(tmp_path_factory.mktemp('reprobe_out'))
+    files = study_reprobe.reprobe_folders([out], dest, [3, 6],
+                                          log=lambda line: None)
+    with open(files['results']) as f:
+        return dest, files, json.load(f), records
+
+
+def test_the_rebuilt_backbone_is_the_one_the_record_read(reprobed):
+    """The backbone rebuilt from the dumped config and the kept state
+    gives the linear readout the training run's backbone gave, and the
+    two-layer readout at the record's budget (3 epochs) too."""
+    _, _, data, records = reprobed
+    assert len(data['cells']) == 4
+    for entry in data['cells']:
+        record = records[entry['name']]
+        assert entry['rerun']['probe']['spc'] == pytest.approx(
+            record['probe']['spc'], abs=1e-9)
+        assert entry['readouts']['3']['spc'] == pytest.approx(
+            record['probe_nonlinear']['spc'], abs=1e-9)
+        assert entry['readouts']['6']['epochs'] == 6
+        assert entry['readouts']['6']['convs'] == 2
+        assert entry['rerun']['linear_difference'] <= 1e-6
+
+
+def test_the_rule_at_each_budget_is_the_paired_difference(reprobed):
+    """The rule's numbers, from the results file by hand: the zero-padded
+    cells' two-layer minus linear mean SPC, its mean against 0 and its
+    t interval (scipy)."""
+    dest, _, data, _ = reprobed
+    zeros = [e for e in data['cells'] if e['cell']['padding'] == 'zeros']
+    assert len(zeros) == 2
+    rows = {r['epochs']: r for r in study_reprobe.rule_rows(data)}
+    assert sorted(rows) == [3, 6]
+    for budget, row in rows.items():
+        diffs = [_mean(e['readouts'][str(budget)]) - _mean(e['probe'])
+                 for e in zeros]
+        mean = sum(diffs) / 2
+        assert row['n'] == 2
+        assert row['mean_difference'] == pytest.approx(mean)
+        assert row['accepted'] is (mean >= 0)
+        low, high = stats.t.interval(0.95, 1, loc=mean,
+                                     scale=stats.sem(diffs))
+        assert row['interval']['ci_low'] == pytest.approx(low)
+        assert row['interval']['ci_high'] == pytest.approx(high)
+        loss = [e['readouts'][str(budget)]['final_loss'] for e in zeros]
+        linear = [e['probe']['final_loss'] for e in zeros]
+        assert row['loss'] == pytest.approx(sum(loss) / 2)
+        assert row['linear_loss'] == pytest.approx(sum(linear) / 2)
+        assert row['above'] == sum(a > b for a, b in zip(loss, linear))
+        text = open(osp.join(dest, 'reprobe.md')).read()
+        assert (f"| {budget} | 2 | {mean:+.3f} | [{low:+.3f}, "
+                f"{high:+.3f}] |") in text
+        assert (f"| {sum(loss) / 2:.3f} / {sum(linear) / 2:.3f} "
+                f"({row['above']} of 2) |") in text
+    assert 'equals the record\'s on 4 of 4' in text
+    assert osp.getsize(osp.join(dest, 'reprobe.png')) > 0
+
+
+def test_a_rerun_continues_and_trains_only_what_is_missing(
+        reprobed, kept, monkeypatch, tmp_path):
+    out, _ = kept
+    done, _, before, _ = reprobed
+    dest = str(tmp_path / 'again')
+    shutil.copytree(done, dest)
+    calls = []
+    real = study_reprobe.probe_backbone
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs.get('epochs'))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(study_reprobe, 'probe_backbone', counted)
+    study_reprobe.reprobe_folders([out], dest, [3, 6],
+                                  log=lambda line: None)
+    assert calls == []
+    with open(osp.join(dest, 'reprobe.json')) as f:
+        assert json.load(f)['cells'] == before['cells']
+    study_reprobe.reprobe_folders([out], dest, [3, 4, 6],
+                                  log=lambda line: None)
+    assert calls == [4] * 4
+
+
+def test_a_killed_run_keeps_each_finished_readout(kept, tmp_path,
+                                                  monkeypatch):
+    out, _ = kept
+    real = study_reprobe.probe_backbone
+
+    def dies_at_six(*args, **kwargs):
+        if kwargs.get('epochs') == 6:
+            raise RuntimeError('killed')
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(study_reprobe, 'probe_backbone', dies_at_six)
+    dest = str(tmp_path / 'out')
+    with pytest.raises(RuntimeError, match='killed'):
+        study_reprobe.reprobe_folders([out], dest, [3, 6],
+                                      log=lambda line: None)
+    assert not osp.exists(osp.join(dest, 'reprobe.json'))
+    [name] = os.listdir(osp.join(dest, 'cells'))
+    with open(osp.join(dest, 'cells', name)) as f:
+        assert sorted(json.load(f)['readouts']) == ['3']
+
+
+def test_report_regenerates_from_the_results_file(reprobed, tmp_path):
+    dest, files, _, _ = reprobed
+    _tool().main(['--report', files['results'], '--out-dir',
+                  str(tmp_path)])
+    assert open(tmp_path / 'reprobe.md').read() == \
+        open(files['markdown']).read()
+
+
+def test_bad_input_is_refused_in_one_line(kept, tmp_path):
+    out, _ = kept
+    with pytest.raises(StudyError, match='not a study folder'):
+        study_reprobe.reprobe_folders([str(tmp_path)], str(tmp_path / 'o'),
+                                      [3])
+    with pytest.raises(StudyError, match='integers >= 3'):
+        study_reprobe.reprobe_folders([out], str(tmp_path / 'o'), [2])
+    with pytest.raises(StudyError, match='distinct'):
+        study_reprobe.reprobe_folders([out], str(tmp_path / 'o'), [3, 3])
+    with pytest.raises(StudyError, match='--keep-checkpoints'):
+        study_reprobe.reprobe_folders([out], str(tmp_path / 'o'), [3],
+                                      keep=lambda record: False)
+    bad = tmp_path / 'other.json'
+    bad.write_text(json.dumps(dict(format='something else')))
+    with pytest.raises(StudyError, match='not a reprobe results file'):
+        study_reprobe.reprobe_report(str(bad), str(tmp_path))
+
+
+def test_cli_reprobe_chooses_cells(kept, tmp_path, capsys):
+    out, _ = kept
+    dest = str(tmp_path / 'cli')
+    _tool().main(['--reprobe', out, '--paddings', 'circular',
+                  '--reprobe-epochs', '3', '--out-dir', dest])
+    with open(osp.join(dest, 'reprobe.json')) as f:
+        data = json.load(f)
+    assert {e['cell']['padding'] for e in data['cells']} == {'circular'}
+    assert len(data['cells']) == 2
+    assert '--paddings circular' in data['command']
+    assert 'no zero-padded' not in capsys.readouterr().err
+    text = open(osp.join(dest, 'reprobe.md')).read()
+    assert '| 3 | 0 | | | | | | no cell to judge |' in text
