@@ -203,3 +203,34 @@ def test_hook_recalibrates_every_interval_from_begin_and_at_the_end():
     assert done == [6, 9, 12, 14]
     with pytest.raises(ValueError, match='begin'):
         PositionEraserHook(begin=-1)
+
+
+def test_a_trained_eraser_checkpoint_loads_through_the_fit_check(tmp_path):
+    """possec's checked loading (what tools/test.py, the analyses and
+    --reprobe use) takes a calibrated eraser's statistics at their saved
+    grid into a freshly built model, whose buffers are still empty; a
+    checkpoint whose statistics have other channels is still refused."""
+    from possec.errors import WeightsMismatchError
+    from possec.runtime.weights import load_model_checkpoint
+    trained = randomise(PadResNetV1c(**TINY, erase_position='mean'))
+    x = torch.rand(2, 3, 32, 32, dtype=torch.float64)
+    calibrate_erasers(trained, [x])
+    trained.eval()
+    path = str(tmp_path / 'erased.pth')
+    torch.save(dict(state_dict=trained.state_dict(), meta={}), path)
+    fresh = PadResNetV1c(**TINY, erase_position='mean').double().eval()
+    assert fresh.position_erasers[0].grid == (0, 0)
+    load_model_checkpoint(fresh, path)
+    assert fresh.position_erasers[0].grid == (8, 8)
+    with torch.no_grad():
+        for a, b in zip(fresh(x), trained(x)):
+            assert torch.equal(a, b)
+    state = trained.state_dict()
+    key = 'position_erasers.0.running_mean'
+    state[key] = torch.zeros((state[key].shape[0] + 1, ) +
+                             tuple(state[key].shape[1:]))
+    torch.save(dict(state_dict=state, meta={}), path)
+    with pytest.raises(WeightsMismatchError, match=r'1 of another shape '
+                       r'\(position_erasers\.0\.running_mean\)'):
+        load_model_checkpoint(
+            PadResNetV1c(**TINY, erase_position='mean'), path)

@@ -38,6 +38,23 @@ def _revise(state_dict: dict, revise_keys) -> dict:
     return state_dict
 
 
+def _takes_saved_shape(model: torch.nn.Module, key: str, saved,
+                       own: torch.Tensor) -> bool:
+    """Whether the module holding ``key`` takes the saved tensor's shape
+    when it loads (it names the buffer in ``SHAPED_ON_LOAD``, e.g.
+    :class:`~possec.models.layers.PositionEraser`'s statistics, whose grid
+    is the feature map's, unknown until data is seen), and the saved
+    tensor differs only there: same rank, same leading (channel) size."""
+    prefix, _, name = key.rpartition('.')
+    try:
+        module = model.get_submodule(prefix) if prefix else model
+    except AttributeError:
+        return False
+    return (name in getattr(module, 'SHAPED_ON_LOAD', ())
+            and len(saved.shape) == own.dim() and own.dim() > 0
+            and saved.shape[0] == own.shape[0])
+
+
 def check_weights_fit(model: torch.nn.Module, state_dict: dict,
                       source: str,
                       opt_in: str = 'pass --partial-load to load only the '
@@ -46,7 +63,8 @@ def check_weights_fit(model: torch.nn.Module, state_dict: dict,
     of ``model`` is in ``state_dict`` with its shape, and nothing else is.
 
     BatchNorm's ``num_batches_tracked`` counters are ignored, as mmengine
-    does.
+    does; a buffer whose module takes the saved shape on load
+    (``SHAPED_ON_LOAD``) need only agree in rank and channels.
 
     Args:
         model (nn.Module): The model (a DDP wrapper is unwrapped).
@@ -63,7 +81,8 @@ def check_weights_fit(model: torch.nn.Module, state_dict: dict,
     unexpected = [k for k in state_dict if k not in own]
     shapes = [k for k in own if k in state_dict
               and hasattr(state_dict[k], 'shape')
-              and tuple(state_dict[k].shape) != tuple(own[k].shape)]
+              and tuple(state_dict[k].shape) != tuple(own[k].shape)
+              and not _takes_saved_shape(model, k, state_dict[k], own[k])]
     if not (missing or unexpected or shapes):
         return
     parts = []

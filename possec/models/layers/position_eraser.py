@@ -77,6 +77,11 @@ class PositionEraser(nn.Module):
         eps (float): Added to the variances. Default: 1e-5.
     """
 
+    #: Buffers whose (grid) shape is the saved one's on load
+    #: (:meth:`_load_from_state_dict`); possec's weight-fit check
+    #: (:func:`possec.runtime.weights.check_weights_fit`) reads it.
+    SHAPED_ON_LOAD = ('running_mean', 'running_sqr')
+
     def __init__(self,
                  channels: int,
                  erase: str = 'mean',
@@ -152,7 +157,7 @@ class PositionEraser(nn.Module):
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # take the saved grid's size before the copy checks shapes
-        for name in ('running_mean', 'running_sqr'):
+        for name in self.SHAPED_ON_LOAD:
             saved = state_dict.get(prefix + name)
             if saved is not None and saved.shape != getattr(self, name).shape:
                 getattr(self, name).data = torch.empty_like(
