@@ -1,6 +1,7 @@
 """The two-layer probe again at longer budgets on kept study cells
 (possec.analysis.study.reprobe, ``--reprobe`` of
 tools/analysis/position_study.py)."""
+import glob
 import json
 import os
 import os.path as osp
@@ -188,3 +189,23 @@ def test_cli_reprobe_chooses_cells(kept, tmp_path, capsys):
     assert 'no zero-padded' not in capsys.readouterr().err
     text = open(osp.join(dest, 'reprobe.md')).read()
     assert '| 3 | 0 | | | | | | no cell to judge |' in text
+
+
+COMMITTED = sorted(glob.glob(osp.join(
+    osp.dirname(osp.dirname(osp.abspath(__file__))), 'docs', 'results',
+    'position_study_reprobe*.json')))
+
+
+@pytest.mark.parametrize('path', COMMITTED,
+                         ids=[osp.basename(p) for p in COMMITTED])
+def test_committed_reprobe_report_regenerates(path, tmp_path):
+    """Each committed reprobe results file regenerates its committed
+    report byte for byte, and its check line holds: the linear probe read
+    again from the kept state equals the record's on every cell."""
+    _tool().main(['--report', path, '--out-dir', str(tmp_path)])
+    committed = osp.join(osp.splitext(path)[0], 'reprobe.md')
+    assert open(tmp_path / 'reprobe.md').read() == open(committed).read()
+    with open(path) as f:
+        data = json.load(f)
+    assert all(e['rerun']['linear_difference'] <= 1e-6
+               for e in data['cells'])
