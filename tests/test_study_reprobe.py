@@ -119,9 +119,10 @@ def test_a_rerun_continues_and_trains_only_what_is_missing(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(study_reprobe, 'probe_backbone', counted)
-    study_reprobe.reprobe_folders([out], dest, [3, 6],
-                                  log=lambda line: None)
+    lines = []
+    study_reprobe.reprobe_folders([out], dest, [3, 6], log=lines.append)
     assert calls == []
+    assert not any('differs from the record' in line for line in lines)
     with open(osp.join(dest, 'reprobe.json')) as f:
         assert json.load(f)['cells'] == before['cells']
     study_reprobe.reprobe_folders([out], dest, [3, 4, 6],
@@ -156,6 +157,30 @@ def test_report_regenerates_from_the_results_file(reprobed, tmp_path):
                   str(tmp_path)])
     assert open(tmp_path / 'reprobe.md').read() == \
         open(files['markdown']).read()
+
+
+def test_a_state_that_is_not_the_recorded_backbone_is_reported(
+        kept, tmp_path, monkeypatch):
+    """A linear probe that does not reproduce the record's (another
+    backbone) is logged per cell and counted in the check line."""
+    out, _ = kept
+    real = study_reprobe.probe_backbone
+
+    def shifted(*args, **kwargs):
+        result = real(*args, **kwargs)
+        if kwargs.get('epochs') is None:
+            result['spc'] = {k: v + 0.25 for k, v in result['spc'].items()}
+        return result
+
+    monkeypatch.setattr(study_reprobe, 'probe_backbone', shifted)
+    lines = []
+    files = study_reprobe.reprobe_folders(
+        [out], str(tmp_path / 'o'), [3], log=lines.append,
+        keep=lambda record: record['cell']['padding'] == 'zeros')
+    assert sum('differs from the record\'s by 0.25' in line
+               for line in lines) == 2
+    assert "equals the record's on 0 of 2 cell(s) (largest |SPC " \
+        "difference| 0.25)" in open(files['markdown']).read()
 
 
 def test_bad_input_is_refused_in_one_line(kept, tmp_path):

@@ -10,8 +10,9 @@ tells the two apart without training a cell again: for every finished
 cell of a study folder that kept its state (``--keep-checkpoints``) it
 rebuilds the segmentor from the config its run dumped and the state at its
 last validated iteration, reads the backbone with the linear probe again
-(which must equal the record's: the check that the backbone is the one
-the record read) and trains the two-layer readout for each budget of
+(its report says on how many cells it equals the record's, and a line
+is printed for each that does not: the check that the backbone is the
+one the record read) and trains the two-layer readout for each budget of
 ``epochs``, with the record's seed, images, learning rate and thread
 count. The rule is then judged at each budget.
 
@@ -191,6 +192,12 @@ def _probe_cell(entry: dict, record: dict, config: str, ckpt: str,
                 probe=linear, linear_difference=_same(linear,
                                                       record.get('probe')))
             dump_json(entry, path)
+            diff = entry['rerun']['linear_difference']
+            if diff is not None and diff > _SAME:
+                log(f'[{index + 1}/{count}] {entry["key"]}: the linear '
+                    f'probe read again differs from the record\'s by '
+                    f'{diff:.2g} SPC: the kept state is not the backbone '
+                    f'the record read (other code, threads or device?)')
         for e in todo:
             t0 = time.perf_counter()
             entry['readouts'][str(e)] = probe_backbone(
