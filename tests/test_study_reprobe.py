@@ -234,3 +234,14 @@ def test_committed_reprobe_report_regenerates(path, tmp_path):
         data = json.load(f)
     assert all(e['rerun']['linear_difference'] <= 1e-6
                for e in data['cells'])
+
+
+def test_the_rule_counts_cells_of_one_name_from_two_folders(reprobed):
+    """Two folders may hold a cell of the same name (a rerun): the rule
+    pairs each by its folder-qualified key, so both count."""
+    _, _, data, _ = reprobed
+    zeros = [e for e in data['cells'] if e['cell']['padding'] == 'zeros']
+    twin = dict(zeros[0], key='other__' + zeros[0]['key'],
+                folder='other')
+    rows = study_reprobe.rule_rows(dict(data, cells=zeros + [twin]))
+    assert all(row['n'] == 3 for row in rows)

@@ -243,10 +243,11 @@ def nonlinear_probe_check(records) -> dict:
     Returns:
         dict: ``accepted`` (bool, or None without a paired cell), ``n``,
         ``mean_difference`` (nonlinear minus linear SPC), ``differences``
-        (per cell name) and ``saturated`` (how many of those cells' two-
-        layer readouts reached their loss plateau).
+        (per cell name), ``saturated`` (how many of those cells' two-
+        layer readouts reached their loss plateau) and the readouts'
+        training losses over the same cells (:func:`train_losses`).
     """
-    diffs, saturated = {}, 0
+    diffs, saturated, paired = {}, 0, []
     for r in records:
         cell = r.get('cell', {})
         if cell.get('padding') != 'zeros' or cell.get('pos') != 'none':
@@ -255,13 +256,15 @@ def nonlinear_probe_check(records) -> dict:
         if a is not None and b is not None:
             diffs[r.get('name', str(len(diffs)))] = b - a
             saturated += bool(r['probe_nonlinear'].get('saturated'))
+            paired.append(r)
+    losses = train_losses(paired)
     if not diffs:
         return dict(accepted=None, n=0, mean_difference=None,
-                    differences={}, saturated=0)
+                    differences={}, saturated=0, **losses)
     mean = sum(diffs.values()) / len(diffs)
     return dict(accepted=bool(mean >= 0), n=len(diffs),
                 mean_difference=mean, differences=diffs,
-                saturated=saturated)
+                saturated=saturated, **losses)
 
 
 def train_losses(records: Sequence[dict]) -> dict:

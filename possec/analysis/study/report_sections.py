@@ -387,7 +387,7 @@ def nonlinear_probe_section(records: Sequence[dict],
     (:func:`.cells.nonlinear_probe_check`) and both readouts' SPC per
     arm, a column per probe pattern of ``patterns`` (the report's).
     Empty when no such cell has a two-layer readout."""
-    from .cells import nonlinear_probe_check, train_losses
+    from .cells import nonlinear_probe_check
     kept = [r for r in records
             if r.get('probe_nonlinear') and converged(r) is not False]
     if not kept:
@@ -419,13 +419,11 @@ def nonlinear_probe_section(records: Sequence[dict],
             f"two-layer readouts reached their loss plateau. The two-layer "
             f"probe is **{'accepted' if check['accepted'] else 'not accepted'}"
             f"**."]
-        judged = [r for r in kept if r.get('name') in check['differences']]
-        losses = train_losses(judged)
-        if losses['loss'] is not None:
+        if check['loss'] is not None:
             lines[-1] += (
                 f" Its last training loss is above the linear readout's in "
-                f"{losses['above']} of {check['n']} (mean "
-                f"{losses['loss']:.3f} against {losses['linear_loss']:.3f}): "
+                f"{check['above']} of {check['n']} (mean "
+                f"{check['loss']:.3f} against {check['linear_loss']:.3f}): "
                 f"a readout that fits its training images less well than "
                 f"the linear one is under-trained; one that fits them "
                 f"better yet reads less on held-out images is over-fitted.")

@@ -34,7 +34,7 @@ from possec.fileio import atomic_path, dump_json
 from ..common.figures import new_figure
 from .aggregate import fmt, mean_sd
 from .cells import (_mean_spc, nonlinear_probe_check, probe_backbone,
-                    study_probe_images, train_losses)
+                    study_probe_images)
 from .design import variant_name
 from .extend import checkpoint_path
 from .provenance import code_version
@@ -239,8 +239,9 @@ def load_reprobe(path: str) -> dict:
 
 def _as_records(entries: Sequence[dict], budget: int) -> List[dict]:
     """The entries as study records whose two-layer readout is the one at
-    ``budget`` (those that have it)."""
-    return [dict(e, probe_nonlinear=e['readouts'][str(budget)])
+    ``budget`` (those that have it), named by their key (folder and cell:
+    two folders may hold cells of one name, and the rule pairs by name)."""
+    return [dict(e, name=e['key'], probe_nonlinear=e['readouts'][str(budget)])
             for e in entries if str(budget) in e['readouts']]
 
 
@@ -251,13 +252,10 @@ def rule_rows(data: dict) -> List[dict]:
     kept = [e for e in data['cells'] if converged(e) is not False]
     rows = []
     for budget in data['epochs']:
-        records = _as_records(kept, budget)
-        check = nonlinear_probe_check(records)
+        check = nonlinear_probe_check(_as_records(kept, budget))
         diffs = list(check['differences'].values())
         ci = interval(diffs) if len(diffs) > 1 else None
-        judged = [r for r in records if r['name'] in check['differences']]
-        rows.append(dict(epochs=budget, **check, interval=ci,
-                         **train_losses(judged)))
+        rows.append(dict(epochs=budget, **check, interval=ci))
     return rows
 
 
