@@ -237,11 +237,60 @@ def test_committed_reprobe_report_regenerates(path, tmp_path):
 
 
 def test_the_rule_counts_cells_of_one_name_from_two_folders(reprobed):
-    """Two folders may hold a cell of the same name (a rerun): the rule
-    pairs each by its folder-qualified key, so both count."""
-    _, _, data, _ = reprobed
+    """Two folders may hold a cell of the same name trained twice (other
+    code or settings: other numbers): the rule pairs each by its
+    folder-qualified key, so both count; a copy of one training (the same
+    numbers) counts once and the report names it."""
+    dest, _, data, _ = reprobed
     zeros = [e for e in data['cells'] if e['cell']['padding'] == 'zeros']
-    twin = dict(zeros[0], key='other__' + zeros[0]['key'],
-                folder='other')
-    rows = study_reprobe.rule_rows(dict(data, cells=zeros + [twin]))
+    other = json.loads(json.dumps(zeros[0]))
+    other.update(key='other__' + zeros[0]['key'], folder='other')
+    other['probe']['spc'] = {k: v + 0.01
+                             for k, v in other['probe']['spc'].items()}
+    rows = study_reprobe.rule_rows(dict(data, cells=zeros + [other]))
     assert all(row['n'] == 3 for row in rows)
+    copy = dict(zeros[0], key='copy__' + zeros[0]['key'], folder='copy')
+    cells = zeros + [copy]
+    assert study_reprobe.distinct(cells) == (
+        zeros, {copy['key']: zeros[0]['key']})
+    rows = study_reprobe.rule_rows(dict(data, cells=cells))
+    assert all(row['n'] == 2 for row in rows)
+    path = osp.join(dest, 'twins.json')
+    with open(path, 'w') as f:
+        json.dump(dict(data, cells=data['cells'] + [copy]), f)
+    study_reprobe.reprobe_report(path, str(dest))
+    text = open(osp.join(dest, 'reprobe.md')).read()
+    assert f"{copy['key']} is {zeros[0]['key']}" in text
+    study_reprobe.reprobe_report(osp.join(dest, 'reprobe.json'), str(dest))
+
+
+def test_zero_minus_circular_on_each_readout(reprobed):
+    """The paired padding rows, from the results file by hand: zero minus
+    circular mean SPC per unit on the linear readout and on each budget,
+    their mean, t interval and t test (scipy)."""
+    dest, _, data, _ = reprobed
+    by = {(e['cell']['padding'], e['cell']['seed']): e
+          for e in data['cells']}
+    rows = study_reprobe.padding_rows(data)
+    assert [r['epochs'] for r in rows] == [None, 3, 6]
+    text = open(osp.join(dest, 'reprobe.md')).read()
+    for row in rows:
+        def read(e):
+            return _mean(e['probe'] if row['epochs'] is None
+                         else e['readouts'][str(row['epochs'])])
+        diffs = [read(by['zeros', s]) - read(by['circular', s])
+                 for s in (0, 1)]
+        assert row['units'] == ['s0/d0', 's1/d0']
+        assert row['differences'] == pytest.approx(diffs)
+        mean = sum(diffs) / 2
+        low, high = stats.t.interval(0.95, 1, loc=mean,
+                                     scale=stats.sem(diffs))
+        assert row['interval']['ci_low'] == pytest.approx(low)
+        assert row['interval']['ci_high'] == pytest.approx(high)
+        assert row['p'] == pytest.approx(
+            stats.ttest_1samp(diffs, 0.0).pvalue)
+        assert f"| {mean:+.3f} | [{low:+.3f}, {high:+.3f}] |" in text
+    positive = sum(d > 0 for r in rows if r['epochs'] == 6
+                   for d in r['differences'])
+    assert (f'two-layer 6: zero padding reads more in {positive} of 2 '
+            f'pairs') in text

@@ -21,8 +21,15 @@ killed run continues where it stopped; ``reprobe.json`` (the results),
 ``reprobe.md`` and ``reprobe.png`` are rewritten at the end, and
 :func:`reprobe_report` writes the last two again from ``reprobe.json``
 alone (``position_study.py --report`` does it for such a file).
+
+Two folders may hold one training twice (a study run again with the same
+settings, seeds and code): :func:`distinct` counts such twins once, in
+the rule and in :func:`padding_rows`, the paired zero minus circular
+padding differences on each readout (the study's border comparison read
+by the linear probe and by the two-layer readout at each budget).
 """
 import glob
+import json
 import os.path as osp
 import time
 from collections import OrderedDict
@@ -39,13 +46,15 @@ from .design import variant_name
 from .extend import checkpoint_path
 from .provenance import code_version
 from .report import load_json
-from .results import arm, condition, converged
+from .inference import difference_test
+from .results import arm, condition, converged, unit, unit_name
 from .run import folder_records
 from .settings import StudyError, StudySettings
 from .stats import interval
 
-__all__ = ['is_reprobe_file', 'load_reprobe', 'reprobe_folders',
-           'reprobe_report', 'REPROBE_FORMAT']
+__all__ = ['distinct', 'is_reprobe_file', 'load_reprobe', 'padding_rows',
+           'reprobe_folders', 'reprobe_report', 'rule_rows',
+           'REPROBE_FORMAT']
 
 REPROBE_FORMAT = 'possec-study-reprobe'
 REPROBE_VERSION = 1
@@ -245,11 +254,44 @@ def _as_records(entries: Sequence[dict], budget: int) -> List[dict]:
             for e in entries if str(budget) in e['readouts']]
 
 
+def _fingerprint(entry: dict) -> str:
+    """What one training leaves: its cell, the linear probe's SPC and the
+    validations of its convergence test, exactly (a deterministic
+    training run twice gives the same numbers bit for bit)."""
+    conv = entry.get('convergence') or {}
+    return json.dumps([entry['cell'], (entry.get('probe') or {}).get('spc'),
+                       conv.get('iters'), conv.get('window_values'),
+                       conv.get('values')], sort_keys=True)
+
+
+def distinct(entries: Sequence[dict]) -> tuple:
+    """The entries with each training once: ``(kept, twins)``, ``twins``
+    mapping the key of every later copy to the key of the first (same
+    cell, linear probe and validations, :func:`_fingerprint`)."""
+    first: Dict[str, str] = {}
+    kept, twins = [], OrderedDict()
+    for e in entries:
+        mark = _fingerprint(e)
+        if mark in first:
+            twins[e['key']] = first[mark]
+        else:
+            first[mark] = e['key']
+            kept.append(e)
+    return kept, twins
+
+
+def _judged(data: dict) -> List[dict]:
+    """The distinct entries that converged or have no verdict."""
+    return distinct([e for e in data['cells']
+                     if converged(e) is not False])[0]
+
+
 def rule_rows(data: dict) -> List[dict]:
-    """The acceptance rule at each budget, over the cells that converged
-    or have no verdict: ``epochs``, :func:`.cells.nonlinear_probe_check`'s
-    numbers and the t interval of the paired differences."""
-    kept = [e for e in data['cells'] if converged(e) is not False]
+    """The acceptance rule at each budget, over the distinct cells that
+    converged or have no verdict: ``epochs``,
+    :func:`.cells.nonlinear_probe_check`'s numbers and the t interval of
+    the paired differences."""
+    kept = _judged(data)
     rows = []
     for budget in data['epochs']:
         check = nonlinear_probe_check(_as_records(kept, budget))
@@ -257,6 +299,96 @@ def rule_rows(data: dict) -> List[dict]:
         ci = interval(diffs) if len(diffs) > 1 else None
         rows.append(dict(epochs=budget, **check, interval=ci))
     return rows
+
+
+def _readout(entry: dict, budget: Optional[int]) -> Optional[float]:
+    probe = (entry['probe'] if budget is None
+             else entry['readouts'].get(str(budget)))
+    return _mean_spc(probe)
+
+
+def padding_rows(data: dict) -> List[dict]:
+    """Zero minus circular padding, mean SPC over patterns, paired by
+    unit within each data condition, head and position mechanism, on the
+    linear readout (``epochs`` None) and on the two-layer one at each
+    budget; over the distinct cells that converged or have no verdict.
+
+    Returns:
+        list[dict]: ``condition``, ``head``, ``pos``, ``epochs``,
+        ``units`` (names), ``differences``, ``mean``, ``interval`` (t,
+        None with one unit) and ``p`` (two-sided t test of a zero mean,
+        None with one unit).
+    """
+    groups: Dict[tuple, Dict[str, dict]] = OrderedDict()
+    for e in _judged(data):
+        c = e['cell']
+        by_padding = groups.setdefault((condition(e), c['head'], c['pos']),
+                                       {})
+        by_padding.setdefault(c['padding'], {})[unit(e)] = e
+    rows = []
+    for (cond, head, pos), by_padding in groups.items():
+        zeros = by_padding.get('zeros', {})
+        circular = by_padding.get('circular', {})
+        units = [u for u in zeros if u in circular]
+        for budget in [None] + list(data['epochs']):
+            pairs = [(u, _readout(zeros[u], budget),
+                      _readout(circular[u], budget)) for u in units]
+            pairs = [(u, a - b) for u, a, b in pairs
+                     if a is not None and b is not None]
+            if not pairs:
+                continue
+            diffs = [d for _, d in pairs]
+            many = len(diffs) > 1
+            rows.append(dict(
+                condition=cond, head=head, pos=pos, epochs=budget,
+                units=[unit_name(u) for u, _ in pairs], differences=diffs,
+                mean=sum(diffs) / len(diffs),
+                interval=interval(diffs) if many else None,
+                p=difference_test(diffs)['p'] if many else None))
+    return rows
+
+
+def _padding_lines(data: dict, rules: List[dict]) -> List[str]:
+    """The report's section of :func:`padding_rows`."""
+    rows = padding_rows(data)
+    lines = ['', '## Zero minus circular padding on each readout', '']
+    if not rows:
+        return lines + ['No condition has converged cells of both paddings '
+                        'on one unit.']
+    verdict = {r['epochs']: r['accepted'] for r in rules}
+    lines += ['The study\'s border comparison read by each readout: zero '
+              'minus circular padding, mean SPC over patterns, paired by '
+              'unit (t interval and two-sided t test; secondary, not in a '
+              'Holm family). A two-layer budget counts only where the rule '
+              'above accepts it.', '',
+              '| data | head / pos | readout | units | zeros - circular '
+              '| 95% CI (t) | p | per unit |',
+              '|---|---|---|---|---|---|---|---|']
+    for r in rows:
+        if r['epochs'] is None:
+            name = 'linear'
+        else:
+            ok = verdict.get(r['epochs'])
+            name = (f"two-layer {r['epochs']} "
+                    f"({'accepted' if ok else 'not accepted'})")
+        ci = r['interval']
+        ci_text = (f"[{ci['ci_low']:+.3f}, {ci['ci_high']:+.3f}]"
+                   if ci and ci['ci_low'] is not None else '')
+        p = '' if r['p'] is None else f"{r['p']:.3g}"
+        per = ', '.join(f'{u} {d:+.3f}'
+                        for u, d in zip(r['units'], r['differences']))
+        lines.append(f"| {r['condition']} | {r['head']} / pos {r['pos']} "
+                     f"| {name} | {len(r['units'])} | {r['mean']:+.3f} | "
+                     f"{ci_text} | {p} | {per} |")
+    for budget in [None] + list(data['epochs']):
+        diffs = [d for r in rows if r['epochs'] == budget
+                 for d in r['differences']]
+        name = 'linear' if budget is None else f'two-layer {budget}'
+        lines += ['', f'{name}: zero padding reads more in '
+                  f'{sum(d > 0 for d in diffs)} of {len(diffs)} pairs (all '
+                  f'conditions; a unit at several conditions counts at '
+                  f'each, so this is a count, not a test).']
+    return lines
 
 
 def _loss_text(row: dict) -> str:
@@ -281,6 +413,12 @@ def reprobe_report(path: str, out_dir: str) -> Dict[str, str]:
              f'or have no verdict; descriptive, not judged.', '']
     if data.get('command'):
         lines += [f'Command: `{data["command"]}`', '']
+    twins = distinct(entries)[1]
+    if twins:
+        lines += ['Twins (one training in two folders: same cell, linear '
+                  'probe and validations), counted once: ' +
+                  '; '.join(f'{k} is {v}' for k, v in twins.items()) + '.',
+                  '']
     diffs = [e['rerun']['linear_difference'] for e in entries
              if e.get('rerun') and e['rerun'].get('linear_difference')
              is not None]
@@ -301,7 +439,8 @@ def reprobe_report(path: str, out_dir: str) -> Dict[str, str]:
               '| range | at its plateau | training loss, two-layer / '
               'linear (two-layer above) | two-layer probe |',
               '|---|---|---|---|---|---|---|---|']
-    for row in rule_rows(data):
+    rules = rule_rows(data)
+    for row in rules:
         if row['accepted'] is None:
             lines.append(f"| {row['epochs']} | 0 | | | | | | no cell to "
                          f"judge |")
@@ -321,9 +460,8 @@ def reprobe_report(path: str, out_dir: str) -> Dict[str, str]:
               ' | '.join(f'two-layer {b}' for b in budgets) + ' |',
               '|' + '---|' * (4 + len(budgets))]
     groups = OrderedDict()
-    for e in entries:
-        if converged(e) is not False:
-            groups.setdefault((condition(e), arm(e)), []).append(e)
+    for e in _judged(data):
+        groups.setdefault((condition(e), arm(e)), []).append(e)
     for (cond, key), items in groups.items():
         cols = []
         for b in budgets:
@@ -335,6 +473,7 @@ def reprobe_report(path: str, out_dir: str) -> Dict[str, str]:
         lin, _ = mean_sd([_mean_spc(e['probe']) for e in items])
         lines.append(f'| {cond} | {variant_name(key)} | {len(items)} | '
                      f'{fmt(lin, None, 2)} | ' + ' | '.join(cols) + ' |')
+    lines += _padding_lines(data, rules)
     lines += ['', '![two-layer minus linear SPC against the budget]'
               '(reprobe.png)', '']
     md = osp.join(out_dir, 'reprobe.md')
