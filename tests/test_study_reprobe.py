@@ -239,8 +239,9 @@ def test_committed_reprobe_report_regenerates(path, tmp_path):
 def test_the_rule_counts_cells_of_one_name_from_two_folders(reprobed):
     """Two folders may hold a cell of the same name trained twice (other
     code or settings: other numbers): the rule pairs each by its
-    folder-qualified key, so both count; a copy of one training (the same
-    numbers) counts once and the report names it."""
+    folder-qualified key, so both count; one backbone held twice (the
+    same linear probe numbers, even validated otherwise and named under
+    another condition) counts once and the report names it."""
     dest, _, data, _ = reprobed
     zeros = [e for e in data['cells'] if e['cell']['padding'] == 'zeros']
     other = json.loads(json.dumps(zeros[0]))
@@ -249,7 +250,10 @@ def test_the_rule_counts_cells_of_one_name_from_two_folders(reprobed):
                              for k, v in other['probe']['spc'].items()}
     rows = study_reprobe.rule_rows(dict(data, cells=zeros + [other]))
     assert all(row['n'] == 3 for row in rows)
-    copy = dict(zeros[0], key='copy__' + zeros[0]['key'], folder='copy')
+    copy = json.loads(json.dumps(zeros[0]))
+    copy.update(key='copy__' + zeros[0]['key'], folder='copy',
+                convergence=dict(converged=True, values=[1.0, 2.0]))
+    copy['cell'].update(layout='prior-shift', prior=0.5, val_prior=0.5)
     cells = zeros + [copy]
     assert study_reprobe.distinct(cells) == (
         zeros, {copy['key']: zeros[0]['key']})

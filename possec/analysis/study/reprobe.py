@@ -22,8 +22,9 @@ killed run continues where it stopped; ``reprobe.json`` (the results),
 :func:`reprobe_report` writes the last two again from ``reprobe.json``
 alone (``position_study.py --report`` does it for such a file).
 
-Two folders may hold one training twice (a study run again with the same
-settings, seeds and code): :func:`distinct` counts such twins once, in
+Two folders may hold one trained backbone twice (a study run again with
+the same seeds and code, validated otherwise or under another condition
+name): :func:`distinct` counts such twins once, in
 the rule and in :func:`padding_rows`, the paired zero minus circular
 padding differences on each readout (the study's border comparison read
 by the linear probe and by the two-layer readout at each budget).
@@ -255,19 +256,22 @@ def _as_records(entries: Sequence[dict], budget: int) -> List[dict]:
 
 
 def _fingerprint(entry: dict) -> str:
-    """What one training leaves: its cell, the linear probe's SPC and the
-    validations of its convergence test, exactly (a deterministic
-    training run twice gives the same numbers bit for bit)."""
-    conv = entry.get('convergence') or {}
-    return json.dumps([entry['cell'], (entry.get('probe') or {}).get('spc'),
-                       conv.get('iters'), conv.get('window_values'),
-                       conv.get('values')], sort_keys=True)
+    """What identifies one trained backbone: its arm and seeds and the
+    numbers the linear probe read from it, exactly (the probe is seeded,
+    so one backbone read twice gives them bit for bit; the condition's
+    name and the validations may differ: a study that validates on
+    other images, or names the same training data otherwise, e.g.
+    ``prior-shift`` with Q = P, trains the same network)."""
+    c, probe = entry['cell'], entry.get('probe') or {}
+    return json.dumps([c.get('head'), c.get('padding'), c.get('pos'),
+                       c.get('seed'), c.get('data_seed'), probe.get('spc'),
+                       probe.get('mae')], sort_keys=True)
 
 
 def distinct(entries: Sequence[dict]) -> tuple:
-    """The entries with each training once: ``(kept, twins)``, ``twins``
-    mapping the key of every later copy to the key of the first (same
-    cell, linear probe and validations, :func:`_fingerprint`)."""
+    """The entries with each trained backbone once: ``(kept, twins)``,
+    ``twins`` mapping the key of every later copy to the key of the first
+    (:func:`_fingerprint`)."""
     first: Dict[str, str] = {}
     kept, twins = [], OrderedDict()
     for e in entries:
@@ -415,8 +419,8 @@ def reprobe_report(path: str, out_dir: str) -> Dict[str, str]:
         lines += [f'Command: `{data["command"]}`', '']
     twins = distinct(entries)[1]
     if twins:
-        lines += ['Twins (one training in two folders: same cell, linear '
-                  'probe and validations), counted once: ' +
+        lines += ['Twins (one backbone in two folders: same arm, seeds and '
+                  'linear probe numbers), counted once: ' +
                   '; '.join(f'{k} is {v}' for k, v in twins.items()) + '.',
                   '']
     diffs = [e['rerun']['linear_difference'] for e in entries
