@@ -37,6 +37,7 @@ from collections import OrderedDict
 from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
+from matplotlib.ticker import NullFormatter
 
 from possec.fileio import atomic_path, dump_json
 from ..common.figures import new_figure
@@ -508,12 +509,19 @@ def _figure(entries: Sequence[dict], budgets: Sequence[int]):
             ax.plot(xs, ys, color='0.6', lw=0.8, zorder=1)
             ax.scatter(xs, ys, s=14, zorder=2,
                        c=['tab:blue' if s else 'tab:orange' for s in sat])
+            pos = e['cell'].get('pos')
+            if xs and pos not in (None, 'none'):
+                ax.annotate(f'pos {pos}', (xs[-1], ys[-1]), fontsize=7,
+                            xytext=(-4, 4), textcoords='offset points',
+                            ha='right')
         ax.axhline(0, color='k', lw=0.8)
         ax.set_xscale('log')
         ax.set_xticks(list(budgets))
         ax.set_xticklabels([str(b) for b in budgets])
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel('two-layer readout epochs')
-        ax.set_title(f'{padding} padding', fontsize=10)
+        ax.set_title(f"{'zero' if padding == 'zeros' else padding} "
+                     f"padding", fontsize=10)
     axes[0][0].set_ylabel('two-layer - linear mean SPC')
     fig.suptitle('blue: at its loss plateau, orange: not', fontsize=9)
     return fig
