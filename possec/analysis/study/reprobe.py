@@ -24,10 +24,10 @@ alone (``position_study.py --report`` does it for such a file).
 
 Two folders may hold one trained backbone twice (a study run again with
 the same seeds and code, validated otherwise or under another condition
-name): :func:`distinct` counts such twins once, in
-the rule and in :func:`padding_rows`, the paired zero minus circular
-padding differences on each readout (the study's border comparison read
-by the linear probe and by the two-layer readout at each budget).
+name): :func:`distinct` counts such twins once, in the rule and in
+:func:`padding_rows`, the paired zero minus circular padding differences
+on each readout (the study's border comparison read by the linear probe
+and by the two-layer readout at each budget).
 """
 import glob
 import json
@@ -46,9 +46,9 @@ from .cells import (_mean_spc, nonlinear_probe_check, probe_backbone,
                     study_probe_images)
 from .design import variant_name
 from .extend import checkpoint_path
+from .inference import difference_test
 from .provenance import code_version
 from .report import load_json
-from .inference import difference_test
 from .results import arm, condition, converged, unit, unit_name
 from .run import folder_records
 from .settings import StudyError, StudySettings
