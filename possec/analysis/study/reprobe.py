@@ -52,7 +52,7 @@ from .report import load_json
 from .results import arm, condition, converged, unit, unit_name
 from .run import folder_records
 from .settings import StudyError, StudySettings
-from .stats import interval
+from .stats import interval, paired_contrast
 
 __all__ = ['distinct', 'is_reprobe_file', 'load_reprobe', 'padding_rows',
            'reprobe_folders', 'reprobe_report', 'rule_rows',
@@ -334,22 +334,19 @@ def padding_rows(data: dict) -> List[dict]:
     for (cond, head, pos), by_padding in groups.items():
         zeros = by_padding.get('zeros', {})
         circular = by_padding.get('circular', {})
-        units = [u for u in zeros if u in circular]
         for budget in [None] + list(data['epochs']):
-            pairs = [(u, _readout(zeros[u], budget),
-                      _readout(circular[u], budget)) for u in units]
-            pairs = [(u, a - b) for u, a, b in pairs
-                     if a is not None and b is not None]
-            if not pairs:
+            c = paired_contrast(
+                {u: _readout(e, budget) for u, e in zeros.items()},
+                {u: _readout(e, budget) for u, e in circular.items()})
+            if not c['diffs']:
                 continue
-            diffs = [d for _, d in pairs]
-            many = len(diffs) > 1
+            many = c['n'] > 1
             rows.append(dict(
                 condition=cond, head=head, pos=pos, epochs=budget,
-                units=[unit_name(u) for u, _ in pairs], differences=diffs,
-                mean=sum(diffs) / len(diffs),
-                interval=interval(diffs) if many else None,
-                p=difference_test(diffs)['p'] if many else None))
+                units=[unit_name(u) for u in c['seeds']],
+                differences=c['diffs'], mean=c['mean'],
+                interval=c if many else None,
+                p=difference_test(c['diffs'])['p'] if many else None))
     return rows
 
 
@@ -486,7 +483,7 @@ def reprobe_report(path: str, out_dir: str) -> Dict[str, str]:
         with open(tmp, 'w') as f:
             f.write('\n'.join(lines))
     png = osp.join(out_dir, 'reprobe.png')
-    fig = _figure(entries, budgets)
+    fig = _figure(_judged(data), budgets)
     with atomic_path(png) as tmp:
         fig.savefig(tmp, format='png', dpi=110)
     return dict(markdown=md, figure=png)
@@ -494,12 +491,13 @@ def reprobe_report(path: str, out_dir: str) -> Dict[str, str]:
 
 def _figure(entries: Sequence[dict], budgets: Sequence[int]):
     """Two-layer minus linear mean SPC against the budget, one line per
-    cell, a panel per padding."""
+    cell of ``entries`` (the report passes the distinct cells that
+    converged or have no verdict), a panel per padding."""
     paddings = sorted({arm(e)[1] for e in entries})
     fig, axes = new_figure(1, len(paddings), size=3.6)
     for ax, padding in zip(axes[0], paddings):
         for e in entries:
-            if arm(e)[1] != padding or converged(e) is False:
+            if arm(e)[1] != padding:
                 continue
             xs = [b for b in budgets if str(b) in e['readouts']]
             lin = _mean_spc(e['probe'])
