@@ -14,10 +14,11 @@ import torch.nn.functional as F
 from scipy.stats import spearmanr
 from torch import nn
 
-from possec.analysis.probe import (FrozenEncoder, ProbeError, build_encoder,
-                                   cached_features, extract, format_table,
-                                   make_readout, predict_readout,
-                                   probe_images, run_probe, score,
+from possec.analysis.probe import (FrozenEncoder, ProbeError, baseline_loss,
+                                   build_encoder, cached_features, extract,
+                                   format_table, make_readout,
+                                   predict_readout, probe_images,
+                                   readout_side, run_probe, score,
                                    split_indices, train_readout,
                                    write_results)
 from possec.analysis.probe.readout import readout_loss
@@ -301,6 +302,58 @@ def test_loss_and_score_formulas():
     # a constant map stays constant when resized: no rank correlation
     flat = torch.full((1, 2, 5, 5), 0.3)
     assert score(head, flat, size=13)['spc'] == dict(H=0., G=0.)
+
+
+@pytest.mark.parametrize('grid,convs,kernel,pad',
+                         [(28, 1, 3, 0), (28, 2, 3, 0), (20, 2, 5, 1),
+                          (16, 3, 1, 0), (12, 1, 7, 3)])
+def test_readout_side_is_the_readouts_output_side(grid, convs, kernel, pad):
+    head = make_readout([4], ('H', ), grid=grid, num_convs=convs,
+                        kernel_size=kernel, conv_padding=pad)
+    out = head([torch.zeros(1, 4, grid, grid)])
+    assert tuple(out.shape[-2:]) == (readout_side(grid, convs, kernel,
+                                                  pad), ) * 2
+
+
+def test_baseline_loss_is_the_best_prediction_that_ignores_the_image():
+    """The loss of the best constant per pattern, found by scipy's
+    optimiser on the readout loss's formula (a sum over patterns of mean
+    squared errors), not by the variance the code takes."""
+    from scipy.optimize import minimize
+    patterns, side = ('H', 'V', 'G'), 26
+    gt = position_maps(patterns, side, dtype=torch.float64)[0].numpy()
+
+    def loss(c):
+        return sum(((gt[k] - c[k])**2).mean() for k in range(len(c)))
+
+    best = minimize(loss, np.full(3, 0.9), method='Nelder-Mead',
+                    options=dict(xatol=1e-10, fatol=1e-14, maxiter=4000))
+    assert baseline_loss(patterns, side) == pytest.approx(best.fun,
+                                                          rel=1e-6)
+    # an order of patterns changes nothing; another side changes the maps
+    assert baseline_loss(('G', 'H', 'V'), side) == pytest.approx(best.fun,
+                                                                 rel=1e-6)
+    assert baseline_loss(patterns, 64) != pytest.approx(best.fun, rel=1e-3)
+
+
+def test_readouts_end_at_or_above_the_baseline_when_they_read_nothing():
+    """A readout without padding on the raw image (PosENet alone) has no
+    position to read: trained, its loss ends near the baseline loss. On
+    features scaled x1000 at lr 0.01 its sigmoid outputs saturate and
+    its loss ends far above the baseline (the failure the study's
+    readout check catches)."""
+    from possec.analysis.probe.encoders import IMAGENET_STD
+    images = probe_images('noise', 16, 20)
+    base = baseline_loss(('H', 'V', 'G'), readout_side(8, 1))
+    plain = run_probe(images, FrozenEncoder(), patterns=('H', 'V', 'G'),
+                      grid=8, train=dict(epochs=15, batch_size=4),
+                      progress=False)['rows'][0]['loss'][-1]
+    assert 0.8 < plain / base < 1.2
+    scaled = FrozenEncoder(std=[s / 1000 for s in IMAGENET_STD])
+    row = run_probe(images, scaled, patterns=('H', 'V', 'G'), grid=8,
+                    train=dict(epochs=15, batch_size=4, lr=0.01),
+                    progress=False)['rows'][0]
+    assert row['loss'][-1] / base > 3
 
 
 def test_divergence_warns():

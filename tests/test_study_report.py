@@ -15,6 +15,7 @@ tests/data/study_results_small.json --out-dir /tmp/r`` and copy
 ``/tmp/r/study.md`` to tests/data/study_report_small/, and the pixel
 hashes with ``python tests/test_study_report.py /tmp/r``.
 """
+import copy
 import hashlib
 import importlib.util
 import json
@@ -596,3 +597,87 @@ def test_two_layer_probe_section_applies_its_rule_to_converged_cells():
     for r in records:
         r.pop('probe_nonlinear')
     assert nonlinear_probe_section(records, 'HVG') == ''
+
+
+def _readout_side_of(convs: int) -> int:
+    """The side a study readout ``convs`` deep predicts on the probe's
+    grid, from the readout itself."""
+    import torch
+    from possec.analysis.probe import make_readout
+    from possec.analysis.study.results import PROBE_GRID
+    head = make_readout([2], ('H', ), grid=PROBE_GRID, num_convs=convs)
+    return head([torch.zeros(1, 2, PROBE_GRID, PROBE_GRID)]).shape[-1]
+
+
+@pytest.mark.parametrize('convs', [1, 2])
+def test_a_readout_failed_above_twice_the_loss_of_ignoring_the_image(convs):
+    """The threshold is FAILED_READOUT_RATIO times the loss of each
+    map's spatial mean, computed here with numpy on the maps at the side
+    the readout itself predicts."""
+    from possec.analysis.study.results import (FAILED_READOUT_RATIO,
+                                               probe_spc, readout_failed)
+    from possec.position import position_maps
+    side = _readout_side_of(convs)
+    maps = position_maps(('H', 'V', 'G'), side)[0].double().numpy()
+    base = float(sum(np.var(m) for m in maps))
+    spc = dict(H=0.4, V=0.5, G=0.6)
+    below = dict(spc=spc, convs=convs,
+                 final_loss=FAILED_READOUT_RATIO * base * 0.99)
+    above = dict(below, final_loss=FAILED_READOUT_RATIO * base * 1.01)
+    assert readout_failed(below) is False
+    assert readout_failed(above) is True
+    assert readout_failed(dict(below, final_loss=float('nan'))) is True
+    # records without a loss are not judged, and keep their SPC
+    assert readout_failed(dict(spc=spc)) is None
+    assert probe_spc(dict(spc=spc)) == spc
+    assert probe_spc(below) == spc
+    assert probe_spc(above) == dict(H=None, V=None, G=None)
+
+
+def test_a_failed_readouts_spc_is_withheld_from_the_report():
+    """A cell whose linear readout failed: no SPC in its values, its unit
+    leaves the SPC comparisons (their n drops by one while the key
+    metric's does not) and the report's readout section names it with
+    its loss ratio."""
+    from possec.analysis.study.aggregate import cell_values
+    from possec.analysis.study.report import judged_rows
+    from possec.analysis.study.report_sections import readout_section
+    from possec.analysis.study.results import condition
+    with open(FIXTURE) as f:
+        records = json.load(f)['cells']
+    assert readout_section(records) == ''   # no losses recorded: silent
+    before = judged_rows(copy.deepcopy(records))
+    target = next(r for r in records if r['cell']['layout'] ==
+                  'position-coded' and r['cell']['padding'] == 'zeros'
+                  and r['cell']['pos'] == 'none')
+    from possec.position import position_maps
+    maps = position_maps(('H', 'V', 'G'), _readout_side_of(1))[0]
+    base = float(sum(np.var(m) for m in maps.double().numpy()))
+    for r in records:
+        r['probe'] = dict(r['probe'], convs=1, final_loss=0.5 * base)
+    target['probe']['final_loss'] = 4 * base
+    assert cell_values(target)['spc'] is None
+    assert all(cell_values(target)[f'SPC_{p}'] is None for p in 'HVG')
+    after = judged_rows(records)
+    arm_name = 'parsenet / zeros / pos none'
+    unit_of = (target['cell']['seed'], target['cell'].get('data_seed', 0))
+    touched = 0
+    for old, new in zip(before, after):
+        assert new['label'] == old['label']
+        key = next(k for k in new['verdicts'] if k != 'spc')
+        assert new['verdicts'][key]['stats']['n'] == \
+            old['verdicts'][key]['stats']['n']
+        seeds = [tuple(u) for u in old['verdicts']['spc']['stats']['seeds']]
+        n_old = old['verdicts']['spc']['stats']['n']
+        n_new = new['verdicts']['spc']['stats']['n']
+        if (new['condition'] == condition(target) and arm_name in
+                new['label'] and unit_of in seeds):
+            assert n_new == n_old - 1
+            touched += 1
+        else:
+            assert n_new == n_old
+    assert touched >= 1
+    text = readout_section(records)
+    assert f'1 of {len(records)} readouts failed' in text
+    row = next(x for x in text.splitlines() if target['name'] in x)
+    assert f'| {4 * base:.3f} | {base:.3f} | 4.0 |' in row

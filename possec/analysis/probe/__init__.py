@@ -5,16 +5,16 @@ pattern, scored by SPC and MAE."""
 from .cache import FeatureCache, extract_features
 from .data import ProbeError, probe_images, split_indices
 from .encoders import FrozenEncoder, build_encoder
-from .readout import (cached_features, extract, make_readout,
-                      predict_readout, train_readout)
+from .readout import (baseline_loss, cached_features, extract, make_readout,
+                      predict_readout, readout_side, train_readout)
 from .report import format_table, write_results
 from .run import ABLATIONS, position_probe, run_probe
 from .score import score
 
 __all__ = [
     'ABLATIONS', 'FeatureCache', 'FrozenEncoder', 'ProbeError',
-    'build_encoder', 'cached_features', 'extract', 'extract_features',
-    'format_table', 'make_readout', 'position_probe', 'predict_readout',
-    'probe_images', 'run_probe', 'score', 'split_indices', 'train_readout',
-    'write_results'
+    'baseline_loss', 'build_encoder', 'cached_features', 'extract',
+    'extract_features', 'format_table', 'make_readout', 'position_probe',
+    'predict_readout', 'probe_images', 'readout_side', 'run_probe', 'score',
+    'split_indices', 'train_readout', 'write_results'
 ]

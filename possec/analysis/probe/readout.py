@@ -34,7 +34,7 @@ from mmengine.utils import ProgressBar
 from torch import Tensor
 
 from possec.models.decode_heads import PosENetHead
-from possec.position import PATTERNS, check_patterns
+from possec.position import PATTERNS, check_patterns, position_maps
 from ..common import quiet_init_weights
 from .cache import FeatureCache, extract_features
 from .data import ProbeError
@@ -95,6 +95,24 @@ def readout_loss(pred: Tensor, target: Tensor) -> Tensor:
     """Sum over patterns of each pattern's mean squared error."""
     return F.mse_loss(pred, target.expand_as(pred),
                       reduction='none').mean((0, 2, 3)).sum()
+
+
+def readout_side(grid: int = 28, num_convs: int = 1, kernel_size: int = 3,
+                 conv_padding: int = 0) -> int:
+    """Side of the maps a readout of :func:`make_readout` predicts (each
+    convolution takes ``kernel_size - 1 - 2 * conv_padding`` off)."""
+    return grid - num_convs * (kernel_size - 1 - 2 * conv_padding)
+
+
+def baseline_loss(patterns: Sequence[str], side: int) -> float:
+    """:func:`readout_loss` of the best prediction that ignores its input:
+    each pattern's map at its spatial mean, on ``side x side`` maps (the
+    sum over patterns of each map's spatial variance). A readout whose
+    training loss stays above it has learnt nothing (its sigmoid outputs
+    saturated, say), and its SPC measures the readout, not the encoder.
+    """
+    maps = position_maps(check_patterns(patterns), (side, side))
+    return float(maps.var((2, 3), unbiased=False).sum())
 
 
 def train_readout(head: PosENetHead,

@@ -19,7 +19,8 @@ from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence
 
 from .design import BORDERS, HEADS, POSITION, STUDY_LAYOUTS, variant_name
-from .results import arm, cell_fields, condition, converged, unit
+from .results import (arm, cell_fields, condition, converged, probe_spc,
+                      unit)
 
 # the first value of each factor is the reference the others are compared to
 FACTOR_ORDER = dict(head=HEADS, padding=BORDERS, pos=tuple(POSITION))
@@ -30,13 +31,14 @@ NO_PAIR_LAYOUTS = ('uniform', 'border-shift')
 
 
 def cell_values(result: dict) -> Dict[str, Optional[float]]:
-    """The numbers of one cell that the report shows."""
+    """The numbers of one cell that the report shows (no SPC where the
+    linear readout failed to train: :func:`.results.readout_failed`)."""
     m = result['metrics']
     out = dict(mIoU=m.get('mIoU'), mIoU_pairs=m.get('mIoU_pairs'),
                mIoU_others=m.get('mIoU_others'), aAcc=m.get('aAcc'))
     for i, band in enumerate(result.get('bands') or []):
         out[f'band{i}'] = band.get('mIoU')
-    spc = dict((result.get('probe') or {}).get('spc') or {})
+    spc = probe_spc(result.get('probe'))  # None where the readout failed
     for pattern, value in spc.items():
         out[f'SPC_{pattern}'] = value
     finite = [v for v in spc.values() if v is not None]

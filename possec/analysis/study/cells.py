@@ -30,6 +30,7 @@ from .design import Cell
 from .progress import binned, loss_values
 from .provenance import code_version
 from .report import load_json
+from .results import PROBE_GRID, baseline_of, probe_spc, readout_failed
 from .settings import StudyError, StudySettings
 from .stats import plateau
 
@@ -79,10 +80,12 @@ def probe_backbone(backbone: torch.nn.Module, images: torch.Tensor,
 
     Returns:
         dict: ``spc`` and ``mae`` per pattern, ``num_train``,
-        ``num_test``, ``convs``, ``epochs``, ``final_loss`` and
+        ``num_test``, ``convs``, ``epochs``, ``final_loss``,
         ``saturated`` (the readout's training loss passes
         :func:`.stats.plateau`: its last third of epochs within 5% of the
-        middle third; None with fewer than 3 epochs).
+        middle third; None with fewer than 3 epochs), ``losses`` (every
+        epoch's), ``baseline_loss`` (:func:`.probe.baseline_loss` at the
+        readout's output side) and ``failed`` (:func:`readout_failed`).
     """
     s = settings
     convs = s.probe_convs if convs is None else convs
@@ -94,17 +97,20 @@ def probe_backbone(backbone: torch.nn.Module, images: torch.Tensor,
         images, encoder, patterns=list(s.probe_patterns),
         train=dict(epochs=epochs, lr=s.probe_lr,
                    lr_step=max(1, epochs * 2 // 3)),
-        readout=dict(num_convs=int(convs)), seed=seed, num_show=0,
-        device=s.device, progress=False)
+        grid=PROBE_GRID, readout=dict(num_convs=int(convs)), seed=seed,
+        num_show=0, device=s.device, progress=False)
     row = result['rows'][0]
     losses = [float(x) for x in row.get('loss') or []]
     saturated = None
     if len(losses) >= 3 and min(losses) > 0:
         saturated = plateau(losses)['plateau']
-    return dict(spc=row['spc'], mae=row['mae'], num_train=result['num_train'],
-                num_test=result['num_test'], convs=int(convs),
-                epochs=int(epochs), final_loss=losses[-1] if losses else None,
-                saturated=saturated)
+    out = dict(spc=row['spc'], mae=row['mae'], num_train=result['num_train'],
+               num_test=result['num_test'], convs=int(convs),
+               epochs=int(epochs), final_loss=losses[-1] if losses else None,
+               saturated=saturated, losses=losses)
+    out['baseline_loss'] = baseline_of(s.probe_patterns, int(convs))
+    out['failed'] = readout_failed(out)
+    return out
 
 
 def class_metrics(raw: dict, results_file: Optional[str]) -> dict:
@@ -225,8 +231,8 @@ def train_cell(cell: Cell, settings: StudySettings, work_dir: str,
 
 
 def _mean_spc(probe: Optional[dict]) -> Optional[float]:
-    spc = [v for v in ((probe or {}).get('spc') or {}).values()
-           if v is not None]
+    """Mean SPC over patterns; None where the readout failed."""
+    spc = [v for v in probe_spc(probe).values() if v is not None]
     return sum(spc) / len(spc) if spc else None
 
 

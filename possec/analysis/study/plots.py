@@ -50,13 +50,18 @@ def plot_spc(grouped: dict, path: str,
              excluded_points: Optional[Dict[str, list]] = None) -> None:
     """Probe SPC (mean over patterns) against mIoU, a point per cell;
     ``excluded_points`` (condition -> ``[(spc, mIoU), ...]``) are the
-    cells that did not converge, drawn as grey crosses."""
+    cells that did not converge, drawn as grey crosses. Cells without an
+    SPC (their readout failed to train) are not drawn."""
     fig, axes = _panels(len(grouped))
     for ax, layout in zip(axes, grouped):
         for key, seeds in grouped[layout].items():
             style = _style(key)
-            xs = [s['spc'] for s in seeds.values()]
-            ys = [s['mIoU'] for s in seeds.values()]
+            # a cell whose readout failed has no SPC to draw
+            drawn = [s for s in seeds.values() if s['spc'] is not None]
+            if not drawn:
+                continue
+            xs = [s['spc'] for s in drawn]
+            ys = [s['mIoU'] for s in drawn]
             ax.scatter(xs, ys, label=variant_name(key),
                        marker=style['marker'], s=30,
                        facecolors='none' if style['hollow'] else

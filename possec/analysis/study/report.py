@@ -31,7 +31,7 @@ from .plots import (plot_bands, plot_loss_curves, plot_spc,
                     plot_validation_curves)
 from .report_sections import (comparison_table, contrast_table,
                               convergence_section, leak_section,
-                              nonlinear_probe_section,
+                              nonlinear_probe_section, readout_section,
                               plateau_table, primary_section, reading,
                               units_text, validation_points, variant_table)
 from .sensitivity import end_median_records, end_median_section
@@ -85,7 +85,11 @@ def format_markdown(results: Sequence[dict], settings: dict,
     lines += [f'{len(results)} of {total} cells finished.', '',
               'Code: ' + '; '.join(code_versions(results) or ['no cells']) +
               '.', '', units_text(results), '',
-              convergence_section(results), '', leak_section(results), '',
+              convergence_section(results), '']
+    readouts = readout_section(results)
+    if readouts:
+        lines += [readouts, '']
+    lines += [leak_section(results), '',
               primary_section(rows, results), '']
     nonlinear = nonlinear_probe_section(results, patterns)
     if nonlinear:

@@ -10,7 +10,8 @@ from .comparisons import endpoint_units
 from .design import CONTRASTS, MARGINS, PRIMARY, variant_name
 from .inference import ALPHA
 from .leak import leak_rows
-from .results import (arm, cell_fields, condition, converged, unit,
+from .results import (FAILED_READOUT_RATIO, arm, baseline_of, cell_fields,
+                      condition, converged, probe_spc, readout_failed, unit,
                       unit_name)
 from .stats import PLATEAU_FRACTION, interval, linear_change, plain_contrast
 from .verdict import MIOU_MARGIN, sentence
@@ -433,7 +434,7 @@ def nonlinear_probe_section(records: Sequence[dict],
         groups.setdefault((condition(r), arm(r)), []).append(r)
 
     def mean_of(items, key, pattern):
-        mean, _ = mean_sd([((r.get(key) or {}).get('spc') or {}).get(pattern)
+        mean, _ = mean_sd([probe_spc(r.get(key)).get(pattern)
                            for r in items])
         return fmt(mean, None, 2)
 
@@ -451,6 +452,41 @@ def nonlinear_probe_section(records: Sequence[dict],
             ' | ' +
             ' | '.join(mean_of(items, 'probe_nonlinear', p)
                        for p in patterns) + f' | {plateau} of {len(items)} |')
+    return '\n'.join(lines)
+
+
+def readout_section(records: Sequence[dict]) -> str:
+    """The readouts that failed to train (:func:`.results.readout_failed`),
+    linear and two-layer, whose SPC every table, figure and comparison
+    withholds. Empty when no record has a probe."""
+    probes = [(r, key, r[key]) for r in records
+              for key in ('probe', 'probe_nonlinear')
+              if (r.get(key) or {}).get('final_loss') is not None]
+    if not probes:
+        return ''
+    failed = [(r, key, p) for r, key, p in probes if readout_failed(p)]
+    lines = [
+        '## Probe readouts', '',
+        f'A readout failed to train when its last training loss is above '
+        f'{FAILED_READOUT_RATIO:g} times the loss of predicting each '
+        f'position map\'s spatial mean (a readout that ignores the image: '
+        f'{baseline_of(sorted(probes[0][2]["spc"]), 1):.4f} for the '
+        f'linear readout on these patterns): its SPC measures the readout, '
+        f'not the backbone, and is withheld from every table, figure and '
+        f'comparison. {len(failed)} of {len(probes)} readouts failed.']
+    if failed:
+        lines += ['', '| cell | readout | last training loss | ignoring '
+                  'the image | ratio | SPC (withheld) |', '|---|---|---|---|'
+                  '---|---|']
+        for r, key, p in failed:
+            base = baseline_of(p['spc'], int(p.get('convs') or 1))
+            spc = ' '.join(f'{k} {v:+.2f}' for k, v in sorted(
+                p['spc'].items()) if v is not None)
+            lines.append(
+                f"| {r.get('name')} | "
+                f"{'linear' if key == 'probe' else 'two-layer'} | "
+                f"{p['final_loss']:.3f} | {base:.3f} | "
+                f"{p['final_loss'] / base:.1f} | {spc} |")
     return '\n'.join(lines)
 
 

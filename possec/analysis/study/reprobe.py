@@ -49,7 +49,8 @@ from .extend import checkpoint_path
 from .inference import difference_test
 from .provenance import code_version
 from .report import load_json
-from .results import arm, condition, converged, unit, unit_name
+from .results import (FAILED_READOUT_RATIO, arm, condition, converged,
+                      readout_failed, unit, unit_name)
 from .run import folder_records
 from .settings import StudyError, StudySettings
 from .stats import interval, paired_contrast
@@ -475,6 +476,15 @@ def reprobe_report(path: str, out_dir: str) -> Dict[str, str]:
         lin, _ = mean_sd([_mean_spc(e['probe']) for e in items])
         lines.append(f'| {cond} | {variant_name(key)} | {len(items)} | '
                      f'{fmt(lin, None, 2)} | ' + ' | '.join(cols) + ' |')
+    failed = [e['key'] for e in _judged(data)
+              if any(readout_failed(p) for p in
+                     [e.get('probe')] + list(e['readouts'].values()))]
+    if failed:
+        lines += ['', f'n/a: no readout that trained. A readout whose last '
+                  f'training loss is above {FAILED_READOUT_RATIO:g} times '
+                  f"the loss of predicting each map's spatial mean failed "
+                  f'to train, and its SPC is withheld; it failed on '
+                  f'{", ".join(failed)}.']
     lines += _padding_lines(data, rules)
     lines += ['', '![two-layer minus linear SPC against the budget]'
               '(reprobe.png)', '']
@@ -492,15 +502,19 @@ def reprobe_report(path: str, out_dir: str) -> Dict[str, str]:
 def _figure(entries: Sequence[dict], budgets: Sequence[int]):
     """Two-layer minus linear mean SPC against the budget, one line per
     cell of ``entries`` (the report passes the distinct cells that
-    converged or have no verdict), a panel per padding."""
+    converged or have no verdict), a panel per padding; readouts that
+    failed to train are not drawn."""
     paddings = sorted({arm(e)[1] for e in entries})
     fig, axes = new_figure(1, len(paddings), size=3.6)
     for ax, padding in zip(axes[0], paddings):
         for e in entries:
             if arm(e)[1] != padding:
                 continue
-            xs = [b for b in budgets if str(b) in e['readouts']]
             lin = _mean_spc(e['probe'])
+            if lin is None:  # its linear readout failed: nothing to subtract
+                continue
+            xs = [b for b in budgets if str(b) in e['readouts']
+                  and _mean_spc(e['readouts'][str(b)]) is not None]
             ys = [_mean_spc(e['readouts'][str(b)]) - lin for b in xs]
             sat = [bool(e['readouts'][str(b)].get('saturated'))
                    for b in xs]

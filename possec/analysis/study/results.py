@@ -14,6 +14,7 @@ that the same records give the same bytes. Records of older studies lack
 ``code``, ``convergence``, ``data_seed`` and the dose fields; the readers
 below treat a missing key as unknown, never as an error.
 """
+import functools
 import json
 import math
 import os.path as osp
@@ -24,7 +25,8 @@ from possec.fileio import atomic_path
 
 __all__ = [
     'FORMAT', 'VERSION', 'ResultsError', 'write_results', 'load_results',
-    'arm', 'cell_fields', 'unit', 'converged', 'condition'
+    'arm', 'cell_fields', 'unit', 'converged', 'condition', 'probe_spc',
+    'readout_failed'
 ]
 
 FORMAT = 'possec-study-results'
@@ -218,3 +220,55 @@ def code_versions(records: Sequence[dict]) -> List[str]:
         counts[key] = counts.get(key, 0) + 1
     return [f'{k}: {n} cell{"s" if n != 1 else ""}'
             for k, n in sorted(counts.items())]
+
+
+#: Side of the grid the study's probes read (the probe's default).
+PROBE_GRID = 28
+#: A readout failed to train when its last epoch's training loss is above
+#: this many times :func:`possec.analysis.probe.baseline_loss`, the loss of predicting
+#: each map's spatial mean (a readout that ignores its input). Over the
+#: committed results the linear readouts end at 0.35-0.63 times it on
+#: zero padding (90 cells), 0.95-1.00 on circular padding (88: nothing
+#: to read) and 3.9-4.4 on the erased and shift-consistent backbones
+#: (their sigmoid outputs saturated at the learning rate 0.01); every
+#: two-layer readout at 0.06-0.95. 2 sits about midway (geometrically)
+#: between 1.0 and 3.9.
+FAILED_READOUT_RATIO = 2.
+
+
+def baseline_of(patterns: Sequence[str], convs: int) -> float:
+    """:func:`possec.analysis.probe.baseline_loss` of ``patterns`` at the output side of
+    a readout ``convs`` deep on :data:`PROBE_GRID`."""
+    return _baseline(tuple(sorted(patterns)), int(convs))
+
+
+@functools.lru_cache(maxsize=16)
+def _baseline(patterns: tuple, convs: int) -> float:
+    from ..probe import baseline_loss, readout_side
+    return baseline_loss(patterns, readout_side(PROBE_GRID, convs))
+
+
+def readout_failed(probe: Optional[dict]) -> Optional[bool]:
+    """Whether a probe's readout failed to train: its last training loss
+    above :data:`FAILED_READOUT_RATIO` times the loss of the best
+    prediction that ignores the image (:func:`possec.analysis.probe.baseline_loss` of
+    its patterns, at its depth's output side on :data:`PROBE_GRID`);
+    worked out from the record, so records written before the check are
+    judged alike. None without a loss.
+    """
+    probe = probe or {}
+    loss, spc = probe.get('final_loss'), probe.get('spc')
+    if loss is None or not spc:
+        return None
+    base = baseline_of(spc, int(probe.get('convs') or 1))
+    return bool(not math.isfinite(loss) or loss > FAILED_READOUT_RATIO * base)
+
+
+def probe_spc(probe: Optional[dict]) -> dict:
+    """A probe's SPC per pattern, each None where its readout failed to
+    train (:func:`readout_failed`): such SPC measures the readout, not
+    the backbone."""
+    spc = dict((probe or {}).get('spc') or {})
+    if readout_failed(probe):
+        return {p: None for p in spc}
+    return spc
