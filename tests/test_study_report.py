@@ -681,3 +681,17 @@ def test_a_failed_readouts_spc_is_withheld_from_the_report():
     assert f'1 of {len(records)} readouts failed' in text
     row = next(x for x in text.splitlines() if target['name'] in x)
     assert f'| {4 * base:.3f} | {base:.3f} | 4.0 |' in row
+
+
+def test_progress_line_says_when_a_readout_failed():
+    from types import SimpleNamespace
+    from possec.analysis.study.results import baseline_of
+    from possec.analysis.study.run import progress_line
+    base = baseline_of('HVG', 1)
+    result = dict(metrics=dict(mIoU=90.0), time_s=dict(total=5.0),
+                  probe=dict(spc=dict(H=0.0, V=0.1, G=0.0), convs=1,
+                             final_loss=4 * base))
+    cell = SimpleNamespace(label='parsenet / zeros / pos erase')
+    assert 'readout failed to train' in progress_line(1, 4, cell, result)
+    result['probe']['final_loss'] = 0.5 * base
+    assert 'readout failed' not in progress_line(1, 4, cell, result)

@@ -29,6 +29,7 @@ from .claims import ClaimBoard
 from .design import Cell
 from .provenance import check_same_code, code_version
 from .report import RESULTS_FILE, load_json, write_report  # noqa: F401
+from .results import readout_failed
 from .settings import (LATER_FIELDS, RUNTIME_FIELDS, StudyError,
                        StudySettings)
 
@@ -71,6 +72,8 @@ def progress_line(index: int, total: int, cell: Cell, result: dict,
     band0 = (result.get('bands') or [{}])[0].get('mIoU')
     spc = result['probe']['spc']
     spc_text = ' '.join(f'SPC_{p} {v:.2f}' for p, v in spc.items())
+    if readout_failed(result['probe']):
+        spc_text += ' (its readout failed to train: SPC withheld)'
     line = (f'[{index}/{total}] {cell.label}: mIoU {m["mIoU"]:.1f} '
             f'(band0 {_fmt(band0)}) {spc_text}')
     conv = (result.get('convergence') or {}).get('converged')
