@@ -87,8 +87,9 @@ def run_probe(images: Tensor,
     Returns:
         dict: ``column`` (the table's first column), ``patterns``,
         ``rows`` (per setting: ``setting``, ``spc``, ``mae``, ``loss``,
-        ``lr`` (the rate used), ``diverged``, ``pred`` of the shown images), ``show`` (those images),
-        ``levels``, ``num_train``, ``num_test``, ``cache`` and ``time_s``.
+        ``lr`` (the rate used), ``diverged``, ``pred`` of the shown
+        images), ``show`` (those images), ``levels``, ``num_train``,
+        ``num_test``, ``cache`` and ``time_s``.
     """
     patterns = list(_check(check_patterns, patterns))
     if ablate is not None and ablate not in ABLATIONS:

@@ -225,20 +225,20 @@ def code_versions(records: Sequence[dict]) -> List[str]:
 #: Side of the grid the study's probes read (the probe's default).
 PROBE_GRID = 28
 #: A readout failed to train when its last epoch's training loss is above
-#: this many times :func:`possec.analysis.probe.baseline_loss`, the loss of predicting
-#: each map's spatial mean (a readout that ignores its input). Over the
-#: committed results the linear readouts end at 0.35-0.63 times it on
-#: zero padding (90 cells), 0.95-1.00 on circular padding (88: nothing
-#: to read) and 3.9-4.4 on the erased and shift-consistent backbones
-#: (their sigmoid outputs saturated at the learning rate 0.01); every
-#: two-layer readout at 0.06-0.95. 2 sits about midway (geometrically)
-#: between 1.0 and 3.9.
+#: this many times :func:`possec.analysis.probe.baseline_loss`, the loss
+#: of predicting each map's spatial mean (a readout that ignores its
+#: input). In the committed results the linear readouts end at 0.35-0.63
+#: times it on zero padding, 0.95-1.00 on circular padding (nothing to
+#: read) and 3.9-4.4 on the erased and shift-consistent backbones (their
+#: sigmoid outputs saturated at the learning rate 0.01); every two-layer
+#: readout at 0.06-0.95. 2 sits about midway (geometrically) between 1.0
+#: and 3.9.
 FAILED_READOUT_RATIO = 2.
 
 
 def baseline_of(patterns: Sequence[str], convs: int) -> float:
-    """:func:`possec.analysis.probe.baseline_loss` of ``patterns`` at the output side of
-    a readout ``convs`` deep on :data:`PROBE_GRID`."""
+    """:func:`possec.analysis.probe.baseline_loss` of ``patterns`` at the
+    output side of a readout ``convs`` deep on :data:`PROBE_GRID`."""
     return _baseline(tuple(sorted(patterns)), int(convs))
 
 
@@ -251,8 +251,9 @@ def _baseline(patterns: tuple, convs: int) -> float:
 def readout_failed(probe: Optional[dict]) -> Optional[bool]:
     """Whether a probe's readout failed to train: its last training loss
     above :data:`FAILED_READOUT_RATIO` times the loss of the best
-    prediction that ignores the image (:func:`possec.analysis.probe.baseline_loss` of
-    its patterns, at its depth's output side on :data:`PROBE_GRID`);
+    prediction that ignores the image
+    (:func:`possec.analysis.probe.baseline_loss` of its patterns, at its
+    depth's output side on :data:`PROBE_GRID`);
     worked out from the record, so records written before the check are
     judged alike. None without a loss.
     """
