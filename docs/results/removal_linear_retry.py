@@ -5,7 +5,8 @@ one slower recipe, on the removal test's kept backbones.
         /work/study-runs/v30-removal-s0d0 ... --lr 0.001 --epochs 40 \
         --out docs/results/removal_linear_retry.json
     python docs/results/removal_linear_retry.py \
-        --table docs/results/removal_linear_retry.json
+        --table docs/results/removal_linear_retry.json \
+        --figure docs/results/removal_linear_retry.png
 
 The study's linear readout (learning rate 0.01, 10 epochs) failed to
 train on every erased and shift-consistent backbone of the removal test
@@ -34,15 +35,17 @@ import time
 
 import torch
 
+from possec.analysis.common.figures import new_figure
 from possec.analysis.common.models import load_segmentor
 from possec.analysis.study.cells import (_mean_spc, probe_backbone,
                                          study_probe_images)
 from possec.analysis.study.inference import difference_test
 from possec.analysis.study.reprobe import _kept_cells
-from possec.analysis.study.results import converged, unit, unit_name
+from possec.analysis.study.results import (converged, readout_failed,
+                                           unit, unit_name)
 from possec.analysis.study.settings import StudySettings
 from possec.analysis.study.stats import paired_contrast
-from possec.fileio import dump_json
+from possec.fileio import atomic_path, dump_json
 
 CONTRASTS = (('erase', 'none'), ('shift', 'none'), ('erase', 'circular'),
              ('shift', 'circular'), ('none', 'circular'))
@@ -128,6 +131,59 @@ def table(data: dict) -> str:
     return '\n'.join(lines)
 
 
+ORDER = ('none', 'erase', 'shift', 'circular')
+
+
+def figure(data: dict, path: str) -> None:
+    """Mean SPC per arm and unit: the study's readout (left; the failed
+    ones as grey crosses, their SPC withheld) and the slower one
+    (right); a line per unit, hollow where the cell did not converge."""
+    fig, axes = new_figure(1, 2, size=3.6)
+    units = sorted({c['unit'] for c in data['cells']})
+    colors = dict(zip(units, ('tab:blue', 'tab:orange', 'tab:green',
+                              'tab:red', 'tab:purple', 'tab:brown')))
+    panels = (('recorded', 'study readout (lr 0.01, 10 epochs)'),
+              ('probe', f"slower readout (lr {data['lr']:g}, "
+                        f"{data['epochs']} epochs)"))
+    for ax, (key, title) in zip(axes[0], panels):
+        for u in units:
+            cells = {arm_of(c['cell']): c for c in data['cells']
+                     if c['unit'] == u}
+            xs, ys = [], []
+            for x, arm in enumerate(ORDER):
+                c = cells.get(arm)
+                if c is None:
+                    continue
+                spc = c[key]['spc']
+                y = sum(spc.values()) / len(spc)
+                xs.append(x)
+                if readout_failed(c[key]):
+                    # withheld: drawn apart, and the unit's line breaks
+                    ax.scatter([x], [y], marker='x', s=28, color='0.55',
+                               zorder=3)
+                    ys.append(float('nan'))
+                    continue
+                ys.append(y)
+                ax.scatter([x], [y], s=30, zorder=3, linewidths=1.2,
+                           color=colors[u] if c['converged'] is not False
+                           else 'white', edgecolors=colors[u])
+            ax.plot(xs, ys, color=colors[u], lw=0.8, alpha=0.7, zorder=2,
+                    label=u if key == 'probe' else None)
+        ax.axhline(0, color='k', lw=0.6)
+        ax.set_xticks(range(len(ORDER)))
+        ax.set_xticklabels([NAMES[a] for a in ORDER])
+        ax.set_ylim(-0.3, 1.0)
+        ax.set_title(title, fontsize=9)
+    axes[0][0].set_ylabel('probe mean SPC (H, V, G)')
+    axes[0][0].scatter([], [], marker='x', color='0.55',
+                       label='failed to train (withheld)')
+    axes[0][0].legend(fontsize=7, loc='upper right')
+    axes[0][1].legend(fontsize=7, loc='upper right', title='unit (hollow: '
+                      'not converged)', title_fontsize=7)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format='png', dpi=110)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('folders', nargs='*', help='study folders that '
@@ -137,10 +193,15 @@ def main(argv=None) -> int:
     parser.add_argument('--out', help='where the JSON goes')
     parser.add_argument('--table', help='print the table of a written '
                         'JSON and stop')
+    parser.add_argument('--figure', help='with --table: draw the JSON '
+                        'into this PNG')
     args = parser.parse_args(argv)
     if args.table:
         with open(args.table) as f:
-            print(table(json.load(f)))
+            data = json.load(f)
+        print(table(data))
+        if args.figure:
+            figure(data, args.figure)
         return 0
     if not args.folders or not args.out:
         parser.error('give study folders and --out, or --table JSON')
