@@ -118,7 +118,8 @@ def table(data: dict) -> str:
             f"| {NAMES[arm_of(c['cell'])]} | {c['unit']} | "
             f"{c['converged']} | "
             f"{'n/a' if spc is None else format(spc, '.3f')} | "
-            f"{p['final_loss'] / p['baseline_loss']:.2f} | {p['failed']} |")
+            f"{p['final_loss'] / p['baseline_loss']:.2f} | "
+            f"{readout_failed(p)} |")
     lines += ['', '| contrast (mean SPC) | units | mean [95% CI] | p |',
               '|---|---|---|---|']
     for r in data['contrasts']:

@@ -30,7 +30,7 @@ from .design import Cell
 from .progress import binned, loss_values
 from .provenance import code_version
 from .report import load_json
-from .results import PROBE_GRID, baseline_of, probe_spc, readout_failed
+from .results import PROBE_GRID, baseline_of, probe_spc
 from .settings import StudyError, StudySettings
 from .stats import plateau
 
@@ -84,8 +84,9 @@ def probe_backbone(backbone: torch.nn.Module, images: torch.Tensor,
         ``saturated`` (the readout's training loss passes
         :func:`.stats.plateau`: its last third of epochs within 5% of the
         middle third; None with fewer than 3 epochs), ``losses`` (every
-        epoch's), ``baseline_loss`` (:func:`.probe.baseline_loss` at the
-        readout's output side) and ``failed`` (:func:`readout_failed`).
+        epoch's) and ``baseline_loss`` (:func:`.probe.baseline_loss` at
+        the readout's output side; :func:`.results.readout_failed` judges
+        the readout from these fields).
     """
     s = settings
     convs = s.probe_convs if convs is None else convs
@@ -109,7 +110,6 @@ def probe_backbone(backbone: torch.nn.Module, images: torch.Tensor,
                epochs=int(epochs), final_loss=losses[-1] if losses else None,
                saturated=saturated, losses=losses)
     out['baseline_loss'] = baseline_of(s.probe_patterns, int(convs))
-    out['failed'] = readout_failed(out)
     return out
 
 

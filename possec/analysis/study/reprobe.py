@@ -405,6 +405,7 @@ def reprobe_report(path: str, out_dir: str) -> Dict[str, str]:
     """``reprobe.md`` and ``reprobe.png`` of a ``reprobe.json``."""
     data = load_reprobe(path)
     entries, budgets = data['cells'], data['epochs']
+    judged = _judged(data)
     lines = ['# The two-layer probe at longer budgets', '',
              f'Kept states of {len(entries)} cell(s) from '
              f'{len(data["folders"])} study folder(s), read again with the '
@@ -463,7 +464,7 @@ def reprobe_report(path: str, out_dir: str) -> Dict[str, str]:
               ' | '.join(f'two-layer {b}' for b in budgets) + ' |',
               '|' + '---|' * (4 + len(budgets))]
     groups = OrderedDict()
-    for e in _judged(data):
+    for e in judged:
         groups.setdefault((condition(e), arm(e)), []).append(e)
     for (cond, key), items in groups.items():
         cols = []
@@ -476,7 +477,7 @@ def reprobe_report(path: str, out_dir: str) -> Dict[str, str]:
         lin, _ = mean_sd([_mean_spc(e['probe']) for e in items])
         lines.append(f'| {cond} | {variant_name(key)} | {len(items)} | '
                      f'{fmt(lin, None, 2)} | ' + ' | '.join(cols) + ' |')
-    failed = [e['key'] for e in _judged(data)
+    failed = [e['key'] for e in judged
               if any(readout_failed(p) for p in
                      [e.get('probe')] + list(e['readouts'].values()))]
     if failed:
@@ -493,7 +494,7 @@ def reprobe_report(path: str, out_dir: str) -> Dict[str, str]:
         with open(tmp, 'w') as f:
             f.write('\n'.join(lines))
     png = osp.join(out_dir, 'reprobe.png')
-    fig = _figure(_judged(data), budgets)
+    fig = _figure(judged, budgets)
     with atomic_path(png) as tmp:
         fig.savefig(tmp, format='png', dpi=110)
     return dict(markdown=md, figure=png)
@@ -513,9 +514,9 @@ def _figure(entries: Sequence[dict], budgets: Sequence[int]):
             lin = _mean_spc(e['probe'])
             if lin is None:  # its linear readout failed: nothing to subtract
                 continue
-            xs = [b for b in budgets if str(b) in e['readouts']
-                  and _mean_spc(e['readouts'][str(b)]) is not None]
-            ys = [_mean_spc(e['readouts'][str(b)]) - lin for b in xs]
+            spc = {b: _mean_spc(e['readouts'].get(str(b))) for b in budgets}
+            xs = [b for b in budgets if spc[b] is not None]
+            ys = [spc[b] - lin for b in xs]
             sat = [bool(e['readouts'][str(b)].get('saturated'))
                    for b in xs]
             ax.plot(xs, ys, color='0.6', lw=0.8, zorder=1)
