@@ -298,3 +298,44 @@ def test_zero_minus_circular_on_each_readout(reprobed):
                    for d in r['differences'])
     assert (f'two-layer 6: zero padding reads more in {positive} of 2 '
             f'pairs') in text
+
+
+def test_kept_cells_lists_each_kept_state_with_its_dumped_config(kept):
+    out, records = kept
+    cells = study_reprobe.kept_cells([out])
+    assert sorted(c.record['name'] for c in cells) == sorted(records)
+    for c in cells:
+        assert c.folder == out and osp.isfile(c.checkpoint)
+        assert c.config.endswith('.py') and osp.dirname(c.config) == c.work
+    assert study_reprobe.kept_cells(
+        [out], keep=lambda r: r['cell']['seed'] == 1) == [
+            c for c in cells if c.record['cell']['seed'] == 1]
+
+
+def test_kept_probe_reads_the_record_and_applies_its_overrides(kept):
+    """With the record's settings the linear readout is the record's; a
+    learning-rate override reaches the readout's optimiser (at 1e-12 its
+    epoch losses do not move, at the record's rate they do); the thread
+    count is the record's inside and restored after; an unknown setting
+    is refused in one line."""
+    out, _ = kept
+    torch = pytest.importorskip('torch')
+    cell = study_reprobe.kept_cells([out])[0]
+    threads = torch.get_num_threads()
+    with study_reprobe.kept_probe(cell.record, cell.config,
+                                  cell.checkpoint) as probe:
+        assert torch.get_num_threads() == SETTINGS['threads']
+        assert probe()['spc'] == pytest.approx(cell.record['probe']['spc'],
+                                               abs=1e-9)
+        moving = probe(epochs=3)['losses']
+    assert torch.get_num_threads() == threads
+    with study_reprobe.kept_probe(cell.record, cell.config, cell.checkpoint,
+                                  probe_lr=1e-12) as probe:
+        still = probe(epochs=3)['losses']
+    assert len(still) == len(moving) == 3
+    assert max(abs(v - still[0]) for v in still) < 1e-6 * still[0]
+    assert max(abs(v - moving[0]) for v in moving) > 1e-3 * moving[0]
+    with pytest.raises(StudyError, match='unknown study settings'):
+        with study_reprobe.kept_probe(cell.record, cell.config,
+                                      cell.checkpoint, probe_rate=0.1):
+            pass

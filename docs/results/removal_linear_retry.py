@@ -13,7 +13,7 @@ train on every erased and shift-consistent backbone of the removal test
 (its sigmoid outputs saturated; the report withholds that SPC). This
 reads every kept cell of the given study folders, all four arms, with
 one recipe that trains on all of them: the study's probe
-(``cells.probe_backbone``: the same images, seed, readout and loss) at
+(``reprobe.kept_probe``: the same images, seed, readout and loss) at
 ``--lr`` for ``--epochs``. The recipe was chosen after the failure was
 seen: 0.001 and 0.003 (40 epochs each) were tried on three units, and
 at 0.003 the shift-consistent readouts failed again.
@@ -33,17 +33,12 @@ import json
 import sys
 import time
 
-import torch
-
 from possec.analysis.common.figures import new_figure
-from possec.analysis.common.models import load_segmentor
-from possec.analysis.study.cells import (_mean_spc, probe_backbone,
-                                         study_probe_images)
+from possec.analysis.study.cells import _mean_spc
 from possec.analysis.study.inference import difference_test
-from possec.analysis.study.reprobe import _kept_cells
+from possec.analysis.study.reprobe import kept_cells, kept_probe
 from possec.analysis.study.results import (converged, readout_failed,
                                            unit, unit_name)
-from possec.analysis.study.settings import StudySettings
 from possec.analysis.study.stats import paired_contrast
 from possec.fileio import atomic_path, dump_json
 
@@ -61,16 +56,11 @@ def arm_of(cell: dict) -> str:
 def read_cells(folders, lr: float, epochs: int) -> list:
     """One linear readout per kept cell of ``folders``."""
     out = []
-    cells = _kept_cells(list(folders), lambda record: True)
+    cells = kept_cells(list(folders))
     for i, (folder, record, _, ckpt, config) in enumerate(cells):
         t0 = time.perf_counter()
-        s = StudySettings.from_dict(dict(record['settings'], probe_lr=lr))
-        torch.set_num_threads(s.threads or torch.get_num_threads())
-        model = load_segmentor(config, ckpt)
-        prep = model.cfg.model.get('data_preprocessor', {})
-        probe = probe_backbone(model.backbone, study_probe_images(s), s,
-                               record['cell']['seed'], prep.get('mean'),
-                               prep.get('std'), epochs=epochs)
+        with kept_probe(record, config, ckpt, probe_lr=lr) as read:
+            probe = read(epochs=epochs)
         out.append(dict(name=record['name'], folder=folder,
                         cell=record['cell'], unit=unit_name(unit(record)),
                         converged=converged(record),

@@ -28,13 +28,18 @@ name): :func:`distinct` counts such twins once, in the rule and in
 :func:`padding_rows`, the paired zero minus circular padding differences
 on each readout (the study's border comparison read by the linear probe
 and by the two-layer readout at each budget).
+
+:func:`kept_cells` and :func:`kept_probe` are the two steps on their own,
+for other readings of the kept states (another readout recipe, say):
+which cells kept a state, and the study's probe on one of them.
 """
 import glob
 import json
 import os.path as osp
 import time
-from collections import OrderedDict
-from typing import Callable, Dict, List, Optional, Sequence
+from collections import OrderedDict, namedtuple
+from contextlib import contextmanager
+from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
 import torch
 from matplotlib.ticker import NullFormatter
@@ -55,9 +60,9 @@ from .run import folder_records
 from .settings import StudyError, StudySettings
 from .stats import interval, paired_contrast
 
-__all__ = ['distinct', 'is_reprobe_file', 'load_reprobe', 'padding_rows',
-           'reprobe_folders', 'reprobe_report', 'rule_rows',
-           'REPROBE_FORMAT']
+__all__ = ['distinct', 'is_reprobe_file', 'kept_cells', 'kept_probe',
+           'load_reprobe', 'padding_rows', 'reprobe_folders',
+           'reprobe_report', 'rule_rows', 'KeptCell', 'REPROBE_FORMAT']
 
 REPROBE_FORMAT = 'possec-study-reprobe'
 REPROBE_VERSION = 1
@@ -79,10 +84,29 @@ def _check_epochs(epochs: Sequence[int]) -> List[int]:
     return sorted(out)
 
 
-def _kept_cells(folders: Sequence[str], keep: Callable[[dict], bool]
-                ) -> List[tuple]:
-    """``(folder, record, work_dir, checkpoint, config)`` of every
-    finished cell that kept its last state."""
+#: One finished cell that kept its state: its study folder, its record,
+#: its work directory, the state at its last validated iteration and the
+#: config its run dumped.
+KeptCell = namedtuple('KeptCell', 'folder record work checkpoint config')
+
+
+def kept_cells(folders: Sequence[str],
+               keep: Optional[Callable[[dict], bool]] = None
+               ) -> List[KeptCell]:
+    """Every finished cell of ``folders`` that kept its last state.
+
+    Args:
+        folders (Sequence[str]): Study folders (``--out-dir`` of runs with
+            ``--keep-checkpoints``).
+        keep (callable, optional): Which records to read. Default: all.
+
+    Returns:
+        list[KeptCell]: In folder order, then the folder's record order.
+
+    Raises:
+        StudyError: A folder is not a study folder, a cell's work
+            directory holds other than one config, or no cell is left.
+    """
     found = []
     for folder in folders:
         if not osp.isdir(osp.join(folder, 'runs')):
@@ -90,7 +114,7 @@ def _kept_cells(folders: Sequence[str], keep: Callable[[dict], bool]
                              f'it): give the --out-dir of a study run with '
                              f'--keep-checkpoints')
         for record in folder_records(folder):
-            if not keep(record):
+            if keep is not None and not keep(record):
                 continue
             work = osp.join(folder, 'runs', record['name'])
             ckpt = checkpoint_path(record, work)
@@ -101,7 +125,7 @@ def _kept_cells(folders: Sequence[str], keep: Callable[[dict], bool]
                 raise StudyError(
                     f'{work} holds {len(configs)} config files, expected '
                     f'the one its run dumped; remove the others')
-            found.append((folder, record, work, ckpt, configs[0]))
+            found.append(KeptCell(folder, record, work, ckpt, configs[0]))
     if not found:
         raise StudyError(f'no finished cell with a kept state in '
                          f'{", ".join(folders)} (and the filters): run the '
@@ -143,7 +167,7 @@ def reprobe_folders(folders: Sequence[str], out_dir: str,
         dict: Name -> path of every file written.
     """
     budgets = _check_epochs(epochs)
-    cells = _kept_cells(list(folders), keep or (lambda record: True))
+    cells = kept_cells(list(folders), keep)
     done_dir = osp.join(out_dir, 'cells')
     total, t_start, ran = len(cells) * len(budgets), time.perf_counter(), 0
     log(f'reprobe: {len(cells)} kept cell(s) x {len(budgets)} budget(s) '
@@ -183,23 +207,57 @@ def reprobe_folders(folders: Sequence[str], out_dir: str,
     return files
 
 
-def _probe_cell(entry: dict, record: dict, config: str, ckpt: str,
-                todo: Sequence[int], path: str, log, index: int,
-                count: int) -> dict:
+@contextmanager
+def kept_probe(record: dict, config: str, checkpoint: str,
+               **overrides) -> Iterator[Callable[..., dict]]:
+    """The study's probe on one kept cell's backbone.
+
+    Rebuilds the segmentor from the dumped ``config`` and ``checkpoint``
+    once, and yields ``probe(convs=None, epochs=None)``, which trains one
+    readout on the frozen backbone with the record's settings, probe
+    images, training seed and input normalisation
+    (:func:`.cells.probe_backbone`; ``convs``/``epochs`` None for the
+    settings'), and returns its probe record. With the record's settings
+    and thread count the linear readout is the one the record holds.
+
+    Args:
+        record (dict): The cell's record (``folder_records``).
+        config (str): The config its run dumped.
+        checkpoint (str): Its kept state.
+        **overrides: Settings that replace the record's for the readout
+            (``probe_lr=0.001``, say); checked as the study checks them.
+
+    Yields:
+        callable: ``probe(convs=None, epochs=None) -> dict``.
+    """
     from ..common.models import load_segmentor
-    s = StudySettings.from_dict(record['settings'])
+    s = StudySettings.from_dict(dict(record['settings'], **overrides))
     threads = torch.get_num_threads()
     if s.threads:
         torch.set_num_threads(s.threads)
     try:
-        model = load_segmentor(config, ckpt)
+        model = load_segmentor(config, checkpoint)
         prep = model.cfg.model.get('data_preprocessor', {})
         mean, std = prep.get('mean'), prep.get('std')
         images = study_probe_images(s)
         seed = record['cell']['seed']
+
+        def probe(convs: Optional[int] = None,
+                  epochs: Optional[int] = None) -> dict:
+            return probe_backbone(model.backbone, images, s, seed, mean,
+                                  std, convs=convs, epochs=epochs)
+
+        yield probe
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _probe_cell(entry: dict, record: dict, config: str, ckpt: str,
+                todo: Sequence[int], path: str, log, index: int,
+                count: int) -> dict:
+    with kept_probe(record, config, ckpt) as probe:
         if entry['rerun'] is None:
-            linear = probe_backbone(model.backbone, images, s, seed, mean,
-                                    std)
+            linear = probe()
             entry['rerun'] = dict(
                 probe=linear, linear_difference=_same(linear,
                                                       record.get('probe')))
@@ -212,17 +270,13 @@ def _probe_cell(entry: dict, record: dict, config: str, ckpt: str,
                     f'the record read (other code, threads or device?)')
         for e in todo:
             t0 = time.perf_counter()
-            entry['readouts'][str(e)] = probe_backbone(
-                model.backbone, images, s, seed, mean, std, convs=2,
-                epochs=e)
+            entry['readouts'][str(e)] = probe(convs=2, epochs=e)
             dump_json(entry, path)
             r = entry['readouts'][str(e)]
             log(f'[{index + 1}/{count}] {entry["key"]}: two-layer {e} '
                 f'epochs, mean SPC {_mean_spc(r):+.3f} (linear '
                 f'{_mean_spc(entry["probe"]):+.3f}), at its plateau: '
                 f'{r["saturated"]}, {time.perf_counter() - t0:.0f} s')
-    finally:
-        torch.set_num_threads(threads)
     return entry
 
 
