@@ -131,8 +131,8 @@ def figure(data: dict, path: str) -> None:
     (right); a line per unit, hollow where the cell did not converge."""
     fig, axes = new_figure(1, 2, size=3.6)
     units = sorted({c['unit'] for c in data['cells']})
-    # the default colour cycle (C0 is tab:blue, ...), so any number of
-    # units gets a colour
+    # the default colour cycle (C0 is tab:blue, ...): any number of units
+    # gets a colour, repeating after ten
     colors = {u: f'C{i % 10}' for i, u in enumerate(units)}
     panels = (('recorded', 'study readout (lr 0.01, 10 epochs)'),
               ('probe', f"slower readout (lr {data['lr']:g}, "
