@@ -1,8 +1,8 @@
-"""docs/results/merge_results.py --extended: a committed record is
-replaced only by that cell run again and extended, whose validations up
-to the extension repeat the committed ones value for value."""
+"""docs/results/merge_results.py --rerun-failed: a committed record is
+replaced by a new run of the same cell only when it failed its
+convergence test, and the replaced record's verdict and value stay in
+the results file."""
 import importlib.util
-import math
 import os.path as osp
 
 import pytest
@@ -20,51 +20,49 @@ def _module():
 
 merge = _module()
 CELL = dict(layout='position-prior', padding='circular', seed=3)
-VERDICT = dict(change=-3.7, converged=False)
 
 
-def _vals(*pairs):
-    return [dict(iter=i, metrics=dict(pairs_miou=v, band0=math.nan))
-            for i, v in pairs]
+def _record(name, converged, value, last_iter=9600, cell=CELL):
+    return dict(name=name, cell=dict(cell), code=dict(commit='c' * 40),
+                validations=[dict(iter=i, metrics=dict(mIoU_pairs=v))
+                             for i, v in ((4200, 80.0), (last_iter, value))],
+                convergence=dict(key='mIoU_pairs', converged=converged,
+                                 change=-3.7),
+                metrics=dict(mIoU_pairs=value))
 
 
-def _committed(name='a'):
-    return dict(name=name, cell=dict(CELL),
-                validations=_vals((9000, 84.1), (9600, 84.4)),
-                convergence=dict(VERDICT), metrics=dict(pairs_miou=84.4))
-
-
-def _extended(name='a', **change):
-    rec = dict(name=name, cell=dict(CELL),
-               validations=_vals((9000, 84.1), (9600, 84.4),
-                                 (14400, 88.0)),
-               convergence=dict(change=+0.4, converged=True),
-               metrics=dict(pairs_miou=88.0),
-               extensions=[dict(from_iter=9600, to_iter=14400,
-                                previous=dict(VERDICT))])
-    rec.update(change)
-    return rec
-
-
-def test_extension_replaces_its_record_in_place():
-    old = [_committed('a'), _committed('b'), _committed('c')]
-    new = [_extended('b'), _extended('d')]
-    out = merge.replace_extended(old, new)
+def test_a_rerun_replaces_the_failed_record_in_place():
+    old = [_record('a', True, 90.0), _record('b', False, 84.4),
+           _record('c', False, 77.1)]
+    new = [_record('b', True, 88.0, last_iter=14400),
+           _record('d', True, 91.0)]
+    out = merge.replace_failed(old, new)
     assert [r['name'] for r in out] == ['a', 'b', 'c', 'd']
-    assert out[1]['metrics']['pairs_miou'] == 88.0
     assert out[0] is old[0] and out[2] is old[2]
+    assert out[1]['metrics']['mIoU_pairs'] == 88.0
+    assert out[1]['rerun_of'] == dict(
+        code=dict(commit='c' * 40), value=84.4, last_iter=9600,
+        convergence=dict(key='mIoU_pairs', converged=False, change=-3.7))
+    assert 'rerun_of' not in out[3]
 
 
-@pytest.mark.parametrize('change, words', [
-    (dict(extensions=[]), 'was not extended'),
-    (dict(validations=_vals((9000, 84.1), (9600, 84.5), (14400, 88.0))),
-     'does not repeat'),
-    (dict(cell=dict(CELL, seed=4)), 'does not repeat'),
-    (dict(extensions=[dict(from_iter=9600, to_iter=14400,
-                           previous=dict(change=-3.7, converged=True))]),
-     'verdict its extension replaced'),
+@pytest.mark.parametrize('committed, words', [
+    (_record('a', True, 90.0), 'did not fail'),
+    (_record('a', None, 90.0), 'did not fail'),
+    (_record('a', False, 84.4, cell=dict(CELL, seed=4)), 'another cell'),
 ])
-def test_not_an_extension_of_the_committed_record_is_refused(change,
-                                                            words):
+def test_a_rerun_of_a_passing_record_or_of_another_cell_is_refused(
+        committed, words):
     with pytest.raises(SystemExit, match=words):
-        merge.replace_extended([_committed('a')], [_extended('a', **change)])
+        merge.replace_failed([committed], [_record('a', True, 88.0)])
+
+
+def test_the_report_names_each_rerun_and_what_it_replaced():
+    from possec.analysis.study.report_sections import convergence_section
+    old = [_record('a', True, 90.0), _record('b', False, 84.4)]
+    rerun = _record('b', True, 88.0, last_iter=14400)
+    text = convergence_section(merge.replace_failed(old, [rerun]))
+    assert ('Run again in place of a record that failed the test' in text
+            and 'b (before: 84.4 at 9600, -3.7, not converged, commit '
+            'ccccccc)' in text)
+    assert 'Run again' not in convergence_section(old)

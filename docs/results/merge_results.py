@@ -11,16 +11,18 @@ machine after the first folder was gone::
     python docs/results/merge_results.py \
         docs/results/position_study_help_windowed.json FOLDER OUT_DIR
 
-With ``--extended`` a cell the file already holds may be in the folder
-too, when the folder's record is that cell run again and then extended
-(``--keep-checkpoints``, then ``--extend``): its validations up to the
-extension's start must equal the committed record's, value for value,
-and the verdict the extension replaced must be the committed one. The
-folder's record then replaces the committed one. Used for the help
-endpoint's failed circular cells, which ran before cells kept their
-state::
+With ``--rerun-failed`` a cell the file already holds may be in the
+folder too, when the committed record failed its convergence test and
+the folder's is a new run of the same cell (same seeds and settings;
+typically run with ``--keep-checkpoints`` and then ``--extend``, which the
+committed run could not be): the folder's record replaces it and keeps
+the replaced one's code version, verdict and value under ``rerun_of``.
+A committed record that passed is never replaced. CPU runs of one cell
+need not repeat bit for bit, so a rerun is a new draw of the cell, not
+the committed run continued. Used for the help endpoint's failed
+circular cells, which ran before cells kept their state::
 
-    python docs/results/merge_results.py --extended \
+    python docs/results/merge_results.py --rerun-failed \
         --only 'position-prior-p1-t10-per__parsenet__*' \
         docs/results/position_study_help_windowed.json FOLDER OUT_DIR
 
@@ -35,28 +37,28 @@ import sys
 from typing import List, Sequence
 
 from possec.analysis.study.report import write_report
-from possec.analysis.study.results import (_plain, code_versions,
-                                           load_results)
+from possec.analysis.study.results import code_versions, load_results
 from possec.analysis.study.run import (SETTINGS_FILE, folder_records,
                                        folder_commands)
 
 
-def _same(a, b) -> bool:
-    """Equal as the results file writes them (NaN as null)."""
-    return (json.dumps(_plain(a), sort_keys=True) ==
-            json.dumps(_plain(b), sort_keys=True))
+def _rerun_of(record: dict) -> dict:
+    """What a results file keeps of a record a rerun replaced."""
+    conv = record.get('convergence') or {}
+    key = conv.get('key')
+    return dict(code=record.get('code'), convergence=conv,
+                value=(record.get('metrics') or {}).get(key),
+                last_iter=(record.get('validations') or [{}])[-1].get('iter'))
 
 
-def replace_extended(old: Sequence[dict], new: Sequence[dict]) -> List[dict]:
-    """``old`` with each record of ``new`` that extends one of them in
-    its place; a record of ``new`` that no record of ``old`` holds is
-    added at the end.
+def replace_failed(old: Sequence[dict], new: Sequence[dict]) -> List[dict]:
+    """``old`` with each record of ``new`` that reruns a failed one of
+    them in its place (``rerun_of`` added); a record of ``new`` that no
+    record of ``old`` holds is added at the end.
 
     Raises:
         SystemExit: One line, when a record of ``new`` has the name of
-            one in ``old`` but is not its extension (no extension, other
-            cell, other validations before the extension, or another
-            verdict before it).
+            one in ``old`` that converged, or of another cell.
     """
     by_name = {r['name']: r for r in new}
     out = []
@@ -65,27 +67,19 @@ def replace_extended(old: Sequence[dict], new: Sequence[dict]) -> List[dict]:
         if n is None:
             out.append(r)
             continue
-        steps = n.get('extensions') or []
-        if not steps:
-            sys.exit(f'{r["name"]} is in both and the folder\'s record '
-                     f'was not extended: it cannot replace the committed '
-                     f'one')
-        start = steps[0]['from_iter']
-        before = [v for v in n['validations'] if v['iter'] <= start]
-        if (not _same(n['cell'], r['cell'])
-                or not _same(before, r['validations'])):
-            sys.exit(f'{r["name"]}: the folder\'s run does not repeat the '
-                     f'committed one (other cell or other validations up '
-                     f'to {start}): it cannot replace it')
-        if not _same(steps[0]['previous'], r['convergence']):
-            sys.exit(f'{r["name"]}: the verdict its extension replaced is '
-                     f'not the committed one')
-        out.append(n)
+        if (r.get('convergence') or {}).get('converged') is not False:
+            sys.exit(f'{r["name"]}: the committed record did not fail its '
+                     f'convergence test, so no rerun replaces it')
+        if json.dumps(n['cell'], sort_keys=True) != json.dumps(
+                r['cell'], sort_keys=True):
+            sys.exit(f'{r["name"]}: the folder\'s record is another cell '
+                     f'under the same name: it cannot replace it')
+        out.append(dict(n, rerun_of=_rerun_of(r)))
     return out + list(by_name.values())
 
 
 def main(committed: str, folder: str, out_dir: str,
-         extended: bool = False, only: str = '') -> None:
+         rerun_failed: bool = False, only: str = '') -> None:
     old = load_results(committed)
     if only:
         old['cells'] = [r for r in old['cells']
@@ -102,11 +96,11 @@ def main(committed: str, folder: str, out_dir: str,
     new = list(folder_records(folder))
     both = sorted({r['name'] for r in old['cells']} &
                   {r['name'] for r in new})
-    if both and not extended:
+    if both and not rerun_failed:
         sys.exit(f'cells in both {committed} and {folder}: '
-                 f'{", ".join(both)} (--extended, when the folder\'s are '
-                 f'those cells run again and extended)')
-    cells = replace_extended(old['cells'], new)
+                 f'{", ".join(both)} (--rerun-failed, when the folder\'s '
+                 f'run again cells that failed)')
+    cells = replace_failed(old['cells'], new)
     print(f'{len(old["cells"])} records from {committed} + {len(new)} '
           f'from {folder} ({len(both)} replacing the committed ones); ' +
           '; '.join(code_versions(cells)))
@@ -121,11 +115,11 @@ if __name__ == '__main__':
     p.add_argument('committed', help='the committed results file')
     p.add_argument('folder', help='the study folder that continued it')
     p.add_argument('out_dir', help='where the report and results go')
-    p.add_argument('--extended', action='store_true',
-                   help='let the folder\'s extended reruns replace the '
-                   'committed records they repeat')
+    p.add_argument('--rerun-failed', action='store_true',
+                   help='let the folder\'s reruns replace the committed '
+                   'records of the same cells that failed convergence')
     p.add_argument('--only', default='', metavar='PATTERN',
                    help='keep only the committed records whose name '
                    'matches PATTERN (fnmatch)')
     a = p.parse_args()
-    main(a.committed, a.folder, a.out_dir, a.extended, a.only)
+    main(a.committed, a.folder, a.out_dir, a.rerun_failed, a.only)

@@ -511,6 +511,9 @@ def convergence_section(records: Sequence[dict]) -> str:
     if failed:
         lines += ['', 'Not converged: ' + ', '.join(
             sorted(r.get('name', '?') for r in failed)) + '.']
+    rerun = _rerun_text(records)
+    if rerun:
+        lines += ['', rerun]
     extended = _extended_text(records)
     if extended:
         lines += ['', extended]
@@ -535,6 +538,31 @@ def convergence_section(records: Sequence[dict]) -> str:
                       'its last test (from its first judged window on).'
                       if extended else ''), '', table]
     return '\n'.join(lines)
+
+
+def _rerun_text(records: Sequence[dict]) -> str:
+    """``Run again in place of a record that failed (...): cell (before:
+    84.4 at 9600, -3.7, not converged, commit e254b80), ...`` or ''."""
+    items = []
+    for r in sorted(records, key=lambda r: r.get('name', '')):
+        old = r.get('rerun_of')
+        if not old:
+            continue
+        conv = old.get('convergence') or {}
+        value, change = old.get('value'), conv.get('change')
+        commit = str((old.get('code') or {}).get('commit') or '?')[:7]
+        items.append(
+            f"{r.get('name', '?')} (before: "
+            f"{'n/a' if value is None else f'{value:.1f}'} at "
+            f"{old.get('last_iter')}, "
+            f"{'n/a' if change is None else f'{change:+.1f}'}, not "
+            f"converged, commit {commit})")
+    if not items:
+        return ''
+    return ('Run again in place of a record that failed the test (a new '
+            'run of the same cell, not the failed run continued; the '
+            'results file keeps the failed one\'s verdict and value '
+            'under rerun_of): ' + ', '.join(items) + '.')
 
 
 def _extended_text(records: Sequence[dict]) -> str:
