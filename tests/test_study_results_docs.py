@@ -23,7 +23,8 @@ RESULTS = osp.join(REPO, 'docs', 'results')
 #: The committed runs: results file name -> report folder name.
 RUNS = ('position_study', 'position_study_1200', 'position_study_9600',
         'position_study_windowed', 'position_study_help_windowed',
-        'position_study_hurt_declared', 'position_study_removal')
+        'position_study_hurt_declared', 'position_study_removal',
+        'position_study_help_rerun')
 #: The pages whose results section quotes the reports, and whether it
 #: must quote a primary line: the study page (the comparison tables) and
 #: its runs page (every run's rows and its quoted primary lines).
