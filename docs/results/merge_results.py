@@ -16,10 +16,11 @@ folder too, when the committed record failed its convergence test and
 the folder's is a new run of the same cell (same seeds and settings;
 typically run with ``--keep-checkpoints`` and then ``--extend``, which the
 committed run could not be): the folder's record replaces it and keeps
-the replaced one's code version, verdict and value under ``rerun_of``.
+the replaced one's code version, verdict and value under ``rerun_of``,
+with the iteration of the first validation the rerun did not repeat.
 A committed record that passed is never replaced. CPU runs of one cell
-need not repeat bit for bit, so a rerun is a new draw of the cell, not
-the committed run continued. Used for the help endpoint's failed
+need not repeat bit for bit, so a rerun may be a new draw of the cell
+rather than the committed run continued. Used for the help endpoint's failed
 circular cells, which ran before cells kept their state::
 
     python docs/results/merge_results.py --rerun-failed \
@@ -42,13 +43,32 @@ from possec.analysis.study.run import (SETTINGS_FILE, folder_records,
                                        folder_commands)
 
 
-def _rerun_of(record: dict) -> dict:
-    """What a results file keeps of a record a rerun replaced."""
+def _first_difference(old: Sequence[dict], new: Sequence[dict]):
+    """The iteration of the first of ``old``'s validations that ``new``
+    does not repeat (metrics equal as JSON), or None when it repeats
+    them all."""
+    by_iter = {v['iter']: v for v in new}
+    for v in old:
+        n = by_iter.get(v['iter'])
+        if n is None or json.dumps(n, sort_keys=True) != json.dumps(
+                v, sort_keys=True):
+            return v['iter']
+    return None
+
+
+def _rerun_of(record: dict, rerun: dict) -> dict:
+    """What a results file keeps of a record a rerun replaced, and the
+    first validation the rerun did not repeat (``first_difference``;
+    None when it repeats every one)."""
     conv = record.get('convergence') or {}
     key = conv.get('key')
+    old = record.get('validations') or [{}]
     return dict(code=record.get('code'), convergence=conv,
                 value=(record.get('metrics') or {}).get(key),
-                last_iter=(record.get('validations') or [{}])[-1].get('iter'))
+                last_iter=old[-1].get('iter'),
+                first_difference=_first_difference(
+                    record.get('validations') or [],
+                    rerun.get('validations') or []))
 
 
 def replace_failed(old: Sequence[dict], new: Sequence[dict]) -> List[dict]:
@@ -74,7 +94,7 @@ def replace_failed(old: Sequence[dict], new: Sequence[dict]) -> List[dict]:
                 r['cell'], sort_keys=True):
             sys.exit(f'{r["name"]}: the folder\'s record is another cell '
                      f'under the same name: it cannot replace it')
-        out.append(dict(n, rerun_of=_rerun_of(r)))
+        out.append(dict(n, rerun_of=_rerun_of(r, n)))
     return out + list(by_name.values())
 
 

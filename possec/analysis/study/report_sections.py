@@ -542,7 +542,8 @@ def convergence_section(records: Sequence[dict]) -> str:
 
 def _rerun_text(records: Sequence[dict]) -> str:
     """``Run again in place of a record that failed (...): cell (before:
-    84.4 at 9600, -3.7, not converged, commit e254b80), ...`` or ''."""
+    84.4 at 9600, -3.7, not converged, commit e254b80; differs from the
+    validation at 4200 on), ...`` or ''."""
     items = []
     for r in sorted(records, key=lambda r: r.get('name', '')):
         old = r.get('rerun_of')
@@ -551,18 +552,25 @@ def _rerun_text(records: Sequence[dict]) -> str:
         conv = old.get('convergence') or {}
         value, change = old.get('value'), conv.get('change')
         commit = str((old.get('code') or {}).get('commit') or '?')[:7]
+        if 'first_difference' not in old:
+            same = ''
+        elif old['first_difference'] is None:
+            same = (f"; repeats its validations to {old.get('last_iter')}"
+                    f", value for value")
+        else:
+            same = f"; differs from the validation at " \
+                   f"{old['first_difference']} on"
         items.append(
             f"{r.get('name', '?')} (before: "
             f"{'n/a' if value is None else f'{value:.1f}'} at "
             f"{old.get('last_iter')}, "
             f"{'n/a' if change is None else f'{change:+.1f}'}, not "
-            f"converged, commit {commit})")
+            f"converged, commit {commit}{same})")
     if not items:
         return ''
-    return ('Run again in place of a record that failed the test (a new '
-            'run of the same cell, not the failed run continued; the '
-            'results file keeps the failed one\'s verdict and value '
-            'under rerun_of): ' + ', '.join(items) + '.')
+    return ('Run again in place of a record that failed the test (the same '
+            'cell run anew; the results file keeps the failed one\'s '
+            'verdict and value under rerun_of): ' + ', '.join(items) + '.')
 
 
 def _extended_text(records: Sequence[dict]) -> str:
