@@ -91,3 +91,13 @@ def test_the_report_names_each_rerun_and_what_it_replaced():
             'ccccccc; repeats its validations to 9600, value for value)'
             in text)
     assert 'Run again' not in convergence_section(old)
+
+
+def test_nan_in_a_rerun_repeats_the_null_the_results_file_wrote():
+    old = _record('b', False, 84.4)
+    old['validations'][0]['metrics']['band0'] = None  # NaN as written
+    rerun = _record('b', True, 88.0, last_iter=14400,
+                    before=((9600, 84.4),))
+    rerun['validations'][0]['metrics']['band0'] = float('nan')
+    out = merge.replace_failed([old], [rerun])
+    assert out[0]['rerun_of']['first_difference'] is None

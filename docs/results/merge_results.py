@@ -38,20 +38,21 @@ import sys
 from typing import List, Sequence
 
 from possec.analysis.study.report import write_report
-from possec.analysis.study.results import code_versions, load_results
+from possec.analysis.study.results import (_plain, code_versions,
+                                           load_results)
 from possec.analysis.study.run import (SETTINGS_FILE, folder_records,
                                        folder_commands)
 
 
 def _first_difference(old: Sequence[dict], new: Sequence[dict]):
     """The iteration of the first of ``old``'s validations that ``new``
-    does not repeat (metrics equal as JSON), or None when it repeats
-    them all."""
+    does not repeat (equal as the results file writes them, NaN as
+    null), or None when it repeats them all."""
     by_iter = {v['iter']: v for v in new}
     for v in old:
         n = by_iter.get(v['iter'])
-        if n is None or json.dumps(n, sort_keys=True) != json.dumps(
-                v, sort_keys=True):
+        if n is None or json.dumps(_plain(n), sort_keys=True) != json.dumps(
+                _plain(v), sort_keys=True):
             return v['iter']
     return None
 
