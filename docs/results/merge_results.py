@@ -63,13 +63,12 @@ def _rerun_of(record: dict, rerun: dict) -> dict:
     None when it repeats every one)."""
     conv = record.get('convergence') or {}
     key = conv.get('key')
-    old = record.get('validations') or [{}]
+    old = record.get('validations') or []
     return dict(code=record.get('code'), convergence=conv,
                 value=(record.get('metrics') or {}).get(key),
-                last_iter=old[-1].get('iter'),
+                last_iter=old[-1].get('iter') if old else None,
                 first_difference=_first_difference(
-                    record.get('validations') or [],
-                    rerun.get('validations') or []))
+                    old, rerun.get('validations') or []))
 
 
 def replace_failed(old: Sequence[dict], new: Sequence[dict]) -> List[dict]:
