@@ -21,10 +21,12 @@ with the iteration of the first validation the rerun did not repeat.
 A committed record that passed is never replaced. CPU runs of one cell
 need not repeat bit for bit, so a rerun may be a new draw of the cell
 rather than the committed run continued. Used for the help endpoint's failed
-circular cells, which ran before cells kept their state::
+circular cells, which ran before cells kept their state (and for a failed
+cell extended from its kept state, whose record then repeats the failed
+one to its end)::
 
     python docs/results/merge_results.py --rerun-failed \
-        --only 'position-prior-p1-t10-per__parsenet__*' \
+        --only 'position-prior-p1-t10-per__*' \
         docs/results/position_study_help_windowed.json FOLDER OUT_DIR
 
 ``--only PATTERN`` keeps only the committed records whose name matches
