@@ -569,8 +569,10 @@ def _rerun_text(records: Sequence[dict]) -> str:
     if not items:
         return ''
     return ('Run again in place of a record that failed the test (the same '
-            'cell run anew; the results file keeps the failed one\'s '
-            'verdict and value under rerun_of): ' + ', '.join(items) + '.')
+            'cell run anew, or the failed run continued from its saved '
+            'state: a record that repeats its validations is one or the '
+            'other; the results file keeps the failed one\'s verdict and '
+            'value under rerun_of): ' + ', '.join(items) + '.')
 
 
 def _extended_text(records: Sequence[dict]) -> str:
