@@ -3,7 +3,7 @@ committed results file (docs/results/position_study*.json) regenerates its
 committed report (``study.md`` byte for byte, its figures pixel for
 pixel), and every table row of the results section of
 docs/position_study.md and of docs/position_study_runs.md is a row of
-one of those reports.
+one of those reports, and of one its own section links.
 
 After a new study run or a deliberate change of the report, regenerate
 each with ``python tools/analysis/position_study.py --report
@@ -12,6 +12,7 @@ with ``python -m tests.test_study_results_docs docs/results/NAME``.
 """
 import json
 import os.path as osp
+import re
 import sys
 
 import pytest
@@ -100,6 +101,44 @@ def test_docs_tables_are_rows_of_the_reports(regenerated, page_name,
         if line.startswith('![') and 'results/' in line:
             path = line.split('](', 1)[1].rstrip(')')
             assert osp.isfile(osp.join(REPO, 'docs', path)), path
+
+
+def _sections(page):
+    """The results section of a page cut at its ``###``/``####`` headings:
+    (heading, text) pairs, the text before the first heading included."""
+    body = page.split(SECTION, 1)[1].split('\n## ', 1)[0]
+    parts = re.split(r'\n(?=#{3,4} )', body)
+    return [(part.split('\n', 1)[0], part) for part in parts]
+
+
+@pytest.mark.parametrize('page_name, quotes_primary', PAGES)
+def test_each_section_quotes_the_reports_it_links(regenerated, page_name,
+                                                   quotes_primary):
+    """A row is checked against the reports its own section links, not
+    against all of them: reports of runs that continued others share a
+    row's first cells (condition, arm, unit), so a row refreshed from the
+    wrong report would still be a row of *some* report."""
+    page = open(osp.join(REPO, 'docs', page_name), encoding='utf-8').read()
+    reports = {}
+    for name, folder in regenerated.items():
+        with open(osp.join(folder, 'study.md'), encoding='utf-8') as f:
+            reports[name] = set(f.read().splitlines())
+    wrong = []
+    for heading, text in _sections(page):
+        quoted = [line for line in text.splitlines()
+                  if (line.startswith('| ') and not line.startswith('| ---'))
+                  or (line.startswith(('- help ', '- hurt ')) and
+                      '(parsenet, tilt' in line)]
+        if not quoted:
+            continue
+        linked = set(re.findall(r'results/(\w+)(?:/|\.json)', text)) & set(
+            reports)
+        assert linked, (f'{page_name}, {heading!r}: quotes report rows but '
+                        f'links no report (link results/NAME.json)')
+        rows = set().union(*(reports[name] for name in linked))
+        wrong += [(heading, line[:80]) for line in quoted
+                  if line not in rows]
+    assert wrong == []
 
 
 @pytest.mark.parametrize('name', RUNS)
