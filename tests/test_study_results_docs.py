@@ -3,7 +3,8 @@ committed results file (docs/results/position_study*.json) regenerates its
 committed report (``study.md`` byte for byte, its figures pixel for
 pixel), and every table row of the results section of
 docs/position_study.md and of docs/position_study_runs.md is a row of
-one of those reports, and of one its own section links.
+one of those reports: of one linked just before its table or in its
+section.
 
 After a new study run or a deliberate change of the report, regenerate
 each with ``python tools/analysis/position_study.py --report
@@ -111,33 +112,56 @@ def _sections(page):
     return [(part.split('\n', 1)[0], part) for part in parts]
 
 
+LINK = re.compile(r'results/(\w+)(?:/|\.json)')
+
+
 @pytest.mark.parametrize('page_name, quotes_primary', PAGES)
-def test_each_section_quotes_the_reports_it_links(regenerated, page_name,
-                                                   quotes_primary):
-    """A row is checked against the reports its own section links, not
-    against all of them: reports of runs that continued others share a
-    row's first cells (condition, arm, unit), so a row refreshed from the
-    wrong report would still be a row of *some* report."""
+def test_each_table_quotes_the_reports_it_links(regenerated, page_name,
+                                                quotes_primary):
+    """A table is checked against the reports linked in the text just
+    before it (since the section's start or the table before), else
+    against those its section links; a primary line against those its
+    section links. Not against all of them: reports of runs that
+    continued others share a row's first cells (condition, arm, unit), so
+    a row refreshed from the wrong report would still be a row of *some*
+    report."""
     page = open(osp.join(REPO, 'docs', page_name), encoding='utf-8').read()
     reports = {}
     for name, folder in regenerated.items():
         with open(osp.join(folder, 'study.md'), encoding='utf-8') as f:
             reports[name] = set(f.read().splitlines())
+
+    def rows_of(text):
+        names = set(LINK.findall(text)) & set(reports)
+        return names, set().union(*(reports[n] for n in names))
+
     wrong = []
     for heading, text in _sections(page):
-        quoted = [line for line in text.splitlines()
-                  if (line.startswith('| ') and not line.startswith('| ---'))
-                  or (line.startswith(('- help ', '- hurt ')) and
-                      '(parsenet, tilt' in line)]
-        if not quoted:
-            continue
-        linked = set(re.findall(r'results/(\w+)(?:/|\.json)', text)) & set(
-            reports)
-        assert linked, (f'{page_name}, {heading!r}: quotes report rows but '
-                        f'links no report (link results/NAME.json)')
-        rows = set().union(*(reports[name] for name in linked))
-        wrong += [(heading, line[:80]) for line in quoted
-                  if line not in rows]
+        section_names, section_rows = rows_of(text)
+        lines = text.splitlines()
+        before, i = [], 0
+        while i < len(lines):
+            if not (lines[i].startswith('| ') and i + 1 < len(lines)
+                    and lines[i + 1].startswith('|---')):
+                if (lines[i].startswith(('- help ', '- hurt ')) and
+                        '(parsenet, tilt' in lines[i] and
+                        lines[i] not in section_rows):
+                    wrong.append((heading, lines[i][:80]))
+                before.append(lines[i])
+                i += 1
+                continue
+            names, rows = rows_of('\n'.join(before))
+            if not names:
+                names, rows = section_names, section_rows
+            assert names, (f'{page_name}, {heading!r}: a table of report '
+                           f'rows with no report linked before it or in '
+                           f'its section (link results/NAME.json)')
+            i += 2
+            while i < len(lines) and lines[i].startswith('| '):
+                if lines[i] not in rows:
+                    wrong.append((heading, sorted(names), lines[i][:80]))
+                i += 1
+            before = []
     assert wrong == []
 
 
