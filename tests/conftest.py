@@ -14,6 +14,18 @@ DEMO_FCN = osp.join(ROOT, 'configs', 'demo',
                     'fcn_r18-d8_1xb8-160_synthetic-128x128.py')
 
 
+def load_script(*parts):
+    """The module of a script that is not a package module (e.g.
+    ``load_script('docs', 'results', 'merge_results.py')``)."""
+    import importlib.util
+    path = osp.join(ROOT, *parts)
+    name = osp.splitext(parts[-1])[0]
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 @pytest.fixture(scope='session')
 def repo_root():
     """The repository root (tools are run and found from there)."""

@@ -2,23 +2,13 @@
 replaced by a new run of the same cell only when it failed its
 convergence test, and the replaced record's verdict and value stay in
 the results file."""
-import importlib.util
-import os.path as osp
 
 import pytest
 
-from .conftest import ROOT
+from .conftest import load_script
 
 
-def _module():
-    path = osp.join(ROOT, 'docs', 'results', 'merge_results.py')
-    spec = importlib.util.spec_from_file_location('merge_results', path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-merge = _module()
+merge = load_script('docs', 'results', 'merge_results.py')
 CELL = dict(layout='position-prior', head='parsenet', padding='circular',
             seed=3)
 

@@ -9,7 +9,9 @@ section.
 After a new study run or a deliberate change of the report, regenerate
 each with ``python tools/analysis/position_study.py --report
 docs/results/NAME.json --out-dir docs/results/NAME`` and its pixel hashes
-with ``python -m tests.test_study_results_docs docs/results/NAME``.
+with ``python -m tests.test_study_results_docs docs/results/NAME``; then
+bring the pages' quotes of it up to date with ``python
+docs/results/refresh_rows.py NAME OLD_STUDY_MD README.md docs/*.md``.
 """
 import json
 import os.path as osp
