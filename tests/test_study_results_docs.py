@@ -117,9 +117,8 @@ def _sections(page):
 LINK = re.compile(r'results/(\w+)(?:/|\.json)')
 
 
-@pytest.mark.parametrize('page_name, quotes_primary', PAGES)
-def test_each_table_quotes_the_reports_it_links(regenerated, page_name,
-                                                quotes_primary):
+@pytest.mark.parametrize('page_name', [name for name, _ in PAGES])
+def test_each_table_quotes_the_reports_it_links(regenerated, page_name):
     """A table is checked against the reports linked in the text just
     before it (since the section's start or the table before), else
     against those its section links; a primary line against those its
