@@ -49,7 +49,7 @@ def test_refresh_touches_only_the_quotes_of_that_report():
         HEAD, OLD_ROW, '',
         '### No links here',
         HEAD, OLD_ROW, ''])
-    text, n = rr.refresh(doc, 'run_a', change)
+    text, n = rr.refresh(doc, 'run_a', change, {'run_a', 'run_b'})
     lines = text.split('\n')
     assert n == 3
     a = lines.index('### Run A')
@@ -69,4 +69,5 @@ def test_refresh_touches_only_the_quotes_of_that_report():
 
 def test_refresh_leaves_text_that_quotes_nothing_as_it_was():
     doc = '# Title\n\nNo table.\n\n## Section\n\nText.\n'
-    assert rr.refresh(doc, 'run_a', {OLD_ROW: NEW_ROW}) == (doc, 0)
+    assert rr.refresh(doc, 'run_a', {OLD_ROW: NEW_ROW}, {'run_a'}) == \
+        (doc, 0)

@@ -15,11 +15,11 @@ docs/results/refresh_rows.py NAME OLD_STUDY_MD README.md docs/*.md``.
 """
 import json
 import os.path as osp
-import re
 import sys
 
 import pytest
 
+from tests.conftest import load_script
 from tests.test_study_report import PNGS, _tool, pixel_hashes
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -34,6 +34,7 @@ RUNS = ('position_study', 'position_study_1200', 'position_study_9600',
 #: its runs page (every run's rows and its quoted primary lines).
 PAGES = (('position_study.md', False), ('position_study_runs.md', True))
 SECTION = '## Results at convergence'
+refresh_rows = load_script('docs', 'results', 'refresh_rows.py')
 
 
 @pytest.fixture(scope='module')
@@ -106,63 +107,30 @@ def test_docs_tables_are_rows_of_the_reports(regenerated, page_name,
             assert osp.isfile(osp.join(REPO, 'docs', path)), path
 
 
-def _sections(page):
-    """The results section of a page cut at its ``###``/``####`` headings:
-    (heading, text) pairs, the text before the first heading included."""
-    body = page.split(SECTION, 1)[1].split('\n## ', 1)[0]
-    parts = re.split(r'\n(?=#{3,4} )', body)
-    return [(part.split('\n', 1)[0], part) for part in parts]
-
-
-LINK = re.compile(r'results/(\w+)(?:/|\.json)')
-
-
 @pytest.mark.parametrize('page_name', [name for name, _ in PAGES])
 def test_each_table_quotes_the_reports_it_links(regenerated, page_name):
     """A table is checked against the reports linked in the text just
-    before it (since the section's start or the table before), else
+    before it (since its section's heading or the table before), else
     against those its section links; a primary line against those its
-    section links. Not against all of them: reports of runs that
-    continued others share a row's first cells (condition, arm, unit), so
-    a row refreshed from the wrong report would still be a row of *some*
-    report."""
+    section links (docs/results/refresh_rows.py's rule). Not against all
+    of them: reports of runs that continued others share a row's first
+    cells (condition, arm, unit), so a row refreshed from the wrong report
+    would still be a row of *some* report."""
     page = open(osp.join(REPO, 'docs', page_name), encoding='utf-8').read()
+    lines = page.split(SECTION, 1)[1].split('\n## ', 1)[0].split('\n')
     reports = {}
     for name, folder in regenerated.items():
         with open(osp.join(folder, 'study.md'), encoding='utf-8') as f:
             reports[name] = set(f.read().splitlines())
-
-    def rows_of(text):
-        names = set(LINK.findall(text)) & set(reports)
-        return names, set().union(*(reports[n] for n in names))
-
     wrong = []
-    for heading, text in _sections(page):
-        section_names, section_rows = rows_of(text)
-        lines = text.splitlines()
-        before, i = [], 0
-        while i < len(lines):
-            if not (lines[i].startswith('| ') and i + 1 < len(lines)
-                    and lines[i + 1].startswith('|---')):
-                if (lines[i].startswith(('- help ', '- hurt ')) and
-                        '(parsenet, tilt' in lines[i] and
-                        lines[i] not in section_rows):
-                    wrong.append((heading, lines[i][:80]))
-                before.append(lines[i])
-                i += 1
-                continue
-            names, rows = rows_of('\n'.join(before))
-            if not names:
-                names, rows = section_names, section_rows
-            assert names, (f'{page_name}, {heading!r}: a table of report '
-                           f'rows with no report linked before it or in '
-                           f'its section (link results/NAME.json)')
-            i += 2
-            while i < len(lines) and lines[i].startswith('| '):
-                if lines[i] not in rows:
-                    wrong.append((heading, sorted(names), lines[i][:80]))
-                i += 1
-            before = []
+    for i, heading, linked in refresh_rows.quotes(lines, set(reports)):
+        names = sorted(linked)
+        if not names:
+            wrong.append((heading, 'links no report (link '
+                          'results/NAME.json before the table)',
+                          lines[i][:80]))
+        elif not any(lines[i] in reports[name] for name in names):
+            wrong.append((heading, names, lines[i][:80]))
     assert wrong == []
 
 

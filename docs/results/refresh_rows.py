@@ -23,13 +23,13 @@ the report are not added anywhere: quoting them is the writer's choice.
         docs/position_study_runs.md
 """
 import argparse
+import os
 import os.path as osp
 import re
-from typing import Dict, List, Tuple
+from typing import Dict, Iterator, List, Set, Tuple
 
 RESULTS = osp.dirname(osp.abspath(__file__))
 LINK = re.compile(r'results/(\w+)(?:/|\.json)')
-SECTION = re.compile(r'\n(?=#{2,4} )')
 
 
 def _is_header(lines: List[str], i: int) -> bool:
@@ -75,36 +75,57 @@ def changes(old: str, new: str) -> Dict[str, str]:
             rows[0] != after[k][0]}
 
 
-def refresh(text: str, name: str, change: Dict[str, str]) -> Tuple[str, int]:
-    """``text`` with the quotes of report ``name`` in ``change`` replaced,
-    and how many were."""
-    parts = SECTION.split(text)
-    done = 0
-    for p, part in enumerate(parts):
-        section_links = set(LINK.findall(part))
-        lines = part.split('\n')
+def quotes(lines: List[str],
+           reports: Set[str]) -> Iterator[Tuple[int, str, Set[str]]]:
+    """``(index, heading, names)`` for each table row and primary line
+    of a page's ``lines``: the names of ``reports`` it quotes, by the
+    links to them of the text just before its table (since its section's
+    heading or the table before), else of its section; for a primary
+    line, of its section. Sections start at ``##`` to ``####``
+    headings. The rule tests/test_study_results_docs.py holds the pages
+    to."""
+    starts = [0] + [i for i, line in enumerate(lines)
+                    if re.match(r'#{2,4} ', line)] + [len(lines)]
+    for a, b in zip(starts, starts[1:]):
+        if a == b:
+            continue
+        section = set(LINK.findall('\n'.join(lines[a:b]))) & reports
         before: List[str] = []
-        i = 0
-        while i < len(lines):
+        i = a
+        while i < b:
             if not _is_header(lines, i):
-                line = lines[i]
-                if _primary(line) and line in change and \
-                        name in section_links:
-                    lines[i] = change[line]
-                    done += 1
-                before.append(line)
+                if _primary(lines[i]):
+                    yield i, lines[a], section
+                before.append(lines[i])
                 i += 1
                 continue
-            links = set(LINK.findall('\n'.join(before))) or section_links
+            linked = set(LINK.findall('\n'.join(before))) & reports or \
+                section
             i += 2
-            while i < len(lines) and lines[i].startswith('|'):
-                if name in links and lines[i] in change:
-                    lines[i] = change[lines[i]]
-                    done += 1
+            while i < b and lines[i].startswith('|'):
+                yield i, lines[a], linked
                 i += 1
             before = []
-        parts[p] = '\n'.join(lines)
-    return '\n'.join(parts), done
+
+
+def committed_reports() -> Set[str]:
+    """The names of the reports of docs/results (folders with a
+    ``study.md``)."""
+    return {n for n in os.listdir(RESULTS)
+            if osp.isfile(osp.join(RESULTS, n, 'study.md'))}
+
+
+def refresh(text: str, name: str, change: Dict[str, str],
+            reports: Set[str]) -> Tuple[str, int]:
+    """``text`` with the quotes of report ``name`` in ``change`` replaced,
+    and how many were; ``reports``: every report a page may link."""
+    lines = text.split('\n')
+    done = 0
+    for i, _, linked in list(quotes(lines, reports)):
+        if name in linked and lines[i] in change:
+            lines[i] = change[lines[i]]
+            done += 1
+    return '\n'.join(lines), done
 
 
 def main(argv=None) -> None:
@@ -122,9 +143,10 @@ def main(argv=None) -> None:
     with open(new_path, encoding='utf-8') as f:
         change = changes(old, f.read())
     print(f'{len(change)} rows or primary lines of {a.name} changed')
+    reports = committed_reports()
     for doc in a.docs:
         with open(doc, encoding='utf-8') as f:
-            text, n = refresh(f.read(), a.name, change)
+            text, n = refresh(f.read(), a.name, change, reports)
         with open(doc, 'w', encoding='utf-8') as f:
             f.write(text)
         print(f'{doc}: {n} quotes refreshed')
