@@ -24,6 +24,16 @@ def test_changes_pairs_rows_and_primary_lines_by_their_keys():
     assert change == {OLD_ROW: NEW_ROW, OLD_PRIMARY: NEW_PRIMARY}
 
 
+def test_changes_pairs_a_row_whose_unit_count_changed():
+    # the medians table names a row by its comparison alone: the count of
+    # units beside it is a value, and it changes when a unit joins
+    head = ('| comparison | units | Δ key, last validation (declared) |'
+            ' verdict |\n|---|---|---|---|')
+    old = f'{head}\n| zeros - circular (P=0.5) | 5 | -3.1 [-7.3, +1.1] | no |\n'
+    new = f'{head}\n| zeros - circular (P=0.5) | 6 | -2.4 [-6.0, +1.2] | no |\n'
+    assert rr.changes(old, new) == {old.splitlines()[2]: new.splitlines()[2]}
+
+
 def test_changes_leaves_a_key_alone_when_it_is_not_unique():
     old = f'{HEAD}\n{OLD_ROW}\n{OLD_ROW}\n'
     new = f'{HEAD}\n{NEW_ROW}\n{OLD_ROW}\n'

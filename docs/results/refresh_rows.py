@@ -2,8 +2,10 @@
 
 A row of the old report (``OLD_MD``, the ``study.md`` before the merge)
 that the new one (``docs/results/NAME/study.md``) holds under the same
-table header and first three cells (condition, arm, unit; or
-comparison, primary, family) but with other values is replaced, in the
+table header and the same naming cells (the columns in ``KEY_COLUMNS``:
+condition, arm, unit and key; comparison, primary and family; never a
+count such as ``units``, which changes when a unit joins) but with other
+values is replaced, in the
 docs, by the new row; so is a primary line (``- help ...``/``- hurt
 ...``, paired by the text before its first ``:``). Only where the quote
 is of that report: a table whose text just before it links
@@ -37,9 +39,22 @@ def _is_header(lines: List[str], i: int) -> bool:
             lines[i + 1].startswith('|---'))
 
 
+# the columns of a report's tables that name a row rather than measure it
+KEY_COLUMNS = frozenset([
+    'arm', 'cell', 'comparison', 'condition', 'data', 'endpoint', 'family',
+    'key', 'primary', 'readout', 'unit', 'variant',
+    'variant (head / border / position)', 'vs reference'
+])
+
+
+def _cells(row: str) -> List[str]:
+    return [c.strip() for c in row.strip().strip('|').split('|')]
+
+
 def _key(header: str, row: str) -> Tuple[str, tuple]:
-    cells = tuple(c.strip() for c in row.strip().strip('|').split('|'))
-    return header, cells[:3]
+    names = _cells(header)
+    return header, tuple(c for n, c in zip(names, _cells(row))
+                         if n in KEY_COLUMNS)
 
 
 def _primary(line: str) -> bool:
