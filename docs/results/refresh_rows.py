@@ -5,9 +5,9 @@ that the new one (``docs/results/NAME/study.md``) holds under the same
 table header and the same naming cells (the columns in ``KEY_COLUMNS``:
 condition, arm, unit and key; comparison, primary and family; never a
 count such as ``units``, which changes when a unit joins) but with other
-values is replaced, in the
-docs, by the new row; so is a primary line (``- help ...``/``- hurt
-...``, paired by the text before its first ``:``). Only where the quote
+values is replaced, in the docs, by the new row; so is a primary line
+(``- help ...``/``- hurt ...``, paired by the text before its first
+``:``). Only where the quote
 is of that report: a table whose text just before it links
 ``results/NAME`` (its ``.json`` or its folder), or, when that text links
 no report, whose section does; a primary line whose section does. The
